@@ -1,0 +1,101 @@
+//! Message session endpoints (protocol.md §8): create, PATCH refresh, DELETE.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::actions::{admin, scale_set_json};
+use crate::faults::EmptyMessageQueueUrl;
+use crate::respond::{ApiError, json};
+use crate::server::Shared;
+use crate::state::{self, Fail, SessionGrant};
+
+/// The `RunnerScaleSetSession` wire shape (protocol.md §8.1): `runnerScaleSet` and
+/// `statistics` are always present because clients dereference them.
+fn session_json(s: &state::State, grant: &SessionGrant, empty_url: bool) -> Value {
+    json!({
+        "sessionId": grant.session.session_id,
+        "ownerName": grant.session.owner_name,
+        "runnerScaleSet": scale_set_json(s, &grant.scale_set),
+        "messageQueueUrl": if empty_url { String::new() } else { grant.message_queue_url.clone() },
+        "messageQueueAccessToken": grant.message_queue_access_token,
+        "statistics": grant.statistics,
+    })
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionRequest {
+    #[serde(default)]
+    owner_name: Option<String>,
+    /// scaleset sends a nil UUID here (protocol.md §8.1); ignored.
+    #[serde(default, rename = "sessionId")]
+    _session_id: Option<Value>,
+}
+
+/// `POST …/{id}/sessions` `{"ownerName"}` ⇒ 200 session; 409 while another session is
+/// live; 404 `RunnerScaleSetNotFoundException` for an unknown/deleted set.
+pub async fn create_session(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, id)): Path<(u64, u64)>,
+    empty_url: Option<Extension<EmptyMessageQueueUrl>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    admin(&shared, &headers, tenant)?;
+    let request: SessionRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SessionRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| Fail::BadRequest(format!("The session body is not valid JSON: {e}")))?
+    };
+    let owner = request.owner_name.unwrap_or_default();
+    let body = shared.with_state(|s, now| {
+        s.create_session(tenant, id, &owner, now)
+            .map(|grant| session_json(s, &grant, empty_url.is_some()))
+    })?;
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// `PATCH …/sessions/{sessionId}` (no body) ⇒ 200 with a new message queue token and
+/// the same session id; unknown ⇒ 404 `RunnerAdminException`.
+pub async fn refresh_session(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, id, session_id)): Path<(u64, u64, String)>,
+    empty_url: Option<Extension<EmptyMessageQueueUrl>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admin(&shared, &headers, tenant)?;
+    let body = shared.with_state(|s, now| {
+        let session_id = parse_session_id(&session_id, Fail::SessionNotFound)?;
+        s.refresh_session(tenant, id, session_id, now)
+            .map(|grant| session_json(s, &grant, empty_url.is_some()))
+    })?;
+    Ok(json(StatusCode::OK, &body))
+}
+
+/// `DELETE …/sessions/{sessionId}` ⇒ 204; unknown/expired ⇒ 400
+/// `RunnerScaleSetSessionExpiredException`.
+pub async fn delete_session(
+    State(shared): State<Arc<Shared>>,
+    Path((tenant, id, session_id)): Path<(u64, u64, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admin(&shared, &headers, tenant)?;
+    shared.with_state(|s, now| {
+        let session_id = parse_session_id(&session_id, Fail::SessionExpired)?;
+        s.delete_session(tenant, id, session_id, now)
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A malformed id is treated like an unknown one (nil UUID in the error).
+fn parse_session_id(text: &str, unknown: impl Fn(Uuid) -> Fail) -> Result<Uuid, Fail> {
+    Uuid::parse_str(text).map_err(|_| unknown(Uuid::nil()))
+}

@@ -1,0 +1,165 @@
+//! Errors of the GitHub and Actions Service calls.
+//!
+//! Three messages are worded exactly as users already know them (design.md §5). The others
+//! carry the status and the correlation ids (`ActivityId`, `X-GitHub-Request-Id`) that GitHub
+//! support asks for. None carries a token.
+
+use reqwest::StatusCode;
+
+/// Exception type names the service uses (protocol.md §14.4); matched as substrings, as the
+/// reference clients do.
+pub mod exception {
+    /// A live session exists for the scale set (409).
+    pub const SESSION_CONFLICT: &str = "RunnerScaleSetSessionConflictException";
+    /// The session id is unknown or expired (400 on delete).
+    pub const SESSION_EXPIRED: &str = "RunnerScaleSetSessionExpiredException";
+    /// The scale set was deleted, e.g. after 7 dormant days (404 on session create).
+    pub const SCALE_SET_NOT_FOUND: &str = "RunnerScaleSetNotFoundException";
+    /// The scale set name is taken in the group (400 on create).
+    pub const SCALE_SET_EXISTS: &str = "RunnerScaleSetExistsException";
+    /// A runner with that name exists (409 on generatejitconfig).
+    pub const AGENT_EXISTS: &str = "AgentExistsException";
+    /// The runner is unknown (404).
+    pub const AGENT_NOT_FOUND: &str = "AgentNotFoundException";
+    /// The runner is running a job and cannot be removed (400).
+    pub const JOB_STILL_RUNNING: &str = "JobStillRunningException";
+}
+
+/// A non-success HTTP answer from GitHub or the Actions Service.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "{method} {url} failed (status {status}, ActivityId {activity_id:?}, X-GitHub-Request-Id {github_request_id:?}): {detail}",
+    detail = self.detail()
+)]
+pub struct ApiError {
+    /// Request method.
+    pub method: String,
+    /// Request URL; never carries a credential.
+    pub url: String,
+    /// Response status.
+    pub status: StatusCode,
+    /// `ActivityId` header of the Actions Service.
+    pub activity_id: Option<String>,
+    /// `X-GitHub-Request-Id` header of the GitHub API.
+    pub github_request_id: Option<String>,
+    /// .NET exception type, when the body had one.
+    pub type_name: Option<String>,
+    /// The error message or (shortened) body text.
+    pub message: String,
+}
+
+impl ApiError {
+    /// True when the body names this exception (substring match, protocol.md §14.2).
+    pub fn is_exception(&self, name: &str) -> bool {
+        self.type_name.as_deref().is_some_and(|t| t.contains(name))
+    }
+
+    fn detail(&self) -> String {
+        match &self.type_name {
+            Some(t) => format!("{t}: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+/// Everything that can go wrong talking to GitHub and the Actions Service.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionsError {
+    /// runner-registration answered 404: the GHES version has no Actions Service.
+    #[error(
+        "Actions Service not available on this GitHub Enterprise Server. Please ensure you have a compatible version that supports the Actions Service API. Status: 404"
+    )]
+    ActionsServiceNotAvailable,
+    /// The registration-token call was refused.
+    #[error("failed to get registration token: Actions API error (status: {})", .0.status.as_u16())]
+    RegistrationToken(Box<ApiError>),
+    /// runner-registration answered an HTML page or a body without `url`/`token`.
+    #[error("Actions Service endpoint returned invalid response")]
+    InvalidRegistrationResponse,
+    /// The GitHub App installation token could not be obtained.
+    #[error("failed to get access token for GitHub App auth (status: {})", .0.status.as_u16())]
+    InstallationToken(Box<ApiError>),
+    /// The GitHub App key could not sign the app JWT.
+    #[error("failed to sign the GitHub App JWT: {0}")]
+    AppJwt(String),
+    /// The admin token is not a JWT with `exp` (protocol.md §4.3).
+    #[error("failed to parse jwt token: {0}")]
+    AdminToken(String),
+    /// Any other non-success status.
+    #[error(transparent)]
+    Api(#[from] Box<ApiError>),
+    /// No HTTP answer after all retries.
+    #[error("{method} {url} giving up after {attempts} attempt(s): {source}")]
+    Transport {
+        /// Request method.
+        method: String,
+        /// Request URL.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last transport error.
+        source: reqwest::Error,
+    },
+    /// A success status with a body that does not decode.
+    #[error("{what}: invalid response body (ActivityId {activity_id:?}): {source}")]
+    Decode {
+        /// Which call.
+        what: &'static str,
+        /// `ActivityId` of the response.
+        activity_id: Option<String>,
+        /// The decode error.
+        source: serde_json::Error,
+    },
+    /// The service answered something the protocol rules out.
+    #[error("{what}: {problem}")]
+    Protocol {
+        /// Which call.
+        what: &'static str,
+        /// What was wrong.
+        problem: String,
+    },
+    /// The message queue token stayed expired after a session refresh (protocol.md §9.1).
+    #[error("message queue token expired, and again after a session refresh: {0}")]
+    QueueTokenExpired(Box<ApiError>),
+}
+
+impl ActionsError {
+    /// The HTTP error behind this one, if the service answered.
+    pub fn api(&self) -> Option<&ApiError> {
+        match self {
+            ActionsError::Api(e)
+            | ActionsError::RegistrationToken(e)
+            | ActionsError::InstallationToken(e)
+            | ActionsError::QueueTokenExpired(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The service answered with this status.
+    pub fn has_status(&self, status: StatusCode) -> bool {
+        self.api().is_some_and(|e| e.status == status)
+    }
+
+    /// The service answered with this exception type.
+    pub fn is_exception(&self, name: &str) -> bool {
+        self.api().is_some_and(|e| e.is_exception(name))
+    }
+
+    /// Worth trying again later: transport failures, throttling and server errors.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ActionsError::Transport { .. } | ActionsError::Decode { .. } => true,
+            _ => self.api().is_some_and(|e| {
+                e.status == StatusCode::TOO_MANY_REQUESTS || e.status.is_server_error()
+            }),
+        }
+    }
+
+    /// The session is gone and a new one must be created: 404 on refresh, 400 expired.
+    pub fn is_session_gone(&self) -> bool {
+        self.has_status(StatusCode::NOT_FOUND) || self.is_exception(exception::SESSION_EXPIRED)
+    }
+}
+
+/// Result of the Actions Service calls.
+pub type Result<T, E = ActionsError> = std::result::Result<T, E>;

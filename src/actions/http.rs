@@ -1,0 +1,328 @@
+//! The HTTP layer: retries, `Retry-After`, BOM stripping and error mapping (protocol.md §14).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::error::{ActionsError, ApiError};
+use super::wire::{self, ErrorBody};
+
+/// Correlation header of the Actions Service.
+pub const ACTIVITY_ID: &str = "ActivityId";
+/// Correlation header of the GitHub API.
+pub const GITHUB_REQUEST_ID: &str = "X-GitHub-Request-Id";
+/// Longest body text kept in an error message.
+const MAX_ERROR_TEXT: usize = 512;
+
+/// When and how long to retry (protocol.md §14.1): 4 retries, waits of 1, 2, 4, 8 s, at most
+/// 30 s, or what `Retry-After` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub base_wait: Duration,
+    /// Longest wait.
+    pub max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 4,
+            base_wait: Duration::from_secs(1),
+            max_wait: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Wait before retry number `retry` (0-based); `Retry-After` wins, capped at `max_wait`.
+    pub fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
+        let exponential = self.base_wait.saturating_mul(2u32.saturating_pow(retry));
+        retry_after.unwrap_or(exponential).min(self.max_wait)
+    }
+
+    /// Statuses retried for every call: 429 and 5xx other than 501.
+    pub fn is_retryable_status(status: StatusCode) -> bool {
+        status == StatusCode::TOO_MANY_REQUESTS
+            || (status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED)
+    }
+}
+
+/// Parses `Retry-After`: delay seconds, or an HTTP date relative to `now`.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?;
+    (at.with_timezone(&Utc) - now)
+        .to_std()
+        .ok()
+        .or(Some(Duration::ZERO))
+}
+
+/// A response read to the end, with any BOM removed.
+#[derive(Debug)]
+pub struct Response {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body without BOM.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The `ActivityId` header.
+    pub fn activity_id(&self) -> Option<String> {
+        self.header(ACTIVITY_ID)
+    }
+
+    /// True when the body is an HTML page (a proxy, a login page) rather than an API answer.
+    pub fn is_html(&self) -> bool {
+        let content_type = self.header(CONTENT_TYPE.as_str()).unwrap_or_default();
+        content_type.contains("text/html")
+            || String::from_utf8_lossy(&self.body)
+                .trim_start()
+                .get(..1)
+                .is_some_and(|c| c == "<")
+    }
+
+    /// Decodes the body as `T`, naming the call on failure.
+    pub fn json<T: DeserializeOwned>(&self, what: &'static str) -> Result<T, ActionsError> {
+        wire::decode(&self.body).map_err(|source| ActionsError::Decode {
+            what,
+            activity_id: self.activity_id(),
+            source,
+        })
+    }
+
+    /// The error this response stands for (protocol.md §14.2): JSON `typeName`/`message`,
+    /// plain text as it is, an empty body as "unknown exception".
+    pub fn error(&self, method: &Method, url: &reqwest::Url) -> ApiError {
+        let text = String::from_utf8_lossy(&self.body).trim().to_owned();
+        let parsed = wire::decode::<ErrorBody>(&self.body).ok();
+        let (type_name, message) = match parsed {
+            Some(body) if !body.type_name.is_empty() || !body.message.is_empty() => {
+                (Some(body.type_name).filter(|t| !t.is_empty()), body.message)
+            }
+            _ if text.is_empty() => (None, "unknown exception".to_owned()),
+            _ if self.is_html() => (None, "an HTML page instead of an API response".to_owned()),
+            _ => (None, shorten(&text)),
+        };
+        ApiError {
+            method: method.to_string(),
+            url: url.to_string(),
+            status: self.status,
+            activity_id: self.activity_id(),
+            github_request_id: self.header(GITHUB_REQUEST_ID),
+            type_name,
+            message,
+        }
+    }
+}
+
+fn shorten(text: &str) -> String {
+    match text.char_indices().nth(MAX_ERROR_TEXT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// A reqwest client with the retry policy, the user agent and a per-attempt timeout.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+}
+
+impl Http {
+    /// Builds the client. `timeout` bounds each attempt of an ordinary call; the long poll
+    /// sets its own.
+    pub fn new(retry: RetryPolicy, timeout: Duration) -> Result<Http, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(user_agent())
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Http { client, retry })
+    }
+
+    /// The underlying client, to build requests with.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the request that `build` makes, again on transport errors, 429 and 5xx (≠ 501),
+    /// and on the statuses `also_retry` names. Returns the last response whatever its status;
+    /// fails only when no response came.
+    pub async fn send(
+        &self,
+        method: &Method,
+        url: &reqwest::Url,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        also_retry: impl Fn(StatusCode) -> bool,
+    ) -> Result<Response, ActionsError> {
+        let mut retry = 0;
+        loop {
+            let outcome = build(&self.client).send().await;
+            let wait = match &outcome {
+                Ok(r) if RetryPolicy::is_retryable_status(r.status()) || also_retry(r.status()) => {
+                    let retry_after = r
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, Utc::now()));
+                    Some(self.retry.wait(retry, retry_after))
+                }
+                Ok(_) => None,
+                Err(e) if is_transient(e) => Some(self.retry.wait(retry, None)),
+                Err(_) => None,
+            };
+            match (wait, retry < self.retry.max_retries) {
+                (Some(wait), true) => {
+                    tracing::debug!(%method, %url, retry, wait_ms = wait.as_millis() as u64, "Retrying request.");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+                _ => return read(outcome, method, url, retry + 1).await,
+            }
+        }
+    }
+}
+
+async fn read(
+    outcome: reqwest::Result<reqwest::Response>,
+    method: &Method,
+    url: &reqwest::Url,
+    attempts: u32,
+) -> Result<Response, ActionsError> {
+    let transport = |source| ActionsError::Transport {
+        method: method.to_string(),
+        url: url.to_string(),
+        attempts,
+        source,
+    };
+    let response = outcome.map_err(transport)?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(transport)?;
+    Ok(Response {
+        status,
+        headers,
+        body: wire::strip_bom(&body).to_vec(),
+    })
+}
+
+/// Transport errors worth retrying; a request that could not even be built is not.
+fn is_transient(e: &reqwest::Error) -> bool {
+    !e.is_builder() && !e.is_redirect()
+}
+
+/// `ghaec2/<version>`, sent on every request (protocol.md §14.5).
+pub fn user_agent() -> String {
+    format!("ghaec2/{}", env!("CARGO_PKG_VERSION"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_from_one_second_and_honour_retry_after() {
+        let policy = RetryPolicy::default();
+        let waits: Vec<u64> = (0..4).map(|r| policy.wait(r, None).as_secs()).collect();
+        assert_eq!(waits, vec![1, 2, 4, 8]);
+        assert_eq!(policy.wait(10, None), Duration::from_secs(30));
+        assert_eq!(
+            policy.wait(0, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            policy.wait(0, Some(Duration::from_secs(300))),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for (status, retry) in [
+            (429, true),
+            (500, true),
+            (502, true),
+            (503, true),
+            (501, false),
+            (400, false),
+            (401, false),
+            (404, false),
+            (409, false),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(RetryPolicy::is_retryable_status(status), retry, "{status}");
+        }
+    }
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2015-10-21T07:27:50Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    fn response(status: u16, content_type: &str, body: &str) -> Response {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, content_type.parse().unwrap());
+        headers.insert(ACTIVITY_ID, "act-1".parse().unwrap());
+        Response {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn errors_map_json_text_empty_and_html() {
+        let url = reqwest::Url::parse("http://127.0.0.1/x").unwrap();
+        let json = response(
+            409,
+            "application/json",
+            r#"{"typeName":"X.AgentExistsException, X","message":"exists"}"#,
+        )
+        .error(&Method::POST, &url);
+        assert!(json.is_exception("AgentExistsException"));
+        assert_eq!(json.activity_id.as_deref(), Some("act-1"));
+        assert!(json.to_string().contains("status 409"));
+        let text = response(401, "text/plain", "token expired").error(&Method::GET, &url);
+        assert_eq!(
+            (text.type_name, text.message.as_str()),
+            (None, "token expired")
+        );
+        let empty = response(500, "application/json", "").error(&Method::GET, &url);
+        assert_eq!(empty.message, "unknown exception");
+        let html = response(502, "text/html", "<html><body>Bad gateway</body></html>");
+        assert!(html.is_html());
+        assert!(html.error(&Method::GET, &url).message.contains("HTML"));
+    }
+}

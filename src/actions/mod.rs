@@ -1,0 +1,20 @@
+//! GitHub and Actions Service client (protocol.md).
+//!
+//! - [`auth`]: the token chain, PAT or App → registration token → admin connection.
+//! - [`http`]: retries, `Retry-After`, BOM stripping, error mapping.
+//! - [`client`]: admin calls (runner groups, scale sets, JIT configs, runners).
+//! - [`session`]: message sessions, the long poll, acknowledgements, job acquisition.
+//! - [`wire`]: wire types; [`messages`]: pure parsing of queue messages.
+//! - [`error`]: typed errors carrying `ActivityId` / `X-GitHub-Request-Id`.
+
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod http;
+pub mod messages;
+pub mod session;
+pub mod wire;
+
+pub use client::{ActionsClient, ClientOptions, Removal};
+pub use error::{ActionsError, ApiError};
+pub use session::Session;

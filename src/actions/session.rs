@@ -1,0 +1,282 @@
+//! Message sessions and the queue (protocol.md §8, §9, §11): create, refresh, delete, long
+//! poll, acknowledge and acquire. A 401 on a queue call refreshes the session once and retries;
+//! the caller keeps the (possibly replaced) [`Session`] to persist it.
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::header::ACCEPT;
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::client::{API_VERSION, ActionsClient};
+use super::error::ActionsError;
+use super::http::Response;
+use super::wire::{Envelope, ListResponse, SessionResponse, Statistics};
+
+/// Header telling the service how many jobs the scale set can take (protocol.md §9.1).
+pub const MAX_CAPACITY_HEADER: &str = "X-ScaleSetMaxCapacity";
+
+/// A live message session: what must survive between invocations.
+#[derive(Clone)]
+pub struct Session {
+    /// Session id.
+    pub id: uuid::Uuid,
+    /// Scale set the session listens for.
+    pub scale_set_id: i64,
+    /// Opaque long-poll URL, used verbatim.
+    pub queue_url: Url,
+    queue_token: SecretString,
+    /// Statistics the service sent with the session.
+    pub statistics: Statistics,
+}
+
+impl Session {
+    /// Rebuilds a session from stored parts.
+    pub fn new(
+        id: uuid::Uuid,
+        scale_set_id: i64,
+        queue_url: Url,
+        queue_token: SecretString,
+    ) -> Self {
+        Session {
+            id,
+            scale_set_id,
+            queue_url,
+            queue_token,
+            statistics: Statistics::default(),
+        }
+    }
+
+    /// The message queue token, for persisting.
+    pub fn queue_token(&self) -> &SecretString {
+        &self.queue_token
+    }
+
+    fn from_response(scale_set_id: i64, response: SessionResponse) -> Result<Self, ActionsError> {
+        let invalid = |problem: String| ActionsError::Protocol {
+            what: "session",
+            problem,
+        };
+        // An empty queue URL has been seen during outages (protocol.md §8.1).
+        let queue_url = Url::parse(&response.message_queue_url).map_err(|e| {
+            invalid(format!(
+                "messageQueueUrl {:?}: {e}",
+                response.message_queue_url
+            ))
+        })?;
+        if response.message_queue_access_token.is_empty() {
+            return Err(invalid("messageQueueAccessToken is empty".to_owned()));
+        }
+        let statistics = response
+            .statistics
+            .ok_or_else(|| invalid("session statistics is nil".to_owned()))?;
+        Ok(Session {
+            id: response.session_id,
+            scale_set_id,
+            queue_url,
+            queue_token: SecretString::from(response.message_queue_access_token),
+            statistics,
+        })
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("scale_set_id", &self.scale_set_id)
+            .field("queue_url", &self.queue_url.as_str())
+            .field("queue_token", &super::wire::REDACTED)
+            .field("statistics", &self.statistics)
+            .finish()
+    }
+}
+
+impl ActionsClient {
+    /// Creates the scale set's session (protocol.md §8.1). A 409 means another live
+    /// session; the caller decides how long to wait it out.
+    pub async fn create_session(
+        &self,
+        scale_set_id: i64,
+        owner: &str,
+    ) -> Result<Session, ActionsError> {
+        let path = sessions_path(scale_set_id);
+        let body = serde_json::json!({"ownerName": owner});
+        let response: SessionResponse = self
+            .admin_json(Method::POST, &path, &[], Some(body), "create session")
+            .await?;
+        Session::from_response(scale_set_id, response)
+    }
+
+    /// Refreshes a session in place: new queue token, perhaps a new queue URL, same id.
+    pub async fn refresh_session(&self, session: &mut Session) -> Result<(), ActionsError> {
+        let path = format!("{}/{}", sessions_path(session.scale_set_id), session.id);
+        let response: SessionResponse = self
+            .admin_json(Method::PATCH, &path, &[], None, "refresh session")
+            .await?;
+        *session = Session::from_response(session.scale_set_id, response)?;
+        tracing::info!(session_id = %session.id, "Refreshed message session.");
+        Ok(())
+    }
+
+    /// Deletes a session; one that is already gone counts as deleted.
+    pub async fn delete_session(&self, session: &Session) -> Result<(), ActionsError> {
+        let path = format!("{}/{}", sessions_path(session.scale_set_id), session.id);
+        match self.admin_empty(Method::DELETE, &path, None).await {
+            Err(e) if e.is_session_gone() => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Long-polls the queue (protocol.md §9.1). `None` is the 202 of an empty poll. `timeout`
+    /// bounds the attempt; the server holds an empty poll for about 50 s.
+    pub async fn get_message(
+        &self,
+        session: &mut Session,
+        last_message_id: i64,
+        max_capacity: u32,
+        timeout: Duration,
+    ) -> Result<Option<Envelope>, ActionsError> {
+        let (url, response) = self
+            .queue_call(session, Method::GET, |session| {
+                let mut url = session.queue_url.clone();
+                if last_message_id > 0 {
+                    url.query_pairs_mut()
+                        .append_pair("lastMessageId", &last_message_id.to_string());
+                }
+                (url, Some(timeout), Some(max_capacity))
+            })
+            .await?;
+        match response.status {
+            StatusCode::ACCEPTED => Ok(None),
+            StatusCode::OK => response.json("get message").map(Some),
+            _ => Err(ActionsError::Api(Box::new(
+                response.error(&Method::GET, &url),
+            ))),
+        }
+    }
+
+    /// Acknowledges a message: DELETE on the queue path plus `/<id>`, query kept (§9.2).
+    pub async fn delete_message(
+        &self,
+        session: &mut Session,
+        message_id: i64,
+    ) -> Result<(), ActionsError> {
+        let (url, response) = self
+            .queue_call(session, Method::DELETE, |session| {
+                let mut url = session.queue_url.clone();
+                let path = format!("{}/{message_id}", url.path().trim_end_matches('/'));
+                url.set_path(&path);
+                (url, None, None)
+            })
+            .await?;
+        if !response.status.is_success() {
+            return Err(ActionsError::Api(Box::new(
+                response.error(&Method::DELETE, &url),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Acquires `JobAvailable` jobs with the queue token, not the admin token (§11).
+    /// Returns the ids the service actually acquired.
+    pub async fn acquire_jobs(
+        &self,
+        session: &mut Session,
+        request_ids: &[i64],
+    ) -> Result<Vec<i64>, ActionsError> {
+        if request_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let admin = self.admin_connection().await?;
+        let path = format!(
+            "_apis/runtime/runnerscalesets/{}/acquirejobs",
+            session.scale_set_id
+        );
+        let url = Self::admin_url(&admin.service_url, &path, &[]);
+        let body = serde_json::json!(request_ids);
+        let (url, response) = self
+            .queue_call_with_body(
+                session,
+                Method::POST,
+                |_| (url.clone(), None, None),
+                Some(body),
+            )
+            .await?;
+        if response.status != StatusCode::OK {
+            return Err(ActionsError::Api(Box::new(
+                response.error(&Method::POST, &url),
+            )));
+        }
+        let acquired: ListResponse<i64> = response.json("acquire jobs")?;
+        Ok(acquired.value)
+    }
+
+    async fn queue_call(
+        &self,
+        session: &mut Session,
+        method: Method,
+        target: impl Fn(&Session) -> (Url, Option<Duration>, Option<u32>),
+    ) -> Result<(Url, Response), ActionsError> {
+        self.queue_call_with_body(session, method, target, None)
+            .await
+    }
+
+    /// Sends a queue-token call; on 401 refreshes the session and retries once.
+    async fn queue_call_with_body(
+        &self,
+        session: &mut Session,
+        method: Method,
+        target: impl Fn(&Session) -> (Url, Option<Duration>, Option<u32>),
+        body: Option<serde_json::Value>,
+    ) -> Result<(Url, Response), ActionsError> {
+        let mut refreshed = false;
+        loop {
+            let (url, timeout, capacity) = target(session);
+            let token = session.queue_token.clone();
+            let response = self
+                .http
+                .send(
+                    &method,
+                    &url,
+                    |client| {
+                        let mut request = client
+                            .request(method.clone(), url.clone())
+                            .bearer_auth(token.expose_secret())
+                            .header(
+                                ACCEPT,
+                                format!("application/json; api-version={API_VERSION}"),
+                            )
+                            .header("Content-Type", "application/json");
+                        if let Some(timeout) = timeout {
+                            request = request.timeout(timeout);
+                        }
+                        if let Some(capacity) = capacity {
+                            request = request.header(MAX_CAPACITY_HEADER, capacity);
+                        }
+                        match &body {
+                            Some(body) => request.json(body),
+                            None => request,
+                        }
+                    },
+                    |_| false,
+                )
+                .await?;
+            if response.status != StatusCode::UNAUTHORIZED {
+                return Ok((url, response));
+            }
+            let error = Box::new(response.error(&method, &url));
+            if refreshed {
+                return Err(ActionsError::QueueTokenExpired(error));
+            }
+            tracing::info!(session_id = %session.id, "Message queue token expired; refreshing the session.");
+            self.refresh_session(session).await?;
+            refreshed = true;
+        }
+    }
+}
+
+fn sessions_path(scale_set_id: i64) -> String {
+    format!("_apis/runtime/runnerscalesets/{scale_set_id}/sessions")
+}

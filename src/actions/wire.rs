@@ -1,0 +1,405 @@
+//! Wire types of the GitHub REST and Actions Service calls (protocol.md §3–§12).
+//!
+//! The service is .NET and the reference clients are Go, both case-insensitive about keys, so
+//! responses arrive as `runnerSetting` or `RunnerSetting` (protocol.md §5). [`decode`] strips a
+//! UTF-8 BOM and lower-cases the first letter of every key before serde sees it, so each type
+//! here names the camelCase form once.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// Decodes a JSON body the way the service's own clients do: BOM stripped, key case folded.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    let value: Value = serde_json::from_slice(strip_bom(body))?;
+    serde_json::from_value(camel_case_keys(value))
+}
+
+/// Removes a leading UTF-8 byte order mark, which the service sometimes sends (protocol.md §5).
+pub fn strip_bom(body: &[u8]) -> &[u8] {
+    body.strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(body)
+}
+
+fn camel_case_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| (lower_first(&key), camel_case_keys(value)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        other => other,
+    }
+}
+
+fn lower_first(key: &str) -> String {
+    let mut chars = key.chars();
+    match chars.next() {
+        Some(first) if first.is_uppercase() => first.to_lowercase().chain(chars).collect(),
+        _ => key.to_owned(),
+    }
+}
+
+/// `{"count": N, "value": [...]}`, the list shape of every Actions Service collection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<T> {
+    /// Number of items, as the server counts them.
+    #[serde(default)]
+    pub count: i64,
+    /// The items.
+    #[serde(default = "Vec::new")]
+    pub value: Vec<T>,
+}
+
+/// The scale set's job and runner counters (protocol.md §10). `totalAssignedJobs` is the
+/// scaling signal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Statistics {
+    /// Jobs that match the scale set and are not yet acquired or assigned.
+    pub total_available_jobs: i64,
+    /// Jobs acquired by the scale set (acquire flow only).
+    pub total_acquired_jobs: i64,
+    /// Jobs assigned to the scale set: waiting for a runner plus running.
+    pub total_assigned_jobs: i64,
+    /// Jobs running on a runner of the set.
+    pub total_running_jobs: i64,
+    /// Runners registered in the set.
+    pub total_registered_runners: i64,
+    /// Registered runners running a job.
+    pub total_busy_runners: i64,
+    /// Registered runners without a job.
+    pub total_idle_runners: i64,
+}
+
+/// A runner group (protocol.md §6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerGroup {
+    /// Group id; the default group is 1.
+    pub id: i64,
+    /// Display name.
+    #[serde(default)]
+    pub name: String,
+    /// Whether this is the organization's default group.
+    #[serde(default)]
+    pub is_default_group: bool,
+}
+
+/// A scale set label; clients send type `System` (protocol.md §7.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    /// The label as it appears in `runs-on`.
+    pub name: String,
+    /// Label type, `System` for labels we send.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+}
+
+impl Label {
+    /// A `System` label, the kind scale sets carry.
+    pub fn system(name: &str) -> Self {
+        Label {
+            name: name.to_owned(),
+            kind: "System".to_owned(),
+        }
+    }
+}
+
+/// Runner settings of a scale set. Sent as `RunnerSetting` with a capital R, as the Go clients
+/// do (protocol.md §7.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RunnerSetting {
+    /// Runners take one job and are removed.
+    pub ephemeral: bool,
+    /// Runners do not self-update (ghaec2 enforces a minimum version instead).
+    pub disable_update: bool,
+}
+
+/// A runner scale set as the service returns it (protocol.md §7.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerScaleSet {
+    /// Scale set id.
+    pub id: i64,
+    /// Name, unique per runner group.
+    #[serde(default)]
+    pub name: String,
+    /// Runner group id.
+    #[serde(default)]
+    pub runner_group_id: i64,
+    /// Runner group name (server-filled).
+    #[serde(default)]
+    pub runner_group_name: String,
+    /// Labels jobs target with `runs-on`.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// Runner settings.
+    #[serde(default)]
+    pub runner_setting: RunnerSetting,
+    /// Current statistics, when the server includes them.
+    #[serde(default)]
+    pub statistics: Option<Statistics>,
+}
+
+/// Body of a scale set create or update, shaped as the Go clients send it (protocol.md §17 S3).
+#[derive(Debug, Clone, Serialize)]
+pub struct ScaleSetRequest {
+    /// Name.
+    pub name: String,
+    /// Runner group id.
+    #[serde(rename = "runnerGroupId")]
+    pub runner_group_id: i64,
+    /// Labels, the name first.
+    pub labels: Vec<Label>,
+    /// Runner settings, capital R on purpose.
+    #[serde(rename = "RunnerSetting")]
+    pub runner_setting: RunnerSetting,
+}
+
+/// A message session (protocol.md §8.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionResponse {
+    /// Session id; the client parses it as a UUID.
+    pub session_id: uuid::Uuid,
+    /// Owner the session was created for.
+    #[serde(default)]
+    pub owner_name: String,
+    /// The scale set the session belongs to.
+    #[serde(default)]
+    pub runner_scale_set: Option<RunnerScaleSet>,
+    /// Opaque long-poll URL; empty values have been seen during outages.
+    #[serde(default)]
+    pub message_queue_url: String,
+    /// Bearer token for the queue and `acquirejobs`.
+    #[serde(default)]
+    pub message_queue_access_token: String,
+    /// Statistics at session creation; required in practice.
+    #[serde(default)]
+    pub statistics: Option<Statistics>,
+}
+
+/// A message from the queue, before its body is parsed (protocol.md §9.1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    /// Message id; acknowledged with DELETE and sent back as `lastMessageId`.
+    pub message_id: i64,
+    /// Must be `RunnerScaleSetJobMessages`.
+    #[serde(default)]
+    pub message_type: String,
+    /// A JSON array of job messages, as a string.
+    #[serde(default)]
+    pub body: String,
+    /// Statistics at delivery time.
+    #[serde(default)]
+    pub statistics: Option<Statistics>,
+}
+
+/// Fields every job message carries (protocol.md §10); all optional on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobInfo {
+    /// Job request id, used by `acquirejobs`; 0 in newer github.com messages.
+    pub runner_request_id: i64,
+    /// Opaque job id, the preferred identity.
+    pub job_id: String,
+    /// Repository name without owner.
+    pub repository_name: String,
+    /// Repository owner.
+    pub owner_name: String,
+    /// Workflow reference.
+    pub job_workflow_ref: String,
+    /// Display name of the job.
+    pub job_display_name: String,
+    /// Workflow run id.
+    pub workflow_run_id: i64,
+    /// Triggering event.
+    pub event_name: String,
+    /// The job's `runs-on` labels.
+    pub request_labels: Vec<String>,
+    /// When the job was queued.
+    #[serde(deserialize_with = "lenient_time")]
+    pub queue_time: Option<DateTime<Utc>>,
+    /// When the job was assigned to the scale set.
+    #[serde(deserialize_with = "lenient_time")]
+    pub scale_set_assign_time: Option<DateTime<Utc>>,
+    /// When a runner took the job.
+    #[serde(deserialize_with = "lenient_time")]
+    pub runner_assign_time: Option<DateTime<Utc>>,
+    /// When the job finished.
+    #[serde(deserialize_with = "lenient_time")]
+    pub finish_time: Option<DateTime<Utc>>,
+}
+
+/// Runner named by `JobStarted` and `JobCompleted`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RunnerRef {
+    /// Runner id.
+    pub runner_id: i64,
+    /// Runner name.
+    pub runner_name: String,
+}
+
+/// One event of a message body; unknown types are kept as [`JobMessage::Unknown`] and ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "messageType")]
+pub enum JobMessage {
+    /// A job may be acquired (acquire flow, GHES).
+    JobAvailable {
+        /// The job.
+        #[serde(flatten)]
+        job: JobInfo,
+        /// URL the old acquire flow used.
+        #[serde(rename = "acquireJobUrl", default)]
+        acquire_job_url: String,
+    },
+    /// The job is assigned to the scale set.
+    JobAssigned {
+        /// The job.
+        #[serde(flatten)]
+        job: JobInfo,
+    },
+    /// A runner of the set picked the job up: that runner is busy.
+    JobStarted {
+        /// The job.
+        #[serde(flatten)]
+        job: JobInfo,
+        /// The runner running it.
+        #[serde(flatten)]
+        runner: RunnerRef,
+    },
+    /// The job finished (`result` "canceled" when an assignment timed out).
+    JobCompleted {
+        /// The job.
+        #[serde(flatten)]
+        job: JobInfo,
+        /// The runner that ran it, if any.
+        #[serde(flatten)]
+        runner: RunnerRef,
+        /// Result, e.g. `succeeded`, `failed`, `canceled`.
+        #[serde(default)]
+        result: String,
+    },
+    /// Any other type: logged and ignored.
+    #[serde(other)]
+    Unknown,
+}
+
+/// `generatejitconfig` response (protocol.md §12.1).
+#[derive(Clone, Deserialize)]
+pub struct JitConfigResponse {
+    /// The runner registered for this config.
+    pub runner: RunnerReference,
+    /// Opaque config for `run.sh --jitconfig`; a secret.
+    #[serde(rename = "encodedJITConfig")]
+    pub encoded_jit_config: String,
+}
+
+/// A runner as the Actions Service reports it (protocol.md §12.3).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunnerReference {
+    /// Runner id.
+    pub id: i64,
+    /// Runner name.
+    #[serde(default)]
+    pub name: String,
+    /// Scale set the runner belongs to.
+    #[serde(default)]
+    pub runner_scale_set_id: i64,
+    /// `online` or `offline`; missing means not known online.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Whether it runs a job.
+    #[serde(default)]
+    pub busy: Option<bool>,
+}
+
+impl RunnerReference {
+    /// Online, or busy (a busy runner is connected).
+    pub fn is_online(&self) -> bool {
+        self.busy == Some(true) || self.status.as_deref() == Some("online")
+    }
+}
+
+/// GitHub REST token responses (registration token, installation token).
+#[derive(Deserialize)]
+pub struct TokenResponse {
+    /// The token; a secret.
+    #[serde(default)]
+    pub token: String,
+}
+
+/// `runner-registration` response: the admin connection. The credential is `token`, not
+/// `authorization` (protocol.md §4.2).
+#[derive(Deserialize)]
+pub struct RunnerRegistrationResponse {
+    /// Actions Service base URL.
+    #[serde(default)]
+    pub url: String,
+    /// Admin token, a JWT; a secret.
+    #[serde(default)]
+    pub token: String,
+}
+
+/// .NET error body: clients read only `typeName` and `message` (protocol.md §14.2).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorBody {
+    /// Exception type, e.g. `…RunnerScaleSetSessionConflictException, …`.
+    pub type_name: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RunnerRegistrationResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunnerRegistrationResponse")
+            .field("url", &self.url)
+            .field("token", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for JitConfigResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JitConfigResponse")
+            .field("runner", &self.runner)
+            .field("encoded_jit_config", &REDACTED)
+            .finish()
+    }
+}
+
+/// What `Debug` prints in place of a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Accepts an RFC 3339 time, and reads anything else (zero, garbage) as absent: message
+/// timestamps feed metrics only and must never make a message malformed.
+fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let raw = Option::<Value>::deserialize(d)?;
+    Ok(raw
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| t.timestamp() > 0))
+}
+
+#[cfg(test)]
+#[path = "wire_tests.rs"]
+mod tests;

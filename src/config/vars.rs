@@ -1,0 +1,67 @@
+//! The environment variable names, once. Templates, scripts and tests share them, so they are
+//! part of the interface (`design.md` §3).
+
+/// Full config URL; wins over [`GITHUB_ENTERPRISE_URL`] + [`ORGANIZATION_NAME`].
+pub const GITHUB_CONFIG_URL: &str = "GITHUB_CONFIG_URL";
+/// GitHub Enterprise Server base URL; unset means github.com.
+pub const GITHUB_ENTERPRISE_URL: &str = "GITHUB_ENTERPRISE_URL";
+/// Organization served when [`GITHUB_CONFIG_URL`] is unset.
+pub const ORGANIZATION_NAME: &str = "ORGANIZATION_NAME";
+/// Presence (any value) forces GitHub Enterprise Server API routing, as in ARC.
+pub const GITHUB_ACTIONS_FORCE_GHES: &str = "GITHUB_ACTIONS_FORCE_GHES";
+/// Personal access token.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+/// SSM parameter holding the personal access token.
+pub const GITHUB_TOKEN_SSM_PARAMETER: &str = "GITHUB_TOKEN_SSM_PARAMETER";
+/// GitHub App id or client id.
+pub const GITHUB_APP_ID: &str = "GITHUB_APP_ID";
+/// GitHub App installation id.
+pub const GITHUB_APP_INSTALLATION_ID: &str = "GITHUB_APP_INSTALLATION_ID";
+/// GitHub App private key (PEM).
+pub const GITHUB_APP_PRIVATE_KEY: &str = "GITHUB_APP_PRIVATE_KEY";
+/// SSM parameter holding the GitHub App private key.
+pub const GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER: &str = "GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER";
+/// Runner group of the scale set.
+pub const RUNNER_GROUP: &str = "RUNNER_GROUP";
+/// Scale set name.
+pub const RUNNER_SCALE_SET_NAME: &str = "RUNNER_SCALE_SET_NAME";
+/// Id of an existing scale set.
+pub const RUNNER_SCALE_SET_ID: &str = "RUNNER_SCALE_SET_ID";
+/// Extra scale set labels, comma-separated.
+pub const RUNNER_LABELS: &str = "RUNNER_LABELS";
+/// Runners kept even without jobs.
+pub const MIN_RUNNERS: &str = "MIN_RUNNERS";
+/// Upper bound of the fleet.
+pub const MAX_RUNNERS: &str = "MAX_RUNNERS";
+/// AWS region.
+pub const AWS_REGION: &str = "AWS_REGION";
+/// AWS region, read when [`AWS_REGION`] is unset.
+pub const AWS_DEFAULT_REGION: &str = "AWS_DEFAULT_REGION";
+/// Subnets, comma-separated.
+pub const EC2_SUBNET_ID: &str = "EC2_SUBNET_ID";
+/// Security groups, comma-separated.
+pub const EC2_SECURITY_GROUP_ID: &str = "EC2_SECURITY_GROUP_ID";
+/// EC2 key pair for SSH.
+pub const EC2_KEY_PAIR_NAME: &str = "EC2_KEY_PAIR_NAME";
+/// Instance types, comma-separated, in order of preference.
+pub const EC2_INSTANCE_TYPE: &str = "EC2_INSTANCE_TYPE";
+/// AMI id or `resolve:ssm:` parameter.
+pub const EC2_AMI_ID: &str = "EC2_AMI_ID";
+/// Maximum spot price per instance hour.
+pub const EC2_SPOT_PRICE: &str = "EC2_SPOT_PRICE";
+/// Instance profile name or ARN.
+pub const EC2_INSTANCE_PROFILE: &str = "EC2_INSTANCE_PROFILE";
+/// Whether instances get a public IPv4 address.
+pub const EC2_ASSOCIATE_PUBLIC_IP: &str = "EC2_ASSOCIATE_PUBLIC_IP";
+/// Root volume size in GiB.
+pub const EC2_ROOT_VOLUME_SIZE_GIB: &str = "EC2_ROOT_VOLUME_SIZE_GIB";
+/// Whether to fall back to on-demand on spot capacity errors.
+pub const EC2_ON_DEMAND_FAILOVER: &str = "EC2_ON_DEMAND_FAILOVER";
+/// DynamoDB state table.
+pub const STATE_TABLE_NAME: &str = "STATE_TABLE_NAME";
+/// Listening time per invocation, in seconds.
+pub const DRAIN_WINDOW_SECONDS: &str = "DRAIN_WINDOW_SECONDS";
+/// Time a launched runner has to come online, in seconds.
+pub const RUNNER_BOOT_TIMEOUT_SECONDS: &str = "RUNNER_BOOT_TIMEOUT_SECONDS";
+/// The runner's work folder.
+pub const RUNNER_WORK_FOLDER: &str = "RUNNER_WORK_FOLDER";

@@ -1,0 +1,130 @@
+//! `--dry-run`: every check that can be made without changing anything, and a report.
+//!
+//! The scale set is looked up, never created: a missing one is reported as "would be created".
+
+use std::fmt;
+
+use crate::actions::ActionsClient;
+use crate::actions::client::DEFAULT_RUNNER_GROUP_ID;
+use crate::config::GitHubSettings;
+
+/// How one check ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It passed; the text says what was found.
+    Passed(String),
+    /// It failed; the text is the error users see.
+    Failed(String),
+    /// It could not run because an earlier check failed.
+    Skipped(String),
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// The dry-run report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Checks in the order they ran.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Records a check.
+    pub fn push(&mut self, name: &'static str, outcome: Outcome) {
+        self.checks.push(Check { name, outcome });
+    }
+
+    /// True when no check failed or was skipped.
+    pub fn passed(&self) -> bool {
+        self.checks
+            .iter()
+            .all(|c| matches!(c.outcome, Outcome::Passed(_)))
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for check in &self.checks {
+            let (mark, text) = match &check.outcome {
+                Outcome::Passed(t) => ("ok  ", t),
+                Outcome::Failed(t) => ("FAIL", t),
+                Outcome::Skipped(t) => ("skip", t),
+            };
+            writeln!(f, "[{mark}] {}: {text}", check.name)?;
+        }
+        let verdict = if self.passed() {
+            "dry-run passed"
+        } else {
+            "dry-run failed"
+        };
+        write!(f, "{verdict}")
+    }
+}
+
+/// The GitHub side: registration token, admin connection, runner group, scale set.
+pub async fn check_github(client: &ActionsClient, github: &GitHubSettings, report: &mut Report) {
+    let skipped = |after: &str| Outcome::Skipped(format!("needs {after}"));
+    match client.authenticator().registration_token().await {
+        Ok(_) => report.push(
+            "registration token",
+            Outcome::Passed(format!("obtained for {}", github.config_url.as_str())),
+        ),
+        Err(e) => {
+            report.push("registration token", Outcome::Failed(e.to_string()));
+            report.push("actions service", skipped("a registration token"));
+            report.push("scale set", skipped("the Actions Service"));
+            return;
+        }
+    }
+    match client.admin_connection().await {
+        Ok(admin) => report.push(
+            "actions service",
+            Outcome::Passed(format!("admin connection to {}", admin.service_url)),
+        ),
+        Err(e) => {
+            report.push("actions service", Outcome::Failed(e.to_string()));
+            report.push("scale set", skipped("the Actions Service"));
+            return;
+        }
+    }
+    report.push("scale set", scale_set_outcome(client, github).await);
+}
+
+async fn scale_set_outcome(client: &ActionsClient, github: &GitHubSettings) -> Outcome {
+    let group_id = match client.runner_group_id(&github.runner_group).await {
+        Ok(id) => id,
+        Err(e) => return Outcome::Failed(e.to_string()),
+    };
+    let name = &github.scale_set_name;
+    match client.scale_set_by_name(group_id, name).await {
+        Ok(Some(set)) => match github.scale_set_id {
+            Some(expected) if expected != set.id => Outcome::Failed(format!(
+                "RUNNER_SCALE_SET_ID={expected}, but scale set {name:?} in runner group {:?} has id {}",
+                github.runner_group, set.id
+            )),
+            _ => Outcome::Passed(format!(
+                "{name:?} found with id {} in runner group {:?}",
+                set.id, github.runner_group
+            )),
+        },
+        Ok(None) => {
+            let group = if group_id == DEFAULT_RUNNER_GROUP_ID {
+                "Default".to_owned()
+            } else {
+                github.runner_group.clone()
+            };
+            Outcome::Passed(format!(
+                "{name:?} does not exist in runner group {group:?}; it would be created with labels {:?}",
+                github.labels
+            ))
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}

@@ -1,0 +1,27 @@
+//! ghaec2 autoscales GitHub Actions self-hosted runners on EC2 spot capacity.
+//!
+//! It listens to the Actions Service "runner scale set" message queue (the protocol behind
+//! actions-runner-controller's listener) and runs as an AWS Lambda driven by an EventBridge
+//! schedule; the same binary runs on a workstation (`ghaec2`, `--once`, `--dry-run`).
+//!
+//! # Layout
+//!
+//! - [`config`]: the validated [`config::Config`], parsed once from the environment; errors
+//!   name the variable, the value (unless secret) and what was expected.
+//! - [`actions`]: the GitHub + Actions Service client: credentials and the admin connection
+//!   ([`actions::auth`]), the retrying HTTP layer ([`actions::http`]), wire types
+//!   ([`actions::wire`]), pure message parsing ([`actions::messages`]), admin endpoints
+//!   ([`actions::client`]) and the message session ([`actions::session`]).
+//! - [`app`]: start-up shared by every mode: AWS SDK configuration, secrets, the client.
+//! - [`ports`]: the roles the cycle needs from AWS (state store, fleet, JIT store).
+//! - [`scaling`]: pure decisions: desired count and the reconcile plan.
+//! - [`dry_run`]: `--dry-run`, checks that change nothing and a report.
+//! - [`telemetry`]: JSON logs.
+
+pub mod actions;
+pub mod app;
+pub mod config;
+pub mod dry_run;
+pub mod ports;
+pub mod scaling;
+pub mod telemetry;

@@ -1,0 +1,299 @@
+//! The roles the invocation cycle needs from AWS, as small traits (style.md): the state store
+//! (lease, session, cursor, runner ledger), the fleet (EC2) and the JIT store. Real
+//! implementations live in [`crate::aws`]; tests wrap them to inject faults at any step.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::actions::wire::Statistics;
+
+/// Error of a port call. `kind` lets the cycle tell a lost lease from a transient failure;
+/// `message` never carries a secret.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct PortError {
+    /// What failed, e.g. `dynamodb save state`.
+    pub operation: &'static str,
+    /// Class of failure.
+    pub kind: PortErrorKind,
+    /// Error code and message from AWS, for the log.
+    pub message: String,
+}
+
+/// Classes of port failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortErrorKind {
+    /// A conditional write failed: another invocation took the lease (fencing).
+    Fenced,
+    /// Throttling, 5xx, timeouts: try again later.
+    Retryable,
+    /// Anything else (permissions, validation).
+    Fatal,
+}
+
+/// The lease an invocation holds on its scale set (design.md §1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Invocation id that owns it.
+    pub owner: String,
+    /// Fencing counter: incremented on every acquisition; every later write must match it.
+    pub fence: u64,
+    /// When the lease lapses if not released.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A stored message session (design.md §1.2).
+#[derive(Clone)]
+pub struct StoredSession {
+    /// Session id.
+    pub id: uuid::Uuid,
+    /// Message queue URL.
+    pub queue_url: String,
+    /// Message queue token (a secret; DynamoDB encrypts it at rest).
+    pub queue_token: SecretString,
+}
+
+impl std::fmt::Debug for StoredSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSession")
+            .field("id", &self.id)
+            .field("queue_url", &self.queue_url)
+            .field("queue_token", &crate::actions::wire::REDACTED)
+            .finish()
+    }
+}
+
+impl PartialEq for StoredSession {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.id == other.id
+            && self.queue_url == other.queue_url
+            && self.queue_token.expose_secret() == other.queue_token.expose_secret()
+    }
+}
+
+impl Eq for StoredSession {}
+
+/// A stored admin connection. The expiry is read from the token itself.
+#[derive(Clone)]
+pub struct StoredAdmin {
+    /// Actions Service base URL.
+    pub service_url: String,
+    /// Admin token (a secret; DynamoDB encrypts it at rest).
+    pub token: SecretString,
+}
+
+impl std::fmt::Debug for StoredAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredAdmin")
+            .field("service_url", &self.service_url)
+            .field("token", &crate::actions::wire::REDACTED)
+            .finish()
+    }
+}
+
+impl PartialEq for StoredAdmin {
+    fn eq(&self, other: &Self) -> bool {
+        use secrecy::ExposeSecret;
+        self.service_url == other.service_url
+            && self.token.expose_secret() == other.token.expose_secret()
+    }
+}
+
+impl Eq for StoredAdmin {}
+
+/// What the state record of a scale set holds besides the lease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScaleSetState {
+    /// Scale set id, once known.
+    pub scale_set_id: Option<i64>,
+    /// The live session, if any.
+    pub session: Option<StoredSession>,
+    /// Cursor: the last message whose effect is durable.
+    pub last_message_id: i64,
+    /// Admin connection (service URL + admin token), so an invocation can skip the token
+    /// chain while the token is valid.
+    pub admin: Option<StoredAdmin>,
+    /// Last statistics seen, so an invocation without messages does not scale down as if no
+    /// job were assigned (design.md §2).
+    pub statistics: Option<Statistics>,
+}
+
+/// Result of asking for the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseOutcome {
+    /// We hold it now; here is the state it guards.
+    Acquired(Lease, ScaleSetState),
+    /// Another live invocation holds it.
+    Held {
+        /// Its owner.
+        owner: String,
+        /// When it lapses.
+        expires_at: DateTime<Utc>,
+    },
+}
+
+/// Where a runner is in its life, as the ledger records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunnerState {
+    /// Instance launched, runner not yet seen online.
+    Booting,
+    /// Seen online, no job.
+    Idle,
+    /// Running a job (JobStarted without JobCompleted).
+    Busy,
+    /// Registration removed; instance being terminated.
+    Terminating,
+}
+
+/// One runner in the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerRecord {
+    /// Runner name (also the `ghaec2:runner-name` tag).
+    pub name: String,
+    /// EC2 instance id.
+    pub instance_id: String,
+    /// Actions Service runner id, once registered.
+    pub runner_id: Option<i64>,
+    /// When the instance was launched.
+    pub launched_at: DateTime<Utc>,
+    /// Lifecycle state.
+    pub state: RunnerState,
+    /// Job id it runs, when busy.
+    pub job_id: Option<String>,
+}
+
+/// The DynamoDB state store: lease, state record and runner ledger of each scale set. Every
+/// write after acquisition is conditional on the lease's fence.
+pub trait StateStore {
+    /// Takes the lease unless another live owner holds it, incrementing the fence.
+    fn acquire(
+        &self,
+        scale_set: &str,
+        owner: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<LeaseOutcome, PortError>> + Send;
+    /// Writes the state record under the fence.
+    fn save(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        state: &ScaleSetState,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Gives the lease up (expiry set to now) under the fence.
+    fn release(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// All ledger entries of the scale set.
+    fn runners(
+        &self,
+        scale_set: &str,
+    ) -> impl Future<Output = Result<Vec<RunnerRecord>, PortError>> + Send;
+    /// Creates or replaces a ledger entry under the fence.
+    fn put_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        runner: &RunnerRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Deletes a ledger entry under the fence; a missing one is fine.
+    fn delete_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        name: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// EC2 instance states that matter to ghaec2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    /// pending
+    Pending,
+    /// running
+    Running,
+    /// shutting-down, stopping, stopped: on the way out.
+    Stopping,
+    /// terminated
+    Terminated,
+}
+
+/// An instance of the scale set as EC2 reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Instance id.
+    pub id: String,
+    /// State.
+    pub state: InstanceState,
+    /// Launch time.
+    pub launched_at: DateTime<Utc>,
+    /// `ghaec2:runner-name` tag, once set.
+    pub runner_name: Option<String>,
+}
+
+/// A capacity or launch error reported by CreateFleet, by code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaunchError {
+    /// EC2 error code, e.g. `InsufficientInstanceCapacity`.
+    pub code: String,
+    /// EC2 message.
+    pub message: String,
+}
+
+/// What a launch produced: possibly fewer instances than asked (partial fulfilment).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LaunchOutcome {
+    /// Ids of the instances launched.
+    pub instance_ids: Vec<String>,
+    /// Errors for the part not fulfilled.
+    pub errors: Vec<LaunchError>,
+}
+
+/// The EC2 side of a scale set.
+pub trait Fleet {
+    /// Instances tagged with the scale set that are not terminated.
+    fn instances(
+        &self,
+        scale_set_id: i64,
+    ) -> impl Future<Output = Result<Vec<Instance>, PortError>> + Send;
+    /// Launches up to `count` instances through CreateFleet `instant` (spot first, on-demand
+    /// on capacity errors). `client_token` makes a retried call idempotent.
+    fn launch(
+        &self,
+        scale_set_id: i64,
+        count: u32,
+        client_token: &str,
+    ) -> impl Future<Output = Result<LaunchOutcome, PortError>> + Send;
+    /// Tags an instance with its runner name (`ghaec2:runner-name`, `Name`).
+    fn name_runner(
+        &self,
+        instance_id: &str,
+        runner_name: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Terminates instances; already-terminated ones are fine.
+    fn terminate(
+        &self,
+        instance_ids: &[String],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// Private delivery of JIT configs, keyed by instance id (design.md §3 "Instances").
+pub trait JitStore {
+    /// Stores an instance's JIT config.
+    fn put(
+        &self,
+        instance_id: &str,
+        config: &SecretString,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Deletes an instance's JIT config; a missing one is fine (the instance deletes its own).
+    fn delete(&self, instance_id: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Instance ids that still have JIT material.
+    fn instance_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+}

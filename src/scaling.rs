@@ -1,0 +1,219 @@
+//! Pure scaling decisions: the desired runner count and the reconcile plan. No I/O, no async;
+//! the cycle gathers the observations, asks here what to do, and does it.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::ports::{Instance, InstanceState, RunnerRecord, RunnerState};
+
+/// How long a just-launched instance may be missing from DescribeInstances (EC2 is eventually
+/// consistent) before its ledger entry counts as gone.
+pub const DESCRIBE_GRACE: Duration = Duration::from_secs(120);
+
+/// desired = min(max, min + totalAssignedJobs) (protocol.md §13.3). Negative counts, which a
+/// faulty service could send, count as zero.
+pub fn desired_runners(min: u32, max: u32, total_assigned_jobs: i64) -> u32 {
+    let assigned = u32::try_from(total_assigned_jobs.max(0)).unwrap_or(u32::MAX);
+    min.saturating_add(assigned).min(max)
+}
+
+/// A runner name derived from its instance id, so that a crash between launch and ledger
+/// write can still find the registration by name. `<scale set>-<instance hex>` fits the
+/// 64-character limit for the 45-character scale set names config allows.
+pub fn runner_name(scale_set_name: &str, instance_id: &str) -> String {
+    format!("{scale_set_name}-{}", instance_id.trim_start_matches("i-"))
+}
+
+/// What the cycle observed before deciding.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    /// Ledger entries of the scale set.
+    pub ledger: Vec<RunnerRecord>,
+    /// Instances EC2 reports for the scale set (not terminated).
+    pub instances: Vec<Instance>,
+    /// Instance ids that still have JIT material.
+    pub jit_instance_ids: Vec<String>,
+}
+
+/// Why a runner's instance is being removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalReason {
+    /// Fewer runners are wanted: idle, removed from the scale set first.
+    ScaleDown,
+    /// Its job completed; the ephemeral runner is done.
+    Finished,
+    /// Not online within the boot timeout.
+    BootTimeout,
+    /// Its instance is gone (spot interruption, manual termination, powered off).
+    InstanceGone,
+    /// An instance of ours with no ledger entry (a crash between launch and ledger write).
+    Unknown,
+}
+
+/// One runner (or bare instance) to take down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removal {
+    /// Runner name (derived for unknown instances).
+    pub name: String,
+    /// Instance to terminate, if it still exists.
+    pub instance_id: Option<String>,
+    /// Registration to remove, when its id is known.
+    pub runner_id: Option<i64>,
+    /// Why.
+    pub reason: RemovalReason,
+}
+
+/// How to remove a runner's registration before its instance goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Nothing to remove: the service drops an ephemeral runner once its job completed.
+    Skip,
+    /// Remove the runner with this id.
+    Id(i64),
+    /// Look the runner up by name first (its id was never recorded).
+    ByName,
+}
+
+impl Removal {
+    /// What to do about the registration.
+    pub fn registration(&self) -> Registration {
+        match (self.reason, self.runner_id) {
+            (RemovalReason::Finished, _) => Registration::Skip,
+            (_, Some(id)) => Registration::Id(id),
+            (_, None) => Registration::ByName,
+        }
+    }
+}
+
+/// What reconcile should do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Runners counted as current: launched, not finished, not removed.
+    pub current: u32,
+    /// Instances to launch.
+    pub launch: u32,
+    /// Runners and instances to take down, in order.
+    pub remove: Vec<Removal>,
+    /// JIT material of instances that no longer exist.
+    pub stale_jit: Vec<String>,
+}
+
+/// Booting runners past the boot timeout: the cycle asks the service whether they are online
+/// (and records them `Idle` if so) before [`plan`] judges them.
+pub fn overdue_booting(
+    ledger: &[RunnerRecord],
+    boot_timeout: Duration,
+    now: DateTime<Utc>,
+) -> Vec<&RunnerRecord> {
+    ledger
+        .iter()
+        .filter(|r| r.state == RunnerState::Booting && age(r, now) > boot_timeout)
+        .collect()
+}
+
+fn age(record: &RunnerRecord, now: DateTime<Utc>) -> Duration {
+    (now - record.launched_at).to_std().unwrap_or_default()
+}
+
+/// Decides one reconcile: how many to launch, what to take down, which JIT material to drop.
+pub fn plan(
+    desired: u32,
+    observation: &Observation,
+    boot_timeout: Duration,
+    scale_set_name: &str,
+    now: DateTime<Utc>,
+) -> Plan {
+    let live: HashMap<&str, &Instance> = observation
+        .instances
+        .iter()
+        .filter(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running))
+        .map(|i| (i.id.as_str(), i))
+        .collect();
+    let known: HashSet<&str> = observation
+        .ledger
+        .iter()
+        .map(|r| r.instance_id.as_str())
+        .collect();
+    let mut plan = Plan::default();
+    let mut keep: Vec<&RunnerRecord> = Vec::new();
+
+    for record in &observation.ledger {
+        let age = age(record, now);
+        let present = live.contains_key(record.instance_id.as_str());
+        let reason = match record.state {
+            RunnerState::Terminating => Some(RemovalReason::Finished),
+            _ if !present && age > DESCRIBE_GRACE => Some(RemovalReason::InstanceGone),
+            RunnerState::Booting if age > boot_timeout => Some(RemovalReason::BootTimeout),
+            _ => None,
+        };
+        match reason {
+            Some(reason) => plan.remove.push(removal_of(record, present, reason)),
+            None => keep.push(record),
+        }
+    }
+
+    let unknown = observation
+        .instances
+        .iter()
+        .filter(|i| live.contains_key(i.id.as_str()) && !known.contains(i.id.as_str()));
+    for instance in unknown {
+        let name = instance
+            .runner_name
+            .clone()
+            .unwrap_or_else(|| runner_name(scale_set_name, &instance.id));
+        plan.remove.push(Removal {
+            name,
+            instance_id: Some(instance.id.clone()),
+            runner_id: None,
+            reason: RemovalReason::Unknown,
+        });
+    }
+
+    plan.current = u32::try_from(keep.len()).unwrap_or(u32::MAX);
+    if desired > plan.current {
+        plan.launch = desired - plan.current;
+    } else {
+        // Oldest idle first (issue #3); busy runners are never candidates.
+        let mut idle: Vec<&RunnerRecord> = keep
+            .iter()
+            .copied()
+            .filter(|r| r.state != RunnerState::Busy)
+            .collect();
+        idle.sort_by_key(|r| r.launched_at);
+        let excess = (plan.current - desired) as usize;
+        for record in idle.into_iter().take(excess) {
+            let present = live.contains_key(record.instance_id.as_str());
+            plan.remove
+                .push(removal_of(record, present, RemovalReason::ScaleDown));
+        }
+    }
+
+    // Material of a kept runner stays even while DescribeInstances has not caught up.
+    let existing: HashSet<&str> = live
+        .keys()
+        .copied()
+        .chain(keep.iter().map(|r| r.instance_id.as_str()))
+        .collect();
+    plan.stale_jit = observation
+        .jit_instance_ids
+        .iter()
+        .filter(|id| !existing.contains(id.as_str()))
+        .cloned()
+        .collect();
+    plan
+}
+
+fn removal_of(record: &RunnerRecord, present: bool, reason: RemovalReason) -> Removal {
+    Removal {
+        name: record.name.clone(),
+        instance_id: present.then(|| record.instance_id.clone()),
+        runner_id: record.runner_id,
+        reason,
+    }
+}
+
+#[cfg(test)]
+#[path = "scaling_tests.rs"]
+mod tests;

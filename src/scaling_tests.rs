@@ -1,0 +1,175 @@
+//! Table-driven tests of the scaling decisions.
+
+use super::*;
+use chrono::TimeZone;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
+}
+
+fn record(name: &str, instance: &str, state: RunnerState, age_s: i64) -> RunnerRecord {
+    RunnerRecord {
+        name: name.into(),
+        instance_id: instance.into(),
+        runner_id: Some(name.len() as i64),
+        launched_at: now() - chrono::Duration::seconds(age_s),
+        state,
+        job_id: None,
+    }
+}
+
+fn instance(id: &str, state: InstanceState) -> Instance {
+    Instance {
+        id: id.into(),
+        state,
+        launched_at: now(),
+        runner_name: None,
+    }
+}
+
+const BOOT: Duration = Duration::from_secs(300);
+
+#[test]
+fn desired_is_min_plus_assigned_capped_by_max() {
+    for (min, max, assigned, want) in [
+        (0, 10, 0, 0),
+        (0, 10, 3, 3),
+        (2, 10, 3, 5),
+        (2, 4, 3, 4),
+        (0, 0, 5, 0),
+        (1, 10, -4, 1),
+        (0, 1000, i64::MAX, 1000),
+    ] {
+        assert_eq!(
+            desired_runners(min, max, assigned),
+            want,
+            "min {min} max {max} assigned {assigned}"
+        );
+    }
+}
+
+#[test]
+fn runner_names_derive_from_instance_ids() {
+    assert_eq!(runner_name("linux", "i-0abc123"), "linux-0abc123");
+    let longest = runner_name(&"n".repeat(45), "i-0123456789abcdef0");
+    assert!(longest.len() <= 64, "{longest}");
+}
+
+#[test]
+fn launches_the_difference() {
+    let observation = Observation {
+        ledger: vec![record("a", "i-1", RunnerState::Busy, 10)],
+        instances: vec![instance("i-1", InstanceState::Running)],
+        jit_instance_ids: vec![],
+    };
+    let plan = plan(3, &observation, BOOT, "set", now());
+    assert_eq!((plan.current, plan.launch), (1, 2));
+    assert!(plan.remove.is_empty());
+}
+
+#[test]
+fn scales_down_oldest_idle_first_and_never_busy() {
+    let observation = Observation {
+        ledger: vec![
+            record("busy-old", "i-1", RunnerState::Busy, 900),
+            record("idle-new", "i-2", RunnerState::Idle, 60),
+            record("idle-old", "i-3", RunnerState::Idle, 600),
+            record("booting", "i-4", RunnerState::Booting, 30),
+        ],
+        instances: ["i-1", "i-2", "i-3", "i-4"]
+            .map(|i| instance(i, InstanceState::Running))
+            .to_vec(),
+        jit_instance_ids: vec![],
+    };
+    let plan = plan(1, &observation, BOOT, "set", now());
+    let removed: Vec<&str> = plan.remove.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(removed, vec!["idle-old", "idle-new", "booting"]);
+    assert!(
+        plan.remove
+            .iter()
+            .all(|r| r.reason == RemovalReason::ScaleDown)
+    );
+    assert_eq!(plan.launch, 0);
+
+    let all_busy = Observation {
+        ledger: vec![
+            record("b1", "i-1", RunnerState::Busy, 10),
+            record("b2", "i-2", RunnerState::Busy, 10),
+        ],
+        instances: ["i-1", "i-2"]
+            .map(|i| instance(i, InstanceState::Running))
+            .to_vec(),
+        jit_instance_ids: vec![],
+    };
+    assert!(
+        super::plan(0, &all_busy, BOOT, "set", now())
+            .remove
+            .is_empty()
+    );
+}
+
+#[test]
+fn finished_runners_go_without_registration_removal() {
+    let observation = Observation {
+        ledger: vec![record("done", "i-1", RunnerState::Terminating, 100)],
+        instances: vec![instance("i-1", InstanceState::Running)],
+        jit_instance_ids: vec![],
+    };
+    let plan = plan(1, &observation, BOOT, "set", now());
+    assert_eq!((plan.current, plan.launch), (0, 1));
+    assert_eq!(plan.remove[0].reason, RemovalReason::Finished);
+    assert_eq!(plan.remove[0].registration(), Registration::Skip);
+    assert_eq!(plan.remove[0].instance_id.as_deref(), Some("i-1"));
+}
+
+#[test]
+fn orphans_both_ways() {
+    let observation = Observation {
+        ledger: vec![
+            // Instance gone (spot interruption) long ago: its registration goes.
+            record("gone", "i-gone", RunnerState::Idle, 600),
+            // Just launched, not yet visible in DescribeInstances: kept.
+            record("fresh", "i-fresh", RunnerState::Booting, 5),
+            // Never came online within the boot timeout.
+            record("stuck", "i-stuck", RunnerState::Booting, 301),
+        ],
+        instances: vec![
+            instance("i-stuck", InstanceState::Running),
+            // Ours by tag, but no ledger entry: a crash between launch and ledger write.
+            instance("i-unknown", InstanceState::Pending),
+            instance("i-stopping", InstanceState::Stopping),
+        ],
+        jit_instance_ids: vec!["i-gone".into(), "i-fresh".into(), "i-stuck".into()],
+    };
+    let plan = plan(1, &observation, BOOT, "set", now());
+    let reasons: Vec<(&str, RemovalReason, Option<&str>)> = plan
+        .remove
+        .iter()
+        .map(|r| (r.name.as_str(), r.reason, r.instance_id.as_deref()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            ("gone", RemovalReason::InstanceGone, None),
+            ("stuck", RemovalReason::BootTimeout, Some("i-stuck")),
+            ("set-unknown", RemovalReason::Unknown, Some("i-unknown")),
+        ]
+    );
+    assert_eq!(plan.remove[2].registration(), Registration::ByName);
+    assert_eq!((plan.current, plan.launch), (1, 0));
+    assert_eq!(plan.stale_jit, vec!["i-gone".to_owned()]);
+}
+
+#[test]
+fn overdue_booting_lists_only_booting_past_the_timeout() {
+    let ledger = vec![
+        record("young", "i-1", RunnerState::Booting, 10),
+        record("old", "i-2", RunnerState::Booting, 400),
+        record("idle", "i-3", RunnerState::Idle, 400),
+    ];
+    let names: Vec<&str> = overdue_booting(&ledger, BOOT, now())
+        .iter()
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["old"]);
+}

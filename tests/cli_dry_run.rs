@@ -1,0 +1,98 @@
+//! `ghaec2 --dry-run` as a user runs it, against the fake: success, each error of design.md §5,
+//! and invalid configuration. The binary's environment is set explicitly, never inherited.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use ghaec2_fake::{FakeServer, Fault};
+
+/// Runs the binary off the runtime's thread, so the in-process fake keeps serving.
+async fn dry_run(fake: &FakeServer, extra: &[(&str, &str)]) -> (bool, String, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ghaec2"));
+    command
+        .arg("--dry-run")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GITHUB_CONFIG_URL", fake.config_url("my-org"))
+        .env("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT)
+        .env("RUNNER_SCALE_SET_NAME", "dry")
+        .env("EC2_SUBNET_ID", "subnet-0123456789abcdef0")
+        .env("EC2_SECURITY_GROUP_ID", "sg-0123456789abcdef0")
+        .env("EC2_AMI_ID", "ami-0123456789abcdef0")
+        .env("AWS_REGION", "us-east-1");
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("runs ghaec2");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn passes_against_the_fake_and_reports_the_missing_scale_set() {
+    let fake = common::fake().await;
+    let (ok, stdout, stderr) = dry_run(&fake, &[]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_eq!(stdout.lines().last(), Some("dry-run passed"));
+    assert!(stdout.contains("it would be created"), "{stdout}");
+    assert!(
+        fake.calls_to("scale-sets.create").is_empty(),
+        "dry-run creates nothing"
+    );
+    assert!(fake.calls_to("sessions.create").is_empty());
+    assert!(
+        stderr.contains("Successfully initialized Actions Service client"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(ghaec2_fake::DEFAULT_PAT) && !stdout.contains(ghaec2_fake::DEFAULT_PAT)
+    );
+}
+
+#[tokio::test]
+async fn prints_the_messages_users_know_and_fails() {
+    let cases = [
+        (
+            Fault::runner_registration_status(404, 10),
+            "Actions Service not available on this GitHub Enterprise Server. Please ensure you have a compatible version that supports the Actions Service API. Status: 404",
+        ),
+        (
+            Fault::registration_token_forbidden(10),
+            "failed to get registration token: Actions API error (status: 403)",
+        ),
+        (
+            Fault::runner_registration_html(10),
+            "Actions Service endpoint returned invalid response",
+        ),
+    ];
+    for (fault, message) in cases {
+        let fake = common::fake().await;
+        fake.add_fault(fault);
+        let (ok, stdout, _) = dry_run(&fake, &[]).await;
+        assert!(!ok, "{stdout}");
+        assert!(stdout.contains(message), "{stdout}");
+        assert_eq!(stdout.lines().last(), Some("dry-run failed"));
+    }
+}
+
+#[tokio::test]
+async fn invalid_configuration_names_the_variable_and_hides_secrets() {
+    let fake = common::fake().await;
+    let (ok, stdout, _) = dry_run(
+        &fake,
+        &[("MAX_RUNNERS", "ten"), ("GITHUB_TOKEN", "ghp_secret_value")],
+    )
+    .await;
+    assert!(!ok);
+    assert!(stdout.contains("MAX_RUNNERS=\"ten\""), "{stdout}");
+    assert!(!stdout.contains("ghp_secret_value"));
+    assert_eq!(stdout.lines().last(), Some("dry-run failed"));
+}
