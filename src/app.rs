@@ -4,7 +4,10 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::actions::{ActionsClient, ActionsError, ClientOptions};
+use crate::aws::{DynamoJitStore, DynamoStateStore, Ec2Fleet, InstanceArns, LaunchSettings};
 use crate::config::{Config, ConfigError, Credential, SecretError};
+use crate::cycle::CycleSettings;
+use crate::ports::PortError;
 
 /// Why ghaec2 could not start.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +21,9 @@ pub enum StartError {
     /// The client could not be built (e.g. the App key does not parse).
     #[error(transparent)]
     Actions(#[from] ActionsError),
+    /// An AWS call needed at start failed.
+    #[error(transparent)]
+    Aws(#[from] PortError),
 }
 
 /// Loads the AWS SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
@@ -44,4 +50,76 @@ pub async fn actions_client(config: &Config, aws: &SdkConfig) -> Result<ActionsC
         ClientOptions::default(),
     )?;
     Ok(client)
+}
+
+/// The AWS adapters, built once.
+#[derive(Debug)]
+pub struct Adapters {
+    /// Lease, state and ledger.
+    pub store: DynamoStateStore,
+    /// EC2.
+    pub fleet: Ec2Fleet,
+    /// JIT material.
+    pub jit: DynamoJitStore,
+}
+
+/// Builds the adapters; learns the account id once from the first security group.
+pub async fn adapters(config: &Config, aws: &SdkConfig) -> Result<Adapters, StartError> {
+    let dynamodb = aws_sdk_dynamodb::Client::new(aws);
+    let ec2 = aws_sdk_ec2::Client::new(aws);
+    let table = config.runtime.state_table_name.clone();
+    let first_group = config
+        .ec2
+        .security_group_ids
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    let arns = InstanceArns::discover(&ec2, &first_group).await?;
+    Ok(Adapters {
+        store: DynamoStateStore::new(dynamodb.clone(), table.clone()),
+        jit: DynamoJitStore::new(
+            dynamodb,
+            table,
+            config.github.scale_set_name.clone(),
+            arns.clone(),
+        ),
+        fleet: Ec2Fleet::new(
+            ec2,
+            aws_sdk_ssm::Client::new(aws),
+            LaunchSettings::from_config(config, arns),
+        ),
+    })
+}
+
+/// The cycle's settings for this process; `owner` names the invocation.
+pub fn cycle_settings(
+    config: &Config,
+    owner: String,
+    delete_session_on_shutdown: bool,
+) -> CycleSettings {
+    CycleSettings {
+        scale_set_name: config.github.scale_set_name.clone(),
+        scale_set_id: config.github.scale_set_id,
+        runner_group: config.github.runner_group.clone(),
+        labels: config.github.labels.clone(),
+        min_runners: config.scaling.min_runners,
+        max_runners: config.scaling.max_runners,
+        boot_timeout: config.runtime.runner_boot_timeout,
+        describe_grace: crate::scaling::DESCRIBE_GRACE,
+        work_folder: config.runtime.runner_work_folder.clone(),
+        owner,
+        delete_session_on_shutdown,
+    }
+}
+
+/// A unique owner for a local process: host, pid and a random suffix.
+pub fn local_owner() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "ghaec2".to_owned());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &suffix[..8])
 }

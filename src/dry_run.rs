@@ -3,10 +3,12 @@
 //! The scale set is looked up, never created: a missing one is reported as "would be created".
 
 use std::fmt;
+use std::process::ExitCode;
 
 use crate::actions::ActionsClient;
 use crate::actions::client::DEFAULT_RUNNER_GROUP_ID;
-use crate::config::GitHubSettings;
+use crate::app;
+use crate::config::{Config, GitHubSettings};
 
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +67,80 @@ impl fmt::Display for Report {
             "dry-run failed"
         };
         write!(f, "{verdict}")
+    }
+}
+
+/// Runs every check, prints the report on stdout (ending with `dry-run passed` or
+/// `dry-run failed`) and exits 0 only if all passed.
+#[allow(clippy::print_stdout)]
+pub async fn run() -> ExitCode {
+    let mut report = Report::default();
+    match Config::from_env() {
+        Err(e) => report.push("configuration", Outcome::Failed(e.to_string())),
+        Ok(config) => check_all(&config, &mut report).await,
+    }
+    println!("{report}");
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn check_all(config: &Config, report: &mut Report) {
+    report.push(
+        "configuration",
+        Outcome::Passed(format!(
+            "scale set {:?} at {}, {} to {} runners",
+            config.github.scale_set_name,
+            config.github.config_url.as_str(),
+            config.scaling.min_runners,
+            config.scaling.max_runners
+        )),
+    );
+    let aws = app::aws_config(config).await;
+    match app::actions_client(config, &aws).await {
+        Err(e) => report.push("credentials", Outcome::Failed(e.to_string())),
+        Ok(client) => {
+            report.push("credentials", Outcome::Passed("resolved".to_owned()));
+            check_github(&client, &config.github, report).await;
+        }
+    }
+    let table = &config.runtime.state_table_name;
+    let described = aws_sdk_dynamodb::Client::new(&aws)
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await;
+    report.push(
+        "state table",
+        match described {
+            Ok(_) => Outcome::Passed(format!("{table} exists")),
+            Err(e) => Outcome::Failed(format!("DescribeTable {table}: {}", aws_error(&e))),
+        },
+    );
+    match app::adapters(config, &aws).await {
+        Err(e) => report.push("ec2 launch", Outcome::Failed(e.to_string())),
+        Ok(adapters) => report.push(
+            "ec2 launch",
+            match adapters.fleet.dry_run_launch().await {
+                Ok(()) => Outcome::Passed("CreateFleet with DryRun=true is allowed".to_owned()),
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+        ),
+    }
+}
+
+fn aws_error<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error>(
+    e: &aws_sdk_dynamodb::error::SdkError<E>,
+) -> String {
+    match e.as_service_error() {
+        Some(service) => format!(
+            "{}: {}",
+            service.code().unwrap_or("error"),
+            service.message().unwrap_or_default()
+        ),
+        None => e.to_string(),
     }
 }
 

@@ -20,7 +20,9 @@
 
 pub mod actions;
 pub mod app;
+pub mod aws;
 pub mod config;
+pub mod cycle;
 pub mod dry_run;
 pub mod ports;
 pub mod scaling;

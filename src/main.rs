@@ -1,68 +1,221 @@
-//! The `ghaec2` binary: a Lambda handler inside Lambda, a CLI elsewhere.
+//! The `ghaec2` binary: a Lambda handler inside Lambda (`AWS_LAMBDA_RUNTIME_API` set), a CLI
+//! elsewhere: `ghaec2` (continuous), `ghaec2 --once`, `ghaec2 --dry-run`.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use ghaec2::actions::ActionsClient;
+use ghaec2::app::{self, Adapters, StartError};
 use ghaec2::config::Config;
-use ghaec2::dry_run::{self, Outcome, Report};
-use ghaec2::{app, telemetry};
+use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop, Summary};
+use ghaec2::{dry_run, telemetry};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Autoscale GitHub Actions runners on EC2 spot from the runner scale set message queue.
-/// Configuration comes from the environment (see README).
+/// Configuration comes from the environment (see README). Without a flag, runs cycle after
+/// cycle until SIGINT/SIGTERM.
 #[derive(Debug, Parser)]
 #[command(name = "ghaec2", version, about)]
 struct Cli {
-    /// Check configuration, credentials, the Actions Service and the scale set; change nothing.
+    /// Run exactly one cycle and print its JSON summary.
+    #[arg(long, conflicts_with = "dry_run")]
+    once: bool,
+    /// Check configuration, credentials, the Actions Service, the scale set, the state table
+    /// and EC2 permissions; change nothing.
     #[arg(long)]
     dry_run: bool,
+}
+
+/// Built once per process, borrowed by every cycle.
+struct Deps {
+    config: Config,
+    actions: ActionsClient,
+    adapters: Adapters,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init();
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        return lambda().await;
+    }
     let cli = Cli::parse();
     if cli.dry_run {
-        return run_dry_run().await;
+        return dry_run::run().await;
     }
-    eprintln!("ghaec2: only --dry-run is available until the invocation cycle lands (issue #3)");
-    ExitCode::from(2)
-}
-
-/// Prints the report on stdout, ending with `dry-run passed` or `dry-run failed`.
-#[allow(clippy::print_stdout)]
-async fn run_dry_run() -> ExitCode {
-    let mut report = Report::default();
-    let passed = match Config::from_env() {
+    let deps = match start().await {
+        Ok(deps) => deps,
         Err(e) => {
-            report.push("configuration", Outcome::Failed(e.to_string()));
-            false
-        }
-        Ok(config) => {
-            report.push(
-                "configuration",
-                Outcome::Passed(format!(
-                    "scale set {:?} at {}, {} to {} runners",
-                    config.github.scale_set_name,
-                    config.github.config_url.as_str(),
-                    config.scaling.min_runners,
-                    config.scaling.max_runners
-                )),
-            );
-            let aws = app::aws_config(&config).await;
-            match app::actions_client(&config, &aws).await {
-                Err(e) => report.push("credentials", Outcome::Failed(e.to_string())),
-                Ok(client) => {
-                    report.push("credentials", Outcome::Passed("resolved".to_owned()));
-                    dry_run::check_github(&client, &config.github, &mut report).await;
-                }
-            }
-            report.passed()
+            tracing::error!(error = %e, "ghaec2 cannot start.");
+            eprintln!("{e}");
+            return ExitCode::from(2);
         }
     };
-    println!("{report}");
-    if passed {
-        ExitCode::SUCCESS
+    if cli.once {
+        once(&deps).await
     } else {
-        ExitCode::FAILURE
+        continuous(&deps).await
+    }
+}
+
+async fn start() -> Result<Deps, StartError> {
+    let config = Config::from_env()?;
+    let aws = app::aws_config(&config).await;
+    let actions = app::actions_client(&config, &aws).await?;
+    let adapters = app::adapters(&config, &aws).await?;
+    Ok(Deps {
+        config,
+        actions,
+        adapters,
+    })
+}
+
+/// One cycle of `owner` that listens until `listen_until`.
+async fn cycle(
+    deps: &Deps,
+    owner: String,
+    stop: &Stop,
+    delete_session_on_shutdown: bool,
+) -> Result<Summary, CycleError> {
+    let settings = app::cycle_settings(&deps.config, owner, delete_session_on_shutdown);
+    let services = Services {
+        actions: &deps.actions,
+        store: &deps.adapters.store,
+        fleet: &deps.adapters.fleet,
+        jit: &deps.adapters.jit,
+        settings: &settings,
+    };
+    services.run(stop).await
+}
+
+fn window_stop(deps: &Deps, shutdown: watch::Receiver<bool>) -> Stop {
+    Stop {
+        listen_until: Instant::now() + deps.config.runtime.drain_window,
+        deadline_bound: false,
+        shutdown,
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn print_summary(summary: &Summary) {
+    println!("{}", serde_json::to_string(summary).unwrap_or_default());
+}
+
+async fn once(deps: &Deps) -> ExitCode {
+    let stop = window_stop(deps, shutdown_signal());
+    match cycle(deps, app::local_owner(), &stop, false).await {
+        Ok(summary) => {
+            print_summary(&summary);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Cycle failed.");
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cycle after cycle until SIGINT/SIGTERM; a failed cycle is logged and retried after a pause,
+/// so the loop needs no babysitting.
+async fn continuous(deps: &Deps) -> ExitCode {
+    let shutdown = shutdown_signal();
+    let owner = app::local_owner();
+    let mut failures: u32 = 0;
+    loop {
+        let stop = window_stop(deps, shutdown.clone());
+        match cycle(deps, owner.clone(), &stop, true).await {
+            Ok(summary) => {
+                failures = 0;
+                print_summary(&summary);
+                if summary.reason == Some(EndReason::Shutdown) {
+                    return ExitCode::SUCCESS;
+                }
+                if summary.reason == Some(EndReason::LeaseHeld) {
+                    pause(Duration::from_secs(5), &shutdown).await;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                let wait = Duration::from_secs(2u64.saturating_pow(failures.min(5)));
+                tracing::error!(error = %e, retry_in_s = wait.as_secs(), "Cycle failed.");
+                pause(wait, &shutdown).await;
+            }
+        }
+        if *shutdown.borrow() {
+            return ExitCode::SUCCESS;
+        }
+    }
+}
+
+async fn pause(wait: Duration, shutdown: &watch::Receiver<bool>) {
+    let mut shutdown = shutdown.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}
+
+/// A receiver that turns true on SIGINT or SIGTERM.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (sender, receiver) = watch::channel(false);
+    tokio::spawn(async move {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate => {}
+        }
+        tracing::info!("Shutting down after the current message.");
+        let _ = sender.send(true);
+    });
+    receiver
+}
+
+/// Lambda: every event (EventBridge schedule, a manual test event) runs one cycle, cut short
+/// by the invocation's deadline minus the safety margin.
+async fn lambda() -> ExitCode {
+    let deps = match start().await {
+        Ok(deps) => deps,
+        Err(e) => {
+            tracing::error!(error = %e, "ghaec2 cannot start.");
+            return ExitCode::from(2);
+        }
+    };
+    let deps = &deps;
+    let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+        let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+        let left_ms = event.context.deadline.saturating_sub(now_ms);
+        let deadline =
+            Instant::now() + Duration::from_millis(left_ms).saturating_sub(SAFETY_MARGIN);
+        let window = Instant::now() + deps.config.runtime.drain_window;
+        let stop = Stop {
+            listen_until: window.min(deadline),
+            deadline_bound: deadline < window,
+            shutdown: watch::channel(false).1,
+        };
+        let summary = cycle(deps, event.context.request_id.clone(), &stop, false).await?;
+        Ok::<Summary, CycleError>(summary)
+    });
+    match lambda_runtime::run(handler).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "Lambda runtime failed.");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -12,6 +12,15 @@ use crate::ports::{Instance, InstanceState, RunnerRecord, RunnerState};
 /// consistent) before its ledger entry counts as gone.
 pub const DESCRIBE_GRACE: Duration = Duration::from_secs(120);
 
+/// The timeouts a plan judges runners by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A runner not online this long after launch is an orphan.
+    pub boot: Duration,
+    /// A ledger entry whose instance EC2 has not shown for this long is gone.
+    pub describe_grace: Duration,
+}
+
 /// desired = min(max, min + totalAssignedJobs) (protocol.md §13.3). Negative counts, which a
 /// faulty service could send, count as zero.
 pub fn desired_runners(min: u32, max: u32, total_assigned_jobs: i64) -> u32 {
@@ -121,7 +130,7 @@ fn age(record: &RunnerRecord, now: DateTime<Utc>) -> Duration {
 pub fn plan(
     desired: u32,
     observation: &Observation,
-    boot_timeout: Duration,
+    timeouts: Timeouts,
     scale_set_name: &str,
     now: DateTime<Utc>,
 ) -> Plan {
@@ -144,8 +153,8 @@ pub fn plan(
         let present = live.contains_key(record.instance_id.as_str());
         let reason = match record.state {
             RunnerState::Terminating => Some(RemovalReason::Finished),
-            _ if !present && age > DESCRIBE_GRACE => Some(RemovalReason::InstanceGone),
-            RunnerState::Booting if age > boot_timeout => Some(RemovalReason::BootTimeout),
+            _ if !present && age > timeouts.describe_grace => Some(RemovalReason::InstanceGone),
+            RunnerState::Booting if age > timeouts.boot => Some(RemovalReason::BootTimeout),
             _ => None,
         };
         match reason {

@@ -27,7 +27,10 @@ fn instance(id: &str, state: InstanceState) -> Instance {
     }
 }
 
-const BOOT: Duration = Duration::from_secs(300);
+const BOOT: Timeouts = Timeouts {
+    boot: Duration::from_secs(300),
+    describe_grace: DESCRIBE_GRACE,
+};
 
 #[test]
 fn desired_is_min_plus_assigned_capped_by_max() {
@@ -167,7 +170,7 @@ fn overdue_booting_lists_only_booting_past_the_timeout() {
         record("old", "i-2", RunnerState::Booting, 400),
         record("idle", "i-3", RunnerState::Idle, 400),
     ];
-    let names: Vec<&str> = overdue_booting(&ledger, BOOT, now())
+    let names: Vec<&str> = overdue_booting(&ledger, BOOT.boot, now())
         .iter()
         .map(|r| r.name.as_str())
         .collect();

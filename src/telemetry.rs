@@ -68,6 +68,9 @@ where
     }
 }
 
+/// The field holding CloudWatch Embedded Metric Format metadata (`_aws = %json`).
+pub const EMF_FIELD: &str = "_aws";
+
 /// Collects an event's fields; `message` becomes `msg`.
 struct Fields<'a>(&'a mut Map<String, Value>);
 
@@ -101,6 +104,12 @@ impl Visit for Fields<'_> {
         self.put(field, value.to_string().into());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.put(field, format!("{value:?}").into());
+        let text = format!("{value:?}");
+        // `_aws` carries CloudWatch Embedded Metric Format metadata, which must be an object.
+        let value = match field.name() {
+            EMF_FIELD => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            _ => Value::String(text),
+        };
+        self.put(field, value);
     }
 }

@@ -1,16 +1,16 @@
 //! The Actions Service client against the fake: every endpoint of protocol.md §3–§12.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{client, fake, pat, start};
 use ghaec2::actions::wire::JobMessage;
 use ghaec2::actions::{Removal, messages};
 use ghaec2::config::Credential;
 use ghaec2_fake::{AppOptions, Bom, FakeOptions, JobSpec, Mode};
 use secrecy::SecretString;
+use support::fake::{client, fake, pat, start};
 
 const POLL: Duration = Duration::from_secs(5);
 
@@ -45,13 +45,13 @@ async fn github_app_signs_a_jwt_and_exchanges_it() {
         app_id: "12345".into(),
         client_id: None,
         installation_id: 777,
-        public_key_pem: common::app_key("public"),
+        public_key_pem: support::fake::app_key("public"),
     });
     let fake = start(options).await;
     let app = Credential::App {
         app_id: "12345".into(),
         installation_id: 777,
-        private_key_pem: SecretString::from(common::app_key("private")),
+        private_key_pem: SecretString::from(support::fake::app_key("private")),
     };
     client(&fake, &app).admin_connection().await.unwrap();
     let exchange = fake.calls_to("access-token");
@@ -62,7 +62,7 @@ async fn github_app_signs_a_jwt_and_exchanges_it() {
     let wrong_installation = Credential::App {
         app_id: "12345".into(),
         installation_id: 778,
-        private_key_pem: SecretString::from(common::app_key("private")),
+        private_key_pem: SecretString::from(support::fake::app_key("private")),
     };
     let error = client(&fake, &wrong_installation)
         .admin_connection()
@@ -88,7 +88,7 @@ async fn admin_token_is_reused_until_a_minute_before_exp() {
     let mut short = FakeOptions::for_tests();
     short.admin_token_ttl = Duration::from_secs(30);
     let fake = start(short).await;
-    let client = common::client(&fake, &pat());
+    let client = support::fake::client(&fake, &pat());
     for _ in 0..3 {
         client.scale_set_by_name(1, "nothing").await.unwrap();
     }

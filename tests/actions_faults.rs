@@ -2,14 +2,14 @@
 //! faults, malformed answers and secret hygiene in error messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::{client, client_with, fake, pat};
 use ghaec2::actions::ActionsError;
 use ghaec2_fake::{Fault, JobSpec};
 use reqwest::StatusCode;
+use support::fake::{client, client_with, fake, pat};
 
 const POLL: Duration = Duration::from_secs(5);
 
@@ -231,7 +231,7 @@ async fn no_error_message_carries_a_secret() {
             .to_string(),
     );
     fake.add_fault(Fault::registration_token_forbidden(1));
-    let fresh = common::client(&fake, &pat());
+    let fresh = support::fake::client(&fake, &pat());
     errors.push(fresh.admin_connection().await.unwrap_err().to_string());
 
     use secrecy::ExposeSecret;

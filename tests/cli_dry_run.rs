@@ -2,14 +2,25 @@
 //! and invalid configuration. The binary's environment is set explicitly, never inherited.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+mod support;
 
 use std::process::Command;
 
 use ghaec2_fake::{FakeServer, Fault};
+use support::moto;
 
-/// Runs the binary off the runtime's thread, so the in-process fake keeps serving.
-async fn dry_run(fake: &FakeServer, extra: &[(&str, &str)]) -> (bool, String, String) {
+/// Runs the binary off the runtime's thread, so the in-process fake keeps serving. The AWS
+/// side is a fresh table and network in moto, in a region of the test's own.
+async fn dry_run(
+    fake: &FakeServer,
+    region: &str,
+    extra: &[(&str, &str)],
+) -> (bool, String, String) {
+    let sdk = moto::sdk_config(region).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let network = moto::network(&ec2).await;
+    let ami = moto::ami(&aws_sdk_ssm::Client::new(&sdk)).await;
+    let table = moto::table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
     let mut command = Command::new(env!("CARGO_BIN_EXE_ghaec2"));
     command
         .arg("--dry-run")
@@ -18,10 +29,15 @@ async fn dry_run(fake: &FakeServer, extra: &[(&str, &str)]) -> (bool, String, St
         .env("GITHUB_CONFIG_URL", fake.config_url("my-org"))
         .env("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT)
         .env("RUNNER_SCALE_SET_NAME", "dry")
-        .env("EC2_SUBNET_ID", "subnet-0123456789abcdef0")
-        .env("EC2_SECURITY_GROUP_ID", "sg-0123456789abcdef0")
-        .env("EC2_AMI_ID", "ami-0123456789abcdef0")
-        .env("AWS_REGION", "us-east-1");
+        .env("EC2_SUBNET_ID", network.subnet_ids.join(","))
+        .env("EC2_SECURITY_GROUP_ID", &network.security_group_id)
+        .env("EC2_AMI_ID", ami)
+        .env("STATE_TABLE_NAME", table)
+        .env("AWS_REGION", region)
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_MAX_ATTEMPTS", "1");
     for (key, value) in extra {
         command.env(key, value);
     }
@@ -38,8 +54,8 @@ async fn dry_run(fake: &FakeServer, extra: &[(&str, &str)]) -> (bool, String, St
 
 #[tokio::test]
 async fn passes_against_the_fake_and_reports_the_missing_scale_set() {
-    let fake = common::fake().await;
-    let (ok, stdout, stderr) = dry_run(&fake, &[]).await;
+    let fake = support::fake::fake().await;
+    let (ok, stdout, stderr) = dry_run(&fake, "eu-north-1", &[]).await;
     assert!(ok, "{stdout}\n{stderr}");
     assert_eq!(stdout.lines().last(), Some("dry-run passed"));
     assert!(stdout.contains("it would be created"), "{stdout}");
@@ -74,9 +90,9 @@ async fn prints_the_messages_users_know_and_fails() {
         ),
     ];
     for (fault, message) in cases {
-        let fake = common::fake().await;
+        let fake = support::fake::fake().await;
         fake.add_fault(fault);
-        let (ok, stdout, _) = dry_run(&fake, &[]).await;
+        let (ok, stdout, _) = dry_run(&fake, "eu-south-1", &[]).await;
         assert!(!ok, "{stdout}");
         assert!(stdout.contains(message), "{stdout}");
         assert_eq!(stdout.lines().last(), Some("dry-run failed"));
@@ -85,9 +101,10 @@ async fn prints_the_messages_users_know_and_fails() {
 
 #[tokio::test]
 async fn invalid_configuration_names_the_variable_and_hides_secrets() {
-    let fake = common::fake().await;
+    let fake = support::fake::fake().await;
     let (ok, stdout, _) = dry_run(
         &fake,
+        "eu-central-1",
         &[("MAX_RUNNERS", "ten"), ("GITHUB_TOKEN", "ghp_secret_value")],
     )
     .await;

@@ -91,6 +91,11 @@ impl ActionsClient {
         *self.admin.lock().await = Some(connection);
     }
 
+    /// The admin connection held now, without renewing it (to persist it).
+    pub async fn cached_admin_connection(&self) -> Option<AdminConnection> {
+        self.admin.lock().await.clone()
+    }
+
     /// The current admin connection, renewed when it expires within a minute.
     pub async fn admin_connection(&self) -> Result<AdminConnection, ActionsError> {
         let mut admin = self.admin.lock().await;

@@ -1,0 +1,215 @@
+//! Launching: CreateFleet `instant`, spot first across every instance type × subnet
+//! (`price-capacity-optimized`), then the unfulfilled remainder on-demand when spot reported
+//! capacity errors and failover is on. Partial fulfilment is normal: the outcome lists the
+//! instances that exist and the error codes for the rest.
+
+use aws_sdk_ec2::types::{
+    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest,
+    FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest,
+    FleetOnDemandAllocationStrategy, FleetType, InstanceType, OnDemandOptionsRequest, ResourceType,
+    SpotAllocationStrategy, SpotOptionsRequest, TagSpecification,
+    TargetCapacitySpecificationRequest,
+};
+
+use super::error::{Detail, from_sdk};
+use super::fleet::Ec2Fleet;
+use super::launch_plan::{client_token, is_capacity_error, on_demand_token, overrides};
+use super::launch_template::{TemplateRef, scale_set_tags};
+use crate::ports::{LaunchError, LaunchOutcome, PortError};
+
+/// How many instances the on-demand failover should launch (pure): the unfulfilled part,
+/// when failover is on and spot said "no capacity" rather than "not allowed".
+pub fn on_demand_remainder(requested: u32, spot: &LaunchOutcome, failover: bool) -> u32 {
+    let launched = u32::try_from(spot.instance_ids.len()).unwrap_or(u32::MAX);
+    let remainder = requested.saturating_sub(launched);
+    let capacity_short = spot.errors.iter().any(|e| is_capacity_error(&e.code));
+    if failover && capacity_short {
+        remainder
+    } else {
+        0
+    }
+}
+
+impl Ec2Fleet {
+    pub(super) async fn launch_instances(
+        &self,
+        scale_set_id: i64,
+        count: u32,
+        token: &str,
+    ) -> Result<LaunchOutcome, PortError> {
+        if count == 0 {
+            return Ok(LaunchOutcome::default());
+        }
+        let template = self.template(scale_set_id).await?;
+        let spot_token = client_token(token);
+        let mut outcome = self
+            .create_fleet(&template, scale_set_id, count, true, &spot_token)
+            .await?;
+        let remainder = on_demand_remainder(count, &outcome, self.settings.ec2.on_demand_failover);
+        if remainder > 0 {
+            tracing::info!(
+                scale_set_id,
+                remainder,
+                "Spot capacity short; launching the rest on-demand."
+            );
+            let on_demand = self
+                .create_fleet(
+                    &template,
+                    scale_set_id,
+                    remainder,
+                    false,
+                    &on_demand_token(&spot_token),
+                )
+                .await?;
+            outcome.instance_ids.extend(on_demand.instance_ids);
+            outcome.errors.extend(on_demand.errors);
+        }
+        let codes: Vec<&str> = outcome.errors.iter().map(|e| e.code.as_str()).collect();
+        tracing::info!(
+            scale_set_id,
+            requested = count,
+            launched = outcome.instance_ids.len(),
+            instance_ids = ?outcome.instance_ids,
+            error_codes = ?codes,
+            "Launched instances."
+        );
+        Ok(outcome)
+    }
+
+    async fn create_fleet(
+        &self,
+        template: &TemplateRef,
+        scale_set_id: i64,
+        count: u32,
+        spot: bool,
+        token: &str,
+    ) -> Result<LaunchOutcome, PortError> {
+        let ec2 = &self.settings.ec2;
+        let max_price = if spot {
+            ec2.spot_max_price.as_deref()
+        } else {
+            None
+        };
+        let overrides = overrides(&ec2.instance_types, &ec2.subnet_ids, max_price)
+            .into_iter()
+            .map(|o| {
+                FleetLaunchTemplateOverridesRequest::builder()
+                    .instance_type(InstanceType::from(o.instance_type.as_str()))
+                    .subnet_id(o.subnet_id)
+                    .set_max_price(o.max_price)
+                    .build()
+            })
+            .collect();
+        let config = FleetLaunchTemplateConfigRequest::builder()
+            .launch_template_specification(
+                FleetLaunchTemplateSpecificationRequest::builder()
+                    .launch_template_id(&template.id)
+                    .version(template.version.to_string())
+                    .build(),
+            )
+            .set_overrides(Some(overrides))
+            .build();
+        let capacity_type = if spot {
+            DefaultTargetCapacityType::Spot
+        } else {
+            DefaultTargetCapacityType::OnDemand
+        };
+        let total = i32::try_from(count).unwrap_or(i32::MAX);
+        let sent = self
+            .ec2
+            .create_fleet()
+            .r#type(FleetType::Instant)
+            .client_token(token)
+            .launch_template_configs(config)
+            .target_capacity_specification(
+                TargetCapacitySpecificationRequest::builder()
+                    .total_target_capacity(total)
+                    .default_target_capacity_type(capacity_type)
+                    .build(),
+            )
+            .spot_options(
+                SpotOptionsRequest::builder()
+                    .allocation_strategy(SpotAllocationStrategy::PriceCapacityOptimized)
+                    .build(),
+            )
+            .on_demand_options(
+                OnDemandOptionsRequest::builder()
+                    .allocation_strategy(FleetOnDemandAllocationStrategy::LowestPrice)
+                    .build(),
+            )
+            // On the instances themselves (the template tags them too), so they are found by
+            // the scale set even if the template's tags were edited by hand.
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .set_tags(Some(scale_set_tags(scale_set_id, &self.template_name())))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| from_sdk("ec2 create fleet", &e, Detail::Full))?;
+        Ok(LaunchOutcome {
+            instance_ids: sent
+                .instances()
+                .iter()
+                .flat_map(|i| i.instance_ids())
+                .cloned()
+                .collect(),
+            errors: sent
+                .errors()
+                .iter()
+                .map(|e| LaunchError {
+                    code: e.error_code().unwrap_or("Unknown").to_owned(),
+                    message: e.error_message().unwrap_or_default().to_owned(),
+                })
+                .collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(ids: usize, codes: &[&str]) -> LaunchOutcome {
+        LaunchOutcome {
+            instance_ids: (0..ids).map(|i| format!("i-{i}")).collect(),
+            errors: codes
+                .iter()
+                .map(|c| LaunchError {
+                    code: (*c).into(),
+                    message: String::new(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn fails_over_only_for_capacity_errors_and_only_the_rest() {
+        assert_eq!(
+            on_demand_remainder(5, &outcome(2, &["InsufficientInstanceCapacity"]), true),
+            3
+        );
+        assert_eq!(
+            on_demand_remainder(5, &outcome(2, &["InsufficientInstanceCapacity"]), false),
+            0
+        );
+        assert_eq!(
+            on_demand_remainder(5, &outcome(2, &["UnauthorizedOperation"]), true),
+            0
+        );
+        assert_eq!(
+            on_demand_remainder(5, &outcome(5, &["InsufficientInstanceCapacity"]), true),
+            0
+        );
+        assert_eq!(on_demand_remainder(5, &outcome(0, &[]), true), 0);
+        assert_eq!(
+            on_demand_remainder(
+                3,
+                &outcome(0, &["UnauthorizedOperation", "SpotMaxPriceTooLow"]),
+                true
+            ),
+            3
+        );
+    }
+}

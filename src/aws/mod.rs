@@ -1,0 +1,58 @@
+//! The AWS adapters of the ports ([`crate::ports`]): DynamoDB for the lease, state, runner
+//! ledger and JIT delivery; EC2 for the runner instances.
+//!
+//! Build the SDK clients once (in `main`) and hand them in:
+//!
+//! - [`DynamoStateStore::new`]`(dynamodb, table)`;
+//! - [`InstanceArns::discover`]`(&ec2, first security group)` once, then
+//!   [`DynamoJitStore::new`]`(dynamodb, table, scale set name, arns.clone())` and
+//!   [`Ec2Fleet::new`]`(ec2, ssm, `[`LaunchSettings::from_config`]`(&config, arns))`.
+//!
+//! # Layout
+//!
+//! - `schema`: the table's key schema, item layout and TTLs, once; [`create_table`].
+//! - `error`: SDK errors → [`PortError`](crate::ports::PortError) (fenced, retryable, fatal).
+//! - `state`: [`DynamoStateStore`], lease with fencing, state record, ledger.
+//! - `state_item`: items ↔ state and ledger records (pure).
+//! - `identity`: [`InstanceArns`], the instance ARN scheme JIT keys and IAM share.
+//! - `jit_store`: [`DynamoJitStore`], JIT configs keyed by instance ARN (why not SSM: there).
+//! - `user_data` + `user_data.sh`: the runner bootstrap script, rendered without secrets.
+//! - `image`: the AMI's root device name (`resolve:ssm:` AMIs resolved for that only).
+//! - `launch_template`: [`TemplateSpec`], tags and the versioned per-scale-set template.
+//! - `launch_plan`: overrides matrix, capacity errors, client tokens, hashing (pure).
+//! - `fleet`: [`Ec2Fleet`], instances, tagging, termination.
+//! - `fleet_launch`: CreateFleet spot launch with on-demand failover.
+//! - `fleet_dry_run`: [`Ec2Fleet::dry_run_launch`] for `--dry-run`.
+
+mod error;
+mod fleet;
+mod fleet_dry_run;
+mod fleet_launch;
+mod identity;
+mod image;
+mod jit_store;
+mod launch_plan;
+mod launch_template;
+pub mod schema;
+mod state;
+mod state_item;
+pub mod user_data;
+
+pub use error::{CONDITION_CODES, RETRYABLE_CODES, classify};
+pub use fleet::{Ec2Fleet, LIVE_STATES, LaunchSettings};
+pub use fleet_dry_run::{DryRunVerdict, dry_run_verdict};
+pub use fleet_launch::on_demand_remainder;
+pub use identity::{InstanceArns, partition};
+pub use image::RESOLVE_SSM_PREFIX;
+pub use jit_store::DynamoJitStore;
+pub use launch_plan::{
+    CAPACITY_ERROR_CODES, CLIENT_TOKEN_MAX, Override, client_token, fnv1a64, is_capacity_error,
+    on_demand_token, overrides, template_name,
+};
+pub use launch_template::{
+    FINGERPRINT_PREFIX, MANAGED_BY, METADATA_HOP_LIMIT, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME,
+    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, scale_set_tags,
+};
+pub use schema::create_table;
+pub use state::DynamoStateStore;
+pub use user_data::UserDataParams;

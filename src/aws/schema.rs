@@ -1,0 +1,244 @@
+//! The state table's key schema and item layout, in one place. `template.yaml`, the local
+//! scripts and the tests take the table definition from here.
+//!
+//! One table, on-demand billing, encrypted at rest (DynamoDB always is), TTL on
+//! [`TTL_ATTRIBUTE`]. Keys are strings:
+//!
+//! | item | `pk` | `sk` | TTL |
+//! |---|---|---|---|
+//! | scale set state (lease, session, cursor, admin, statistics) | `scaleset#<name>` | `state` | none |
+//! | runner ledger entry | `scaleset#<name>` | `runner#<runner name>` | [`RUNNER_TTL`] after the last write |
+//! | JIT material of one instance | `jit#<instance ARN>` | `jit` | [`JIT_TTL`] after the write |
+//!
+//! The state record and the ledger share a partition so one Query reads the whole ledger and a
+//! transaction can check the state item's fence next to a ledger write. JIT material gets a
+//! partition per instance because IAM can only scope an instance role to its own items through
+//! the partition key (`dynamodb:LeadingKeys`, see [`super::jit_store`]).
+//!
+//! DynamoDB deletes expired items lazily (within days), so TTLs here are a backstop for
+//! forgotten items, never a mechanism the cycle relies on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
+};
+
+use super::error::{Detail, build_error, from_sdk};
+use crate::ports::PortError;
+
+/// Partition key attribute (type S).
+pub const PARTITION_KEY: &str = "pk";
+/// Sort key attribute (type S).
+pub const SORT_KEY: &str = "sk";
+/// TTL attribute: epoch seconds (type N) after which DynamoDB may delete the item.
+pub const TTL_ATTRIBUTE: &str = "expires_at_epoch";
+/// DynamoDB attribute type of both keys.
+pub const KEY_ATTRIBUTE_TYPE: &str = "S";
+
+/// Partition key prefix of a scale set's items.
+pub const SCALE_SET_PREFIX: &str = "scaleset#";
+/// Sort key of the scale set state record.
+pub const STATE_SORT_KEY: &str = "state";
+/// Sort key prefix of runner ledger entries.
+pub const RUNNER_PREFIX: &str = "runner#";
+/// Partition key prefix of JIT material.
+pub const JIT_PREFIX: &str = "jit#";
+/// Sort key of JIT material.
+pub const JIT_SORT_KEY: &str = "jit";
+
+/// How long a ledger entry outlives its last write: longer than a self-hosted job may run
+/// (5 days), so the TTL never removes a live runner's entry.
+pub const RUNNER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long JIT material outlives its write when neither the instance nor the cleanup deletes
+/// it.
+pub const JIT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Attribute names of the state record.
+pub mod state {
+    /// Scale set name, for operators reading the table.
+    pub const SCALE_SET_NAME: &str = "scale_set_name";
+    /// Invocation id holding the lease (S).
+    pub const LEASE_OWNER: &str = "lease_owner";
+    /// Lease expiry, epoch milliseconds (N).
+    pub const LEASE_EXPIRES_AT: &str = "lease_expires_at";
+    /// When the lease was last released, epoch milliseconds (N).
+    pub const LEASE_RELEASED_AT: &str = "lease_released_at";
+    /// Fencing counter (N), incremented on every acquisition.
+    pub const FENCE: &str = "fence";
+    /// Scale set id (N).
+    pub const SCALE_SET_ID: &str = "scale_set_id";
+    /// Session id (S, UUID).
+    pub const SESSION_ID: &str = "session_id";
+    /// Message queue URL (S).
+    pub const QUEUE_URL: &str = "queue_url";
+    /// Message queue token (S, secret).
+    pub const QUEUE_TOKEN: &str = "queue_token";
+    /// Cursor (N).
+    pub const LAST_MESSAGE_ID: &str = "last_message_id";
+    /// Actions Service URL of the admin connection (S).
+    pub const ADMIN_SERVICE_URL: &str = "admin_service_url";
+    /// Admin token (S, secret).
+    pub const ADMIN_TOKEN: &str = "admin_token";
+    /// Last statistics (S, the wire JSON).
+    pub const STATISTICS: &str = "statistics";
+}
+
+/// Attribute names of a runner ledger entry.
+pub mod runner {
+    /// Runner name (S).
+    pub const NAME: &str = "runner_name";
+    /// EC2 instance id (S).
+    pub const INSTANCE_ID: &str = "instance_id";
+    /// Actions Service runner id (N).
+    pub const RUNNER_ID: &str = "runner_id";
+    /// Launch time (S, RFC 3339).
+    pub const LAUNCHED_AT: &str = "launched_at";
+    /// Lifecycle state (S, snake_case).
+    pub const STATE: &str = "state";
+    /// Job id while busy (S).
+    pub const JOB_ID: &str = "job_id";
+}
+
+/// Attribute names of JIT material.
+pub mod jit {
+    /// The JIT config as the Actions Service returned it (S, secret).
+    pub const CONFIG: &str = "jit_config";
+    /// The instance id (S), so listing needs no key parsing.
+    pub const INSTANCE_ID: &str = "instance_id";
+    /// The scale set that launched the instance (S): tables may be shared by scale sets.
+    pub const SCALE_SET_NAME: &str = "scale_set_name";
+}
+
+/// A full primary key.
+pub type Key = HashMap<String, AttributeValue>;
+
+fn key(pk: String, sk: String) -> Key {
+    HashMap::from([
+        (PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
+        (SORT_KEY.to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+/// Partition key of a scale set's items.
+pub fn scale_set_pk(scale_set: &str) -> String {
+    format!("{SCALE_SET_PREFIX}{scale_set}")
+}
+
+/// Key of a scale set's state record.
+pub fn state_key(scale_set: &str) -> Key {
+    key(scale_set_pk(scale_set), STATE_SORT_KEY.to_owned())
+}
+
+/// Key of a runner's ledger entry.
+pub fn runner_key(scale_set: &str, runner_name: &str) -> Key {
+    key(
+        scale_set_pk(scale_set),
+        format!("{RUNNER_PREFIX}{runner_name}"),
+    )
+}
+
+/// Key of JIT material, given its partition key (see [`super::InstanceArns::jit_pk`]).
+pub fn jit_key(jit_pk: String) -> Key {
+    key(jit_pk, JIT_SORT_KEY.to_owned())
+}
+
+/// Epoch seconds `ttl` from now, for [`TTL_ATTRIBUTE`].
+pub fn expiry_epoch(ttl: Duration) -> AttributeValue {
+    let at = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    AttributeValue::N(at.to_string())
+}
+
+/// How long [`create_table`] waits for a new table to become active.
+const ACTIVE_WAIT: Duration = Duration::from_secs(120);
+
+/// Creates the state table (on-demand billing) if it is missing, waits until it is active and
+/// enables TTL on [`TTL_ATTRIBUTE`]. For tests and local scripts; deployments get the same
+/// table from `template.yaml`.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), PortError> {
+    const OP: &str = "dynamodb create table";
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(|e| build_error(OP, &e))
+    };
+    let element = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .map_err(|e| build_error(OP, &e))
+    };
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(PARTITION_KEY)?)
+        .attribute_definitions(attribute(SORT_KEY)?)
+        .key_schema(element(PARTITION_KEY, KeyType::Hash)?)
+        .key_schema(element(SORT_KEY, KeyType::Range)?)
+        .send()
+        .await;
+    match created {
+        Ok(_) => tracing::info!(table = name, "Created the state table."),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            tracing::info!(table = name, "The state table exists already.");
+        }
+        Err(e) => return Err(from_sdk(OP, &e, Detail::Full)),
+    }
+    wait_active(client, name).await?;
+    let ttl = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(TTL_ATTRIBUTE)
+        .build()
+        .map_err(|e| build_error(OP, &e))?;
+    let enabled = client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(ttl)
+        .send()
+        .await;
+    match enabled {
+        Ok(_) => Ok(()),
+        // Enabling TTL twice is a ValidationException ("already enabled"): fine here.
+        Err(e)
+            if e.as_service_error()
+                .and_then(|s| s.meta().message())
+                .is_some_and(|m| m.contains("already enabled")) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(from_sdk("dynamodb enable ttl", &e, Detail::Full)),
+    }
+}
+
+async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), PortError> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(|e| from_sdk("dynamodb describe table", &e, Detail::Full))?;
+        let status = described.table().and_then(|t| t.table_status());
+        if status == Some(&TableStatus::Active) {
+            return Ok(());
+        }
+        if start.elapsed() > ACTIVE_WAIT {
+            return Err(PortError {
+                operation: "dynamodb create table",
+                kind: crate::ports::PortErrorKind::Retryable,
+                message: format!("table {name} not active after {} s", ACTIVE_WAIT.as_secs()),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}

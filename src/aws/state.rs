@@ -1,0 +1,375 @@
+//! [`DynamoStateStore`]: the lease, the state record and the runner ledger of each scale set in
+//! the state table ([`super::schema`]).
+//!
+//! Fencing: `acquire` increments `fence` in the same conditional write that takes the lease;
+//! every later write is conditional on `fence = :fence AND lease_owner = :owner`, so once a
+//! successor has taken over, a stale owner's late write fails with [`PortErrorKind::Fenced`].
+//! Ledger writes live in other items, so they go through a transaction whose ConditionCheck
+//! tests the state item's fence.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem,
+};
+use chrono::{DateTime, Utc};
+
+use super::error::{Detail, build_error, classify, from_sdk, malformed};
+use super::schema::{self, state as s};
+use super::state_item::{
+    Item, decode_lease, decode_runner, decode_state, encode_runner, encode_state, millis, n,
+};
+use crate::ports::{
+    Lease, LeaseOutcome, PortError, PortErrorKind, RunnerRecord, ScaleSetState, StateStore,
+};
+
+/// The fencing condition every write after `acquire` carries.
+const FENCE_CONDITION: &str = "#fence = :fence AND #owner = :owner";
+
+/// [`StateStore`] over DynamoDB.
+#[derive(Debug, Clone)]
+pub struct DynamoStateStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStateStore {
+    /// A store over `table` (created by `template.yaml` or [`schema::create_table`]).
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Reads the lease holder when a conditional acquire failed without returning the item.
+    async fn holder(&self, scale_set: &str) -> Result<Item, PortError> {
+        const OP: &str = "dynamodb read lease";
+        let got = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(schema::state_key(scale_set)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
+        got.item
+            .ok_or_else(|| malformed(OP, "the state record vanished while held"))
+    }
+}
+
+/// Names and values of the fencing condition.
+fn fence_names() -> HashMap<String, String> {
+    HashMap::from([
+        ("#fence".to_owned(), s::FENCE.to_owned()),
+        ("#owner".to_owned(), s::LEASE_OWNER.to_owned()),
+    ])
+}
+
+fn fence_values(lease: &Lease) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":fence".to_owned(), n(lease.fence)),
+        (":owner".to_owned(), AttributeValue::S(lease.owner.clone())),
+    ])
+}
+
+/// `Held` from the holder's item.
+fn held(item: &Item, operation: &'static str) -> Result<LeaseOutcome, PortError> {
+    let lease = decode_lease(item).map_err(|e| malformed(operation, &e.to_string()))?;
+    match (lease.owner, lease.expires_at) {
+        (Some(owner), Some(expires_at)) => Ok(LeaseOutcome::Held { owner, expires_at }),
+        _ => Err(malformed(
+            operation,
+            "condition failed on a record without a lease",
+        )),
+    }
+}
+
+/// Maps a failed ledger transaction: a failed ConditionCheck means the fence moved.
+fn transaction_error(
+    operation: &'static str,
+    err: &SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> PortError {
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+        err.as_service_error()
+    else {
+        return from_sdk(operation, err, Detail::Full);
+    };
+    let codes: Vec<&str> = cancelled
+        .cancellation_reasons()
+        .iter()
+        .filter_map(|r| r.code())
+        .filter(|c| *c != "None")
+        .collect();
+    // The most telling reason wins: a moved fence, then anything retryable, then the rest.
+    let kind = [PortErrorKind::Fenced, PortErrorKind::Retryable]
+        .into_iter()
+        .find(|k| codes.iter().any(|c| classify(Some(c), None) == *k))
+        .unwrap_or(PortErrorKind::Fatal);
+    PortError {
+        operation,
+        kind,
+        message: format!(
+            "TransactionCanceledException: reasons [{}]",
+            codes.join(", ")
+        ),
+    }
+}
+
+impl StateStore for DynamoStateStore {
+    #[tracing::instrument(level = "debug", skip(self, expires_at, now), fields(table = %self.table))]
+    async fn acquire(
+        &self,
+        scale_set: &str,
+        owner: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, PortError> {
+        const OP: &str = "dynamodb acquire lease";
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(schema::state_key(scale_set)))
+            .update_expression(
+                "SET #owner = :owner, #expires = :expires, #name = :name, \
+                 #fence = if_not_exists(#fence, :zero) + :one",
+            )
+            // Free when never taken, lapsed, or already ours (a retried acquire).
+            .condition_expression(
+                "attribute_not_exists(#owner) OR #expires < :now OR #owner = :owner",
+            )
+            .expression_attribute_names("#owner", s::LEASE_OWNER)
+            .expression_attribute_names("#expires", s::LEASE_EXPIRES_AT)
+            .expression_attribute_names("#name", s::SCALE_SET_NAME)
+            .expression_attribute_names("#fence", s::FENCE)
+            .expression_attribute_values(":owner", AttributeValue::S(owner.to_owned()))
+            .expression_attribute_values(":expires", millis(expires_at))
+            .expression_attribute_values(":name", AttributeValue::S(scale_set.to_owned()))
+            .expression_attribute_values(":now", millis(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output.attributes.unwrap_or_default();
+                let fence = decode_lease(&item)
+                    .map_err(|e| malformed(OP, &e.to_string()))?
+                    .fence;
+                let state = decode_state(&item).map_err(|e| malformed(OP, &e.to_string()))?;
+                tracing::debug!(scale_set, owner, fence, "Lease acquired.");
+                // The expiry we asked for, not the millisecond value read back.
+                Ok(LeaseOutcome::Acquired(
+                    Lease {
+                        owner: owner.to_owned(),
+                        fence,
+                        expires_at,
+                    },
+                    state,
+                ))
+            }
+            Err(e) => {
+                let Some(failed) = e.as_service_error().and_then(|s| match s {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => Some(c),
+                    _ => None,
+                }) else {
+                    return Err(from_sdk(OP, &e, Detail::Full));
+                };
+                let item = match failed.item() {
+                    Some(item) => item.clone(),
+                    None => self.holder(scale_set).await?,
+                };
+                held(&item, OP)
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        state: &ScaleSetState,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb save state";
+        let mut names = fence_names();
+        let mut values = fence_values(lease);
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        for (i, (attribute, value)) in encode_state(state).into_iter().enumerate() {
+            let name = format!("#a{i}");
+            names.insert(name.clone(), attribute.to_owned());
+            match value {
+                Some(value) => {
+                    values.insert(format!(":v{i}"), value);
+                    set.push(format!("{name} = :v{i}"));
+                }
+                None => remove.push(name),
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(schema::state_key(scale_set)))
+            .update_expression(expression)
+            .condition_expression(FENCE_CONDITION)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            // The request carries the queue and admin tokens: keep AWS's message out.
+            .map_err(|e| from_sdk(OP, &e, Detail::CodeOnly))?;
+        Ok(())
+    }
+
+    async fn release(&self, scale_set: &str, lease: &Lease) -> Result<(), PortError> {
+        const OP: &str = "dynamodb release lease";
+        let mut values = fence_values(lease);
+        // Expiry at the epoch, so the lease is free whatever the next invocation's clock says;
+        // the release time is kept for operators.
+        values.insert(":lapsed".to_owned(), n(0));
+        values.insert(":released".to_owned(), millis(Utc::now()));
+        let mut names = fence_names();
+        names.insert("#expires".to_owned(), s::LEASE_EXPIRES_AT.to_owned());
+        names.insert("#released".to_owned(), s::LEASE_RELEASED_AT.to_owned());
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(schema::state_key(scale_set)))
+            .update_expression("SET #expires = :lapsed, #released = :released")
+            .condition_expression(FENCE_CONDITION)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
+        tracing::debug!(
+            scale_set,
+            owner = lease.owner,
+            fence = lease.fence,
+            "Lease released."
+        );
+        Ok(())
+    }
+
+    async fn runners(&self, scale_set: &str) -> Result<Vec<RunnerRecord>, PortError> {
+        const OP: &str = "dynamodb read ledger";
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", schema::PARTITION_KEY)
+            .expression_attribute_names("#sk", schema::SORT_KEY)
+            .expression_attribute_values(":pk", AttributeValue::S(schema::scale_set_pk(scale_set)))
+            .expression_attribute_values(
+                ":prefix",
+                AttributeValue::S(schema::RUNNER_PREFIX.to_owned()),
+            )
+            .consistent_read(true)
+            .into_paginator()
+            .send();
+        let mut runners = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk(OP, &e, Detail::Full))?;
+            for item in page.items() {
+                match decode_runner(item) {
+                    Ok(runner) => runners.push(runner),
+                    // One hand-edited entry must not stop every cycle; the instance, if any,
+                    // is still seen through EC2.
+                    Err(e) => {
+                        tracing::warn!(scale_set, error = %e, "Skipped an unreadable ledger entry.")
+                    }
+                }
+            }
+        }
+        Ok(runners)
+    }
+
+    async fn put_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        runner: &RunnerRecord,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb put runner";
+        let mut item = encode_runner(runner);
+        item.extend(schema::runner_key(scale_set, &runner.name));
+        item.insert(
+            schema::TTL_ATTRIBUTE.to_owned(),
+            schema::expiry_epoch(schema::RUNNER_TTL),
+        );
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| build_error(OP, &e))?;
+        self.fenced_write(
+            OP,
+            scale_set,
+            lease,
+            TransactWriteItem::builder().put(put).build(),
+        )
+        .await
+    }
+
+    async fn delete_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        name: &str,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb delete runner";
+        // An unconditional delete: a missing entry is fine.
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(schema::runner_key(scale_set, name)))
+            .build()
+            .map_err(|e| build_error(OP, &e))?;
+        self.fenced_write(
+            OP,
+            scale_set,
+            lease,
+            TransactWriteItem::builder().delete(delete).build(),
+        )
+        .await
+    }
+}
+
+impl DynamoStateStore {
+    /// Runs `write` in one transaction with a check of the state item's fence.
+    async fn fenced_write(
+        &self,
+        operation: &'static str,
+        scale_set: &str,
+        lease: &Lease,
+        write: TransactWriteItem,
+    ) -> Result<(), PortError> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(schema::state_key(scale_set)))
+            .condition_expression(FENCE_CONDITION)
+            .set_expression_attribute_names(Some(fence_names()))
+            .set_expression_attribute_values(Some(fence_values(lease)))
+            .build()
+            .map_err(|e| build_error(operation, &e))?;
+        self.client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(write)
+            .send()
+            .await
+            .map_err(|e| transaction_error(operation, &e))?;
+        Ok(())
+    }
+}

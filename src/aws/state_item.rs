@@ -1,0 +1,320 @@
+//! DynamoDB items ↔ the port's types (pure): the state record and runner ledger entries.
+//! Attribute names come from [`super::schema`].
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::schema::{runner as r, state as s};
+use crate::ports::{RunnerRecord, RunnerState, ScaleSetState, StoredAdmin, StoredSession};
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Why an item could not be read; names the attribute, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("attribute {attribute}: {problem}")]
+pub struct DecodeError {
+    /// The attribute.
+    pub attribute: &'static str,
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
+fn string<'a>(item: &'a Item, attribute: &'static str) -> Result<Option<&'a str>, DecodeError> {
+    match item.get(attribute) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::S(v)) => Ok(Some(v)),
+        Some(_) => Err(DecodeError {
+            attribute,
+            problem: "not a string",
+        }),
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    item: &Item,
+    attribute: &'static str,
+) -> Result<Option<T>, DecodeError> {
+    match item.get(attribute) {
+        None | Some(AttributeValue::Null(_)) => Ok(None),
+        Some(AttributeValue::N(v)) => v.parse().map(Some).map_err(|_| DecodeError {
+            attribute,
+            problem: "not an integer",
+        }),
+        Some(_) => Err(DecodeError {
+            attribute,
+            problem: "not a number",
+        }),
+    }
+}
+
+fn required<T>(value: Option<T>, attribute: &'static str) -> Result<T, DecodeError> {
+    value.ok_or(DecodeError {
+        attribute,
+        problem: "missing",
+    })
+}
+
+/// `N` attribute value.
+pub fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// `S` attribute value.
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+/// Epoch milliseconds, the lease's time unit (numbers compare in condition expressions).
+pub fn millis(at: DateTime<Utc>) -> AttributeValue {
+    n(at.timestamp_millis())
+}
+
+/// Reads epoch milliseconds back.
+pub fn from_millis(
+    item: &Item,
+    attribute: &'static str,
+) -> Result<Option<DateTime<Utc>>, DecodeError> {
+    number::<i64>(item, attribute)?
+        .map(|ms| {
+            Utc.timestamp_millis_opt(ms).single().ok_or(DecodeError {
+                attribute,
+                problem: "not a valid time",
+            })
+        })
+        .transpose()
+}
+
+/// The lease fields of a state record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseFields {
+    /// Holder, if the lease was ever taken.
+    pub owner: Option<String>,
+    /// Expiry, if the lease was ever taken.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Fencing counter; 0 before the first acquisition.
+    pub fence: u64,
+}
+
+/// Reads the lease fields of a state record.
+pub fn decode_lease(item: &Item) -> Result<LeaseFields, DecodeError> {
+    Ok(LeaseFields {
+        owner: string(item, s::LEASE_OWNER)?.map(str::to_owned),
+        expires_at: from_millis(item, s::LEASE_EXPIRES_AT)?,
+        fence: number::<u64>(item, s::FENCE)?.unwrap_or(0),
+    })
+}
+
+/// The state a lease guards, from the state record.
+pub fn decode_state(item: &Item) -> Result<ScaleSetState, DecodeError> {
+    let session = match string(item, s::SESSION_ID)? {
+        None => None,
+        Some(id) => Some(StoredSession {
+            id: id.parse().map_err(|_| DecodeError {
+                attribute: s::SESSION_ID,
+                problem: "not a UUID",
+            })?,
+            queue_url: required(string(item, s::QUEUE_URL)?, s::QUEUE_URL)?.to_owned(),
+            queue_token: SecretString::from(required(
+                string(item, s::QUEUE_TOKEN)?,
+                s::QUEUE_TOKEN,
+            )?),
+        }),
+    };
+    let admin = match string(item, s::ADMIN_SERVICE_URL)? {
+        None => None,
+        Some(url) => Some(StoredAdmin {
+            service_url: url.to_owned(),
+            token: SecretString::from(required(string(item, s::ADMIN_TOKEN)?, s::ADMIN_TOKEN)?),
+        }),
+    };
+    let statistics = string(item, s::STATISTICS)?
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|_| DecodeError {
+            attribute: s::STATISTICS,
+            problem: "not statistics JSON",
+        })?;
+    Ok(ScaleSetState {
+        scale_set_id: number(item, s::SCALE_SET_ID)?,
+        session,
+        last_message_id: number(item, s::LAST_MESSAGE_ID)?.unwrap_or(0),
+        admin,
+        statistics,
+    })
+}
+
+/// The state record's attributes: `Some` to set, `None` to remove (so a session that ended
+/// does not linger with its token).
+pub fn encode_state(state: &ScaleSetState) -> Vec<(&'static str, Option<AttributeValue>)> {
+    let session = state.session.as_ref();
+    let admin = state.admin.as_ref();
+    vec![
+        (s::SCALE_SET_ID, state.scale_set_id.map(n)),
+        (s::SESSION_ID, session.map(|x| s(x.id.to_string()))),
+        (s::QUEUE_URL, session.map(|x| s(&x.queue_url))),
+        (
+            s::QUEUE_TOKEN,
+            session.map(|x| s(x.queue_token.expose_secret())),
+        ),
+        (s::LAST_MESSAGE_ID, Some(n(state.last_message_id))),
+        (s::ADMIN_SERVICE_URL, admin.map(|x| s(&x.service_url))),
+        (s::ADMIN_TOKEN, admin.map(|x| s(x.token.expose_secret()))),
+        (
+            s::STATISTICS,
+            // Serialising a struct of integers cannot fail; an empty fallback would only drop
+            // the cached statistics, never corrupt them.
+            state
+                .statistics
+                .and_then(|st| serde_json::to_string(&st).ok())
+                .map(s),
+        ),
+    ]
+}
+
+fn runner_state_name(state: RunnerState) -> &'static str {
+    match state {
+        RunnerState::Booting => "booting",
+        RunnerState::Idle => "idle",
+        RunnerState::Busy => "busy",
+        RunnerState::Terminating => "terminating",
+    }
+}
+
+fn runner_state(name: &str) -> Option<RunnerState> {
+    [
+        RunnerState::Booting,
+        RunnerState::Idle,
+        RunnerState::Busy,
+        RunnerState::Terminating,
+    ]
+    .into_iter()
+    .find(|st| runner_state_name(*st) == name)
+}
+
+/// A ledger entry's attributes, without key and TTL.
+pub fn encode_runner(runner: &RunnerRecord) -> Item {
+    let mut item = Item::from([
+        (r::NAME.to_owned(), s(&runner.name)),
+        (r::INSTANCE_ID.to_owned(), s(&runner.instance_id)),
+        // Full precision (AutoSi), so a record reads back equal to what was written.
+        (
+            r::LAUNCHED_AT.to_owned(),
+            s(runner
+                .launched_at
+                .to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        ),
+        (r::STATE.to_owned(), s(runner_state_name(runner.state))),
+    ]);
+    if let Some(id) = runner.runner_id {
+        item.insert(r::RUNNER_ID.to_owned(), n(id));
+    }
+    if let Some(job) = &runner.job_id {
+        item.insert(r::JOB_ID.to_owned(), s(job));
+    }
+    item
+}
+
+/// A ledger entry.
+pub fn decode_runner(item: &Item) -> Result<RunnerRecord, DecodeError> {
+    let launched_at = required(string(item, r::LAUNCHED_AT)?, r::LAUNCHED_AT)?;
+    let state = required(string(item, r::STATE)?, r::STATE)?;
+    Ok(RunnerRecord {
+        name: required(string(item, r::NAME)?, r::NAME)?.to_owned(),
+        instance_id: required(string(item, r::INSTANCE_ID)?, r::INSTANCE_ID)?.to_owned(),
+        runner_id: number(item, r::RUNNER_ID)?,
+        launched_at: DateTime::parse_from_rfc3339(launched_at)
+            .map_err(|_| DecodeError {
+                attribute: r::LAUNCHED_AT,
+                problem: "not RFC 3339",
+            })?
+            .with_timezone(&Utc),
+        state: runner_state(state).ok_or(DecodeError {
+            attribute: r::STATE,
+            problem: "unknown state",
+        })?,
+        job_id: string(item, r::JOB_ID)?.map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::wire::Statistics;
+
+    fn full_state() -> ScaleSetState {
+        ScaleSetState {
+            scale_set_id: Some(7),
+            session: Some(StoredSession {
+                id: uuid::Uuid::new_v4(),
+                queue_url: "https://pipelines.example/queue".into(),
+                queue_token: SecretString::from("queue-token"),
+            }),
+            last_message_id: 42,
+            admin: Some(StoredAdmin {
+                service_url: "https://pipelines.example/".into(),
+                token: SecretString::from("admin-token"),
+            }),
+            statistics: Some(Statistics {
+                total_assigned_jobs: 3,
+                ..Statistics::default()
+            }),
+        }
+    }
+
+    fn as_item(attributes: Vec<(&'static str, Option<AttributeValue>)>) -> Item {
+        attributes
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v)))
+            .collect()
+    }
+
+    #[test]
+    fn state_round_trips() {
+        for state in [full_state(), ScaleSetState::default()] {
+            let item = as_item(encode_state(&state));
+            assert_eq!(decode_state(&item), Ok(state));
+        }
+    }
+
+    #[test]
+    fn absent_parts_are_removed() {
+        let removed: Vec<_> = encode_state(&ScaleSetState::default())
+            .into_iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k)
+            .collect();
+        assert!(removed.contains(&s::QUEUE_TOKEN) && removed.contains(&s::ADMIN_TOKEN));
+    }
+
+    #[test]
+    fn runner_round_trips_with_nanoseconds() {
+        let runner = RunnerRecord {
+            name: "r-1".into(),
+            instance_id: "i-0123456789abcdef0".into(),
+            runner_id: Some(9),
+            launched_at: Utc::now(),
+            state: RunnerState::Busy,
+            job_id: Some("job-1".into()),
+        };
+        assert_eq!(decode_runner(&encode_runner(&runner)), Ok(runner));
+    }
+
+    #[test]
+    fn errors_name_the_attribute_not_the_value() {
+        let mut item = as_item(encode_state(&full_state()));
+        item.remove(s::QUEUE_TOKEN);
+        let err = decode_state(&item).unwrap_err();
+        assert_eq!(err.attribute, s::QUEUE_TOKEN);
+        item.insert(s::SESSION_ID.into(), s("secret-looking"));
+        assert!(
+            !decode_state(&item)
+                .unwrap_err()
+                .to_string()
+                .contains("secret-looking")
+        );
+    }
+}

@@ -1,0 +1,238 @@
+//! The runner instances' user-data: `user_data.sh`, rendered with the table, region and JIT
+//! key scheme. It never holds a secret: the JIT config travels through DynamoDB
+//! ([`super::jit_store`]), and user-data is readable by anyone who may describe the instance.
+
+use base64::Engine;
+
+use super::identity::InstanceArns;
+use super::schema;
+use crate::ports::{PortError, PortErrorKind};
+
+const TEMPLATE: &str = include_str!("user_data.sh");
+
+/// Oldest runner version the script starts by default (the runner refuses JIT configs of a
+/// much newer service, and old runners lack fixes the scale set flow relies on).
+pub const DEFAULT_MIN_RUNNER_VERSION: &str = "2.329.0";
+
+/// How long the script waits for its JIT config, in seconds.
+pub const JIT_WAIT_SECONDS: u32 = 60;
+
+/// What the script is rendered with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserDataParams {
+    /// State table holding the JIT material.
+    pub table_name: String,
+    /// Instance ARNs of the account and region (also gives the region).
+    pub arns: InstanceArns,
+    /// Oldest runner version to start; `None` starts any.
+    pub min_runner_version: Option<String>,
+}
+
+impl UserDataParams {
+    /// For `table_name` and `arns`, with the default minimum runner version.
+    pub fn new(table_name: impl Into<String>, arns: InstanceArns) -> Self {
+        Self {
+            table_name: table_name.into(),
+            arns,
+            min_runner_version: Some(DEFAULT_MIN_RUNNER_VERSION.to_owned()),
+        }
+    }
+}
+
+/// Values go between single quotes in the script: allow only characters that need no quoting
+/// anywhere (config validation already restricts them; this makes the script safe by itself).
+fn shell_safe(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._:/#-".contains(&b))
+}
+
+/// The script, rendered.
+pub fn render(params: &UserDataParams) -> Result<String, PortError> {
+    let min_version = params.min_runner_version.clone().unwrap_or_default();
+    let values = [
+        ("@@TABLE_NAME@@", params.table_name.clone()),
+        ("@@REGION@@", params.arns.region().to_owned()),
+        (
+            "@@JIT_KEY_PREFIX@@",
+            format!("{}{}", schema::JIT_PREFIX, params.arns.prefix()),
+        ),
+        ("@@PARTITION_KEY@@", schema::PARTITION_KEY.to_owned()),
+        ("@@SORT_KEY@@", schema::SORT_KEY.to_owned()),
+        ("@@JIT_SORT_KEY@@", schema::JIT_SORT_KEY.to_owned()),
+        ("@@JIT_CONFIG_ATTRIBUTE@@", schema::jit::CONFIG.to_owned()),
+        ("@@MIN_RUNNER_VERSION@@", min_version),
+        ("@@JIT_WAIT_SECONDS@@", JIT_WAIT_SECONDS.to_string()),
+    ];
+    let mut script = TEMPLATE.to_owned();
+    for (placeholder, value) in values {
+        if !shell_safe(&value) {
+            return Err(PortError {
+                operation: "render user-data",
+                kind: PortErrorKind::Fatal,
+                message: format!("{placeholder} has characters that are unsafe in a shell script"),
+            });
+        }
+        script = script.replace(placeholder, &value);
+    }
+    Ok(script)
+}
+
+/// The rendered script, base64-encoded as launch templates take it.
+pub fn render_base64(params: &UserDataParams) -> Result<String, PortError> {
+    render(params).map(|script| base64::engine::general_purpose::STANDARD.encode(script))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    fn params() -> UserDataParams {
+        UserDataParams::new(
+            "ghaec2-state",
+            InstanceArns::new("eu-west-1", "123456789012"),
+        )
+    }
+
+    #[test]
+    fn renders_every_placeholder() {
+        let script = render(&params()).unwrap();
+        assert!(!script.contains("@@"), "placeholder left");
+        assert!(script.contains("TABLE='ghaec2-state'"));
+        assert!(script.contains("KEY_PREFIX='jit#arn:aws:ec2:eu-west-1:123456789012:instance/'"));
+        assert!(script.contains("MIN_RUNNER_VERSION='2.329.0'"));
+    }
+
+    #[test]
+    fn uses_imdsv2_deletes_after_reading_and_powers_off() {
+        let script = render(&params()).unwrap();
+        assert!(script.contains("-X PUT \"$IMDS/latest/api/token\""));
+        assert!(script.contains("X-aws-ec2-metadata-token-ttl-seconds"));
+        assert!(script.contains("-H \"X-aws-ec2-metadata-token: $imds_token\""));
+        let read = script.find("aws dynamodb get-item").unwrap();
+        let delete = script.find("aws dynamodb delete-item").unwrap();
+        let run = script.find("/run.sh\"").unwrap();
+        assert!(
+            read < delete && delete < run,
+            "delete must follow the read and precede the run"
+        );
+        assert!(script.contains("--consistent-read"));
+        assert!(
+            script
+                .lines()
+                .any(|l| l.starts_with("trap ") && l.contains("poweroff") && l.ends_with(" EXIT"))
+        );
+        assert!(script.contains("set +x"));
+        assert!(script.contains("ACTIONS_RUNNER_INPUT_JITCONFIG"));
+        assert!(
+            !script.contains("--jitconfig \"$"),
+            "the config must not travel in argv"
+        );
+        assert!(
+            !script.contains("echo \"$jit") && !script.contains("$ACTIONS_RUNNER_INPUT_JITCONFIG")
+        );
+    }
+
+    #[test]
+    fn is_valid_bash() {
+        let script = render(&params()).unwrap();
+        let mut bash = Command::new("bash")
+            .arg("-n")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        bash.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = bash.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "bash -n: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn builds_the_same_item_key_as_the_jit_store() {
+        let p = params();
+        let script = render(&p).unwrap();
+        let wanted = [
+            "KEY_PREFIX=",
+            "PK_ATTRIBUTE=",
+            "SK_ATTRIBUTE=",
+            "SORT_KEY=",
+            "key=",
+        ];
+        let mut snippet: String = script
+            .lines()
+            .filter(|l| wanted.iter().any(|w| l.starts_with(w)))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        snippet = format!("instance_id=i-0123456789abcdef0\n{snippet}printf '%s' \"$key\"\n");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(&snippet)
+            .output()
+            .unwrap();
+        let key: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let expected = schema::jit_key(p.arns.jit_pk("i-0123456789abcdef0"));
+        for (attribute, value) in expected {
+            assert_eq!(
+                key[&attribute]["S"].as_str(),
+                value.as_s().ok().map(String::as_str),
+                "{attribute}"
+            );
+        }
+    }
+
+    #[test]
+    fn holds_nothing_secret_looking() {
+        let script = render(&params()).unwrap();
+        for marker in [
+            "ghp_",
+            "ghs_",
+            "github_pat_",
+            "eyJ",
+            "BEGIN",
+            "PRIVATE KEY",
+            "AKIA",
+        ] {
+            assert!(!script.contains(marker), "{marker}");
+        }
+        // No long base64-like run, as a token or an encoded JIT config would be.
+        let longest = script
+            .split(|c: char| !(c.is_ascii_alphanumeric() || "+/=".contains(c)))
+            .map(str::len)
+            .max()
+            .unwrap_or(0);
+        assert!(longest < 32, "a {longest}-character opaque run");
+    }
+
+    #[test]
+    fn refuses_unsafe_values_and_renders_without_minimum() {
+        let mut unsafe_params = params();
+        unsafe_params.table_name = "t'; reboot; '".into();
+        assert!(render(&unsafe_params).is_err());
+        let mut any = params();
+        any.min_runner_version = None;
+        assert!(render(&any).unwrap().contains("MIN_RUNNER_VERSION=''"));
+    }
+
+    #[test]
+    fn encodes_base64() {
+        let encoded = render_base64(&params()).unwrap();
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            render(&params()).unwrap()
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! One invocation (design.md §1): lease → restore → drain → persist, for one scale set.
+//!
+//! - [`mod@self`]: the cycle and the drain loop, generic over the AWS ports.
+//! - [`session`]: finding the scale set and the message session, reused across invocations.
+//! - [`handle`]: one message in protocol order: acquire, runner states, desired, reconcile,
+//!   persist, acknowledge.
+//! - [`reconcile`]: carrying a [`crate::scaling::Plan`] out against EC2 and the service.
+//! - [`summary`]: the JSON summary.
+
+mod handle;
+mod reconcile;
+mod session;
+mod summary;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+pub use summary::{EndReason, Summary};
+
+use crate::actions::wire::Statistics;
+use crate::actions::{ActionsClient, ActionsError, Session};
+use crate::ports::{
+    Fleet, JitStore, Lease, LeaseOutcome, PortError, PortErrorKind, ScaleSetState, StateStore,
+};
+use crate::scaling;
+
+/// Persisting and releasing come after the window, within this margin (design.md §3).
+pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
+/// A lease outlives its invocation by at most this much (design.md §3).
+pub const LEASE_OVERHANG: Duration = Duration::from_secs(30);
+/// The service holds an empty poll about this long (protocol.md §9.1).
+const LONG_POLL: Duration = Duration::from_secs(50);
+/// Longest wait between attempts after a transient failure.
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+
+/// What the cycle needs to know, taken from the configuration once.
+#[derive(Debug, Clone)]
+pub struct CycleSettings {
+    /// Scale set name; also the key of its state record.
+    pub scale_set_name: String,
+    /// Expected scale set id (`RUNNER_SCALE_SET_ID`), checked when set.
+    pub scale_set_id: Option<i64>,
+    /// Runner group name.
+    pub runner_group: String,
+    /// Scale set labels, the name first.
+    pub labels: Vec<String>,
+    /// Minimum runners.
+    pub min_runners: u32,
+    /// Maximum runners; also sent as `X-ScaleSetMaxCapacity`.
+    pub max_runners: u32,
+    /// A runner not online this long after launch is an orphan.
+    pub boot_timeout: Duration,
+    /// How long a launched instance may be missing from DescribeInstances
+    /// ([`scaling::DESCRIBE_GRACE`]).
+    pub describe_grace: Duration,
+    /// Runner work folder.
+    pub work_folder: String,
+    /// This invocation's identity: lease owner and session owner.
+    pub owner: String,
+    /// Delete the session when the cycle ends on shutdown (the local loop).
+    pub delete_session_on_shutdown: bool,
+}
+
+/// Why a cycle failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    /// GitHub or the Actions Service.
+    #[error(transparent)]
+    Actions(#[from] ActionsError),
+    /// AWS.
+    #[error(transparent)]
+    Port(PortError),
+    /// Another invocation took the lease; this one must stop writing.
+    #[error("lease lost to another invocation: {0}")]
+    Fenced(PortError),
+    /// The scale set exists with another id than `RUNNER_SCALE_SET_ID`.
+    #[error("RUNNER_SCALE_SET_ID={expected}, but scale set {name:?} has id {actual}")]
+    ScaleSetIdMismatch {
+        /// Scale set name.
+        name: String,
+        /// Configured id.
+        expected: i64,
+        /// Id the service reports.
+        actual: i64,
+    },
+}
+
+impl From<PortError> for CycleError {
+    fn from(e: PortError) -> Self {
+        match e.kind {
+            PortErrorKind::Fenced => CycleError::Fenced(e),
+            _ => CycleError::Port(e),
+        }
+    }
+}
+
+/// In Lambda a failed cycle is an invocation error whose message is the error's text (the
+/// wording of design.md §5 included) and whose type says whether the next run may fix it.
+impl From<CycleError> for lambda_runtime::Diagnostic {
+    fn from(error: CycleError) -> Self {
+        let error_type = match &error {
+            CycleError::ScaleSetIdMismatch { .. } => "Config",
+            e if e.is_transient() || matches!(e, CycleError::Fenced(_)) => "Retryable",
+            _ => "Fatal",
+        };
+        lambda_runtime::Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+impl CycleError {
+    /// Worth trying again within the window.
+    fn is_transient(&self) -> bool {
+        match self {
+            CycleError::Actions(e) => e.is_retryable(),
+            CycleError::Port(e) => e.kind == PortErrorKind::Retryable,
+            _ => false,
+        }
+    }
+}
+
+/// The ports and the client, borrowed for one cycle.
+#[derive(Debug)]
+pub struct Services<'a, S, F, J> {
+    /// GitHub + Actions Service.
+    pub actions: &'a ActionsClient,
+    /// Lease, state record and ledger.
+    pub store: &'a S,
+    /// EC2.
+    pub fleet: &'a F,
+    /// JIT material.
+    pub jit: &'a J,
+    /// Settings.
+    pub settings: &'a CycleSettings,
+}
+
+/// When to stop listening.
+#[derive(Debug, Clone)]
+pub struct Stop {
+    /// End of listening: the window, or the Lambda deadline minus the margin.
+    pub listen_until: Instant,
+    /// Whether `listen_until` is the Lambda deadline rather than the window.
+    pub deadline_bound: bool,
+    /// Flips to true on SIGINT/SIGTERM.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Resolves once shutdown is requested; never, when nobody can request it (Lambda, tests).
+async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Mutable state of a running cycle.
+struct Run {
+    lease: Lease,
+    state: ScaleSetState,
+    scale_set_id: i64,
+    session: Session,
+    /// False once the session was deleted on shutdown: the next cycle creates a new one.
+    keep_session: bool,
+    statistics: Statistics,
+    summary: Summary,
+    launches: u64,
+}
+
+impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
+    /// Runs one cycle. `Ok` covers every orderly end, "lease held" and "session conflict"
+    /// included; the summary says which.
+    pub async fn run(&self, stop: &Stop) -> Result<Summary, CycleError> {
+        let lease_until = Utc::now()
+            + chrono::Duration::from_std(
+                stop.listen_until.saturating_duration_since(Instant::now())
+                    + SAFETY_MARGIN
+                    + LEASE_OVERHANG,
+            )
+            .unwrap_or_default();
+        let name = self.settings.scale_set_name.as_str();
+        let (lease, state) = match self
+            .store
+            .acquire(name, &self.settings.owner, lease_until, Utc::now())
+            .await?
+        {
+            LeaseOutcome::Acquired(lease, state) => (lease, state),
+            LeaseOutcome::Held { owner, expires_at } => {
+                tracing::info!(scale_set = name, holder = owner, %expires_at, "Lease held by another invocation.");
+                return Ok(Summary {
+                    reason: Some(EndReason::LeaseHeld),
+                    ..Summary::default()
+                });
+            }
+        };
+        let mut summary = Summary::default();
+        let result = self.listen(lease.clone(), state, stop, &mut summary).await;
+        match result {
+            Err(CycleError::Fenced(e)) => Err(CycleError::Fenced(e)),
+            other => {
+                self.store.release(name, &lease).await?;
+                other
+            }
+        }
+    }
+
+    async fn listen(
+        &self,
+        lease: Lease,
+        state: ScaleSetState,
+        stop: &Stop,
+        summary: &mut Summary,
+    ) -> Result<Summary, CycleError> {
+        let restored = match self.restore(&lease, state, stop).await? {
+            Some(run) => run,
+            None => {
+                summary.reason = Some(EndReason::SessionConflict);
+                return Ok(summary.clone());
+            }
+        };
+        let mut run = restored;
+        tracing::info!(scale_set_id = run.scale_set_id, session_id = %run.session.id, "Starting Actions Service message polling");
+        self.reconcile_now(&mut run, true).await?;
+        let reason = self.drain(&mut run, stop).await?;
+        run.summary.reason = Some(reason);
+        if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
+            self.actions.delete_session(&run.session).await?;
+            run.keep_session = false;
+            tracing::info!(session_id = %run.session.id, "Deleted message session on shutdown.");
+        }
+        self.persist(&mut run).await?;
+        *summary = run.summary.clone();
+        Ok(run.summary)
+    }
+
+    /// Polls until the window ends, handling each message and reconciling on empty polls.
+    async fn drain(&self, run: &mut Run, stop: &Stop) -> Result<EndReason, CycleError> {
+        let mut shutdown = stop.shutdown.clone();
+        let mut failures: u32 = 0;
+        loop {
+            if *shutdown.borrow() {
+                return Ok(EndReason::Shutdown);
+            }
+            let remaining = stop.listen_until.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Ok(if stop.deadline_bound {
+                    EndReason::Deadline
+                } else {
+                    EndReason::WindowOver
+                });
+            }
+            let poll = self.actions.get_message(
+                &mut run.session,
+                run.state.last_message_id,
+                self.settings.max_runners,
+                remaining.min(LONG_POLL + SAFETY_MARGIN),
+            );
+            // The poll is cut at the window's end or on shutdown; an unacknowledged message
+            // is simply delivered again.
+            let polled = tokio::select! {
+                polled = poll => Some(polled),
+                _ = tokio::time::sleep_until(stop.listen_until) => None,
+                _ = shutdown_requested(&mut shutdown) => None,
+            };
+            let outcome = match polled {
+                None => continue,
+                Some(Ok(Some(envelope))) => self.handle(run, envelope).await,
+                Some(Ok(None)) => self.reconcile_now(run, false).await,
+                Some(Err(e)) => self.recover(run, e).await,
+            };
+            match outcome {
+                Ok(()) => failures = 0,
+                Err(e) if e.is_transient() => {
+                    failures += 1;
+                    let wait = (Duration::from_secs(1) * 2u32.saturating_pow(failures - 1))
+                        .min(MAX_BACKOFF);
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Transient failure; retrying.");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = tokio::time::sleep_until(stop.listen_until) => {}
+                        _ = shutdown_requested(&mut shutdown) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reconciles towards the latest statistics.
+    async fn reconcile_now(&self, run: &mut Run, list_jit: bool) -> Result<(), CycleError> {
+        let assigned = run.statistics.total_assigned_jobs;
+        let desired = scaling::desired_runners(
+            self.settings.min_runners,
+            self.settings.max_runners,
+            assigned,
+        );
+        let wanted = scaling::desired_runners(self.settings.min_runners, u32::MAX, assigned);
+        run.launches += 1;
+        let outcome = self
+            .reconcile(
+                &run.lease,
+                run.scale_set_id,
+                desired,
+                wanted,
+                list_jit,
+                run.launches,
+            )
+            .await?;
+        run.summary.desired = outcome.desired;
+        run.summary.current = outcome.current;
+        run.summary.launched += outcome.launched;
+        run.summary.terminated += outcome.terminated;
+        Ok(())
+    }
+
+    /// Writes the state record: cursor, session, statistics and admin connection.
+    async fn persist(&self, run: &mut Run) -> Result<(), CycleError> {
+        run.state.scale_set_id = Some(run.scale_set_id);
+        run.state.statistics = Some(run.statistics);
+        run.state.session = run.keep_session.then(|| session::stored(&run.session));
+        run.state.admin = self
+            .actions
+            .cached_admin_connection()
+            .await
+            .map(|a| session::stored_admin(&a));
+        self.store
+            .save(&self.settings.scale_set_name, &run.lease, &run.state)
+            .await?;
+        run.summary.scale_set_id = Some(run.scale_set_id);
+        run.summary.session_id = Some(run.session.id.to_string());
+        run.summary.last_message_id = run.state.last_message_id;
+        Ok(())
+    }
+}

@@ -1,0 +1,242 @@
+//! Reconcile: observe the ledger and EC2, ask [`crate::scaling::plan`], and carry the plan out.
+//! Removal always goes registration first, instance second, so a busy runner (which the
+//! service refuses to remove) is never terminated (design.md §2).
+
+use std::collections::HashSet;
+
+use chrono::Utc;
+use futures::StreamExt;
+use secrecy::SecretString;
+
+use super::{CycleError, Services};
+use crate::actions::Removal as ServiceRemoval;
+use crate::ports::{Fleet, JitStore, LaunchOutcome, Lease, RunnerRecord, RunnerState, StateStore};
+use crate::scaling::{self, Observation, Plan, Registration, Removal};
+
+/// Per-instance set-up after a launch runs this many at a time.
+const SETUP_CONCURRENCY: usize = 16;
+
+/// What a reconcile did, for the decision record and the summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Desired runners.
+    pub desired: u32,
+    /// Runners counted after the launches and removals.
+    pub current: u32,
+    /// Runners still booting.
+    pub booting: u32,
+    /// Instances launched.
+    pub launched: u32,
+    /// Instances terminated.
+    pub terminated: u32,
+    /// What held the fleet below the wanted size: `max`, or CreateFleet error codes.
+    pub capped_by: Vec<String>,
+}
+
+impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
+    /// One reconcile towards `desired`; `wanted` is the uncapped count, for the record.
+    pub(super) async fn reconcile(
+        &self,
+        lease: &Lease,
+        scale_set_id: i64,
+        desired: u32,
+        wanted: u32,
+        list_jit: bool,
+        launch_seq: u64,
+    ) -> Result<Outcome, CycleError> {
+        let name = self.settings.scale_set_name.as_str();
+        let mut ledger = self.store.runners(name).await?;
+        let instances = self.fleet.instances(scale_set_id).await?;
+        let jit_instance_ids = if list_jit {
+            self.jit.instance_ids().await?
+        } else {
+            Vec::new()
+        };
+        self.confirm_online(lease, &mut ledger).await?;
+        let observation = Observation {
+            ledger,
+            instances,
+            jit_instance_ids,
+        };
+        let now = Utc::now();
+        let timeouts = scaling::Timeouts {
+            boot: self.settings.boot_timeout,
+            describe_grace: self.settings.describe_grace,
+        };
+        let plan = scaling::plan(desired, &observation, timeouts, name, now);
+        let mut outcome = Outcome {
+            desired,
+            current: plan.current,
+            booting: booting(&observation.ledger),
+            ..Outcome::default()
+        };
+        if wanted > desired {
+            outcome.capped_by.push("max".to_owned());
+        }
+        self.remove_all(lease, &plan, &mut outcome).await?;
+        for instance_id in &plan.stale_jit {
+            self.jit.delete(instance_id).await?;
+        }
+        if plan.launch > 0 {
+            let token = format!("ghaec2-{scale_set_id}-{}-{launch_seq}", lease.fence);
+            let launch = self.fleet.launch(scale_set_id, plan.launch, &token).await?;
+            outcome
+                .capped_by
+                .extend(launch.errors.iter().map(|e| e.code.clone()));
+            outcome.launched = self.set_up(lease, scale_set_id, &launch).await?;
+            outcome.current += outcome.launched;
+            outcome.booting += outcome.launched;
+        }
+        tracing::info!(
+            scale_set_id,
+            desired,
+            current = outcome.current,
+            booting = outcome.booting,
+            launched = outcome.launched,
+            terminated = outcome.terminated,
+            capped_by = ?outcome.capped_by,
+            "Reconciled."
+        );
+        Ok(outcome)
+    }
+
+    /// Asks the service about booting runners past the boot timeout; online ones become idle.
+    async fn confirm_online(
+        &self,
+        lease: &Lease,
+        ledger: &mut [RunnerRecord],
+    ) -> Result<(), CycleError> {
+        let now = Utc::now();
+        let overdue: Vec<String> =
+            scaling::overdue_booting(ledger, self.settings.boot_timeout, now)
+                .into_iter()
+                .map(|r| r.name.clone())
+                .collect();
+        for record in ledger.iter_mut().filter(|r| overdue.contains(&r.name)) {
+            let Some(id) = record.runner_id else { continue };
+            if self
+                .actions
+                .runner(id)
+                .await?
+                .is_some_and(|r| r.is_online())
+            {
+                record.state = RunnerState::Idle;
+                self.store
+                    .put_runner(&self.settings.scale_set_name, lease, record)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_all(
+        &self,
+        lease: &Lease,
+        plan: &Plan,
+        outcome: &mut Outcome,
+    ) -> Result<(), CycleError> {
+        for removal in &plan.remove {
+            if !self.remove_registration(removal).await? {
+                tracing::info!(runner = removal.name, "Runner is running a job; it stays.");
+                continue;
+            }
+            if let Some(instance_id) = &removal.instance_id {
+                self.fleet
+                    .terminate(std::slice::from_ref(instance_id))
+                    .await?;
+                self.jit.delete(instance_id).await?;
+                outcome.terminated += 1;
+            }
+            self.store
+                .delete_runner(&self.settings.scale_set_name, lease, &removal.name)
+                .await?;
+            if removal.reason == scaling::RemovalReason::ScaleDown {
+                outcome.current = outcome.current.saturating_sub(1);
+            }
+            tracing::info!(runner = removal.name, reason = ?removal.reason, instance_id = ?removal.instance_id, "Removed runner.");
+        }
+        Ok(())
+    }
+
+    /// Removes the registration; false when the service refuses because a job runs.
+    async fn remove_registration(&self, removal: &Removal) -> Result<bool, CycleError> {
+        let id = match removal.registration() {
+            Registration::Skip => return Ok(true),
+            Registration::Id(id) => id,
+            Registration::ByName => match self.actions.runner_by_name(&removal.name).await? {
+                Some(runner) => runner.id,
+                None => return Ok(true),
+            },
+        };
+        Ok(self.actions.remove_runner(id).await? == ServiceRemoval::Removed)
+    }
+
+    /// Registers a runner for each launched instance and delivers its JIT config. The ledger
+    /// entry is written before the JIT material, so an instance that can come online always
+    /// has a ledger entry (an instance without one is terminated as unknown).
+    async fn set_up(
+        &self,
+        lease: &Lease,
+        scale_set_id: i64,
+        launch: &LaunchOutcome,
+    ) -> Result<u32, CycleError> {
+        let results: Vec<Result<(), CycleError>> = futures::stream::iter(&launch.instance_ids)
+            .map(|instance_id| self.set_up_one(lease, scale_set_id, instance_id))
+            .buffer_unordered(SETUP_CONCURRENCY)
+            .collect()
+            .await;
+        let mut ready = 0;
+        for (result, instance_id) in results.into_iter().zip(&launch.instance_ids) {
+            match result {
+                Ok(()) => ready += 1,
+                Err(e @ CycleError::Fenced(_)) => return Err(e),
+                Err(e) => {
+                    // Without a runner the instance is useless: terminate it now.
+                    tracing::warn!(instance_id, error = %e, "Runner set-up failed; terminating its instance.");
+                    self.fleet
+                        .terminate(std::slice::from_ref(instance_id))
+                        .await?;
+                }
+            }
+        }
+        Ok(ready)
+    }
+
+    async fn set_up_one(
+        &self,
+        lease: &Lease,
+        scale_set_id: i64,
+        instance_id: &str,
+    ) -> Result<(), CycleError> {
+        let name = scaling::runner_name(&self.settings.scale_set_name, instance_id);
+        let jit = self
+            .actions
+            .generate_jit_config(scale_set_id, &name, &self.settings.work_folder)
+            .await?;
+        let record = RunnerRecord {
+            name: name.clone(),
+            instance_id: instance_id.to_owned(),
+            runner_id: Some(jit.runner.id),
+            launched_at: Utc::now(),
+            state: RunnerState::Booting,
+            job_id: None,
+        };
+        self.store
+            .put_runner(&self.settings.scale_set_name, lease, &record)
+            .await?;
+        self.jit
+            .put(instance_id, &SecretString::from(jit.encoded_jit_config))
+            .await?;
+        self.fleet.name_runner(instance_id, &name).await?;
+        Ok(())
+    }
+}
+
+fn booting(ledger: &[RunnerRecord]) -> u32 {
+    let names: HashSet<&str> = ledger
+        .iter()
+        .filter(|r| r.state == RunnerState::Booting)
+        .map(|r| r.name.as_str())
+        .collect();
+    u32::try_from(names.len()).unwrap_or(u32::MAX)
+}

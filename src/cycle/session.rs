@@ -1,0 +1,190 @@
+//! Finding the scale set and the message session. A stored session is reused (refreshed on
+//! 401); a new one is created only when none is stored or the stored one is gone, and a 409
+//! (another live session) is waited out with bounded backoff, never crash-looped.
+
+use std::time::Duration;
+
+use reqwest::Url;
+use tokio::time::Instant;
+
+use super::{CycleError, Run, Services, Stop};
+use crate::actions::auth::AdminConnection;
+use crate::actions::error::exception;
+use crate::actions::{ActionsError, Session};
+use crate::ports::{Fleet, JitStore, Lease, ScaleSetState, StateStore, StoredAdmin, StoredSession};
+
+/// Longest wait between two session creations while another session is live.
+const MAX_CONFLICT_WAIT: Duration = Duration::from_secs(30);
+
+/// A session as the state store keeps it.
+pub(super) fn stored(session: &Session) -> StoredSession {
+    StoredSession {
+        id: session.id,
+        queue_url: session.queue_url.to_string(),
+        queue_token: session.queue_token().clone(),
+    }
+}
+
+/// An admin connection as the state store keeps it.
+pub(super) fn stored_admin(admin: &AdminConnection) -> StoredAdmin {
+    StoredAdmin {
+        service_url: admin.service_url.to_string(),
+        token: admin.token().clone(),
+    }
+}
+
+impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
+    /// Restores the run from the state record; `None` when a foreign session blocked us for
+    /// the whole window.
+    pub(super) async fn restore(
+        &self,
+        lease: &Lease,
+        state: ScaleSetState,
+        stop: &Stop,
+    ) -> Result<Option<Run>, CycleError> {
+        if let Some(admin) = &state.admin
+            && let Ok(admin) = AdminConnection::new(&admin.service_url, admin.token.clone())
+        {
+            self.actions.set_admin_connection(admin).await;
+        }
+        let scale_set_id = match state.scale_set_id {
+            Some(id) => id,
+            None => self.find_or_create_scale_set().await?,
+        };
+        let stored = state.session.as_ref().and_then(|s| {
+            let url = Url::parse(&s.queue_url).ok()?;
+            Some(Session::new(s.id, scale_set_id, url, s.queue_token.clone()))
+        });
+        let (session, statistics, created) = match stored {
+            Some(session) => (session, state.statistics.unwrap_or_default(), false),
+            None => match self.create_session(scale_set_id, stop).await? {
+                Some(session) => (session.clone(), session.statistics, true),
+                None => return Ok(None),
+            },
+        };
+        let mut run = Run {
+            lease: lease.clone(),
+            state,
+            scale_set_id,
+            session,
+            keep_session: true,
+            statistics,
+            summary: Default::default(),
+            launches: 0,
+        };
+        if created {
+            // Stored at once, so a crash leaves a session the next invocation reuses.
+            self.persist(&mut run).await?;
+        }
+        run.summary.session_id = Some(run.session.id.to_string());
+        Ok(Some(run))
+    }
+
+    /// Recovers from a failed poll or acknowledgement: a gone session is replaced, a deleted
+    /// scale set is created again; anything else goes back to the caller.
+    pub(super) async fn recover(
+        &self,
+        run: &mut Run,
+        error: ActionsError,
+    ) -> Result<(), CycleError> {
+        let scale_set_gone = error.is_exception(exception::SCALE_SET_NOT_FOUND);
+        let session_gone =
+            error.is_session_gone() || matches!(error, ActionsError::QueueTokenExpired(_));
+        if !scale_set_gone && !session_gone {
+            return Err(error.into());
+        }
+        tracing::warn!(session_id = %run.session.id, error = %error, "Message session is gone; creating a new one.");
+        if scale_set_gone {
+            run.scale_set_id = self.find_or_create_scale_set().await?;
+        }
+        let stop = Stop {
+            listen_until: Instant::now() + MAX_CONFLICT_WAIT,
+            deadline_bound: false,
+            shutdown: tokio::sync::watch::channel(false).1,
+        };
+        match self.create_session(run.scale_set_id, &stop).await? {
+            Some(session) => {
+                run.statistics = session.statistics;
+                run.session = session;
+                self.persist(run).await
+            }
+            None => Err(error.into()),
+        }
+    }
+
+    /// Creates a session, waiting out 409s until `stop`; a deleted scale set is created again.
+    async fn create_session(
+        &self,
+        mut scale_set_id: i64,
+        stop: &Stop,
+    ) -> Result<Option<Session>, CycleError> {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            match self
+                .actions
+                .create_session(scale_set_id, &self.settings.owner)
+                .await
+            {
+                Ok(session) => {
+                    tracing::info!(scale_set_id, session_id = %session.id, "Created message session.");
+                    return Ok(Some(session));
+                }
+                Err(e) if e.is_exception(exception::SCALE_SET_NOT_FOUND) => {
+                    tracing::warn!(
+                        scale_set_id,
+                        "Scale set was deleted by the service; creating it again."
+                    );
+                    scale_set_id = self.find_or_create_scale_set().await?;
+                }
+                Err(e) if e.has_status(reqwest::StatusCode::CONFLICT) => {
+                    let left = stop.listen_until.saturating_duration_since(Instant::now());
+                    if left.is_zero() || *stop.shutdown.borrow() {
+                        tracing::warn!(scale_set_id, error = %e, "Another session stayed live for the whole window; giving up until the next invocation.");
+                        return Ok(None);
+                    }
+                    tracing::info!(
+                        scale_set_id,
+                        wait_ms = wait.as_millis() as u64,
+                        "Another session is live; waiting it out."
+                    );
+                    tokio::time::sleep(wait.min(left)).await;
+                    wait = (wait * 2).min(MAX_CONFLICT_WAIT);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The scale set by name in its runner group, created when missing (design.md §3).
+    async fn find_or_create_scale_set(&self) -> Result<i64, CycleError> {
+        let settings = self.settings;
+        let group = self.actions.runner_group_id(&settings.runner_group).await?;
+        let set = match self
+            .actions
+            .scale_set_by_name(group, &settings.scale_set_name)
+            .await?
+        {
+            Some(set) => set,
+            None => {
+                let set = self
+                    .actions
+                    .create_scale_set(group, &settings.scale_set_name, &settings.labels)
+                    .await?;
+                tracing::info!(
+                    scale_set_id = set.id,
+                    name = settings.scale_set_name,
+                    "Created runner scale set."
+                );
+                set
+            }
+        };
+        match settings.scale_set_id {
+            Some(expected) if expected != set.id => Err(CycleError::ScaleSetIdMismatch {
+                name: settings.scale_set_name.clone(),
+                expected,
+                actual: set.id,
+            }),
+            _ => Ok(set.id),
+        }
+    }
+}

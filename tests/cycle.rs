@@ -1,0 +1,187 @@
+//! Whole cycles against moto_server and the fake: the invariants of design.md §2.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use ghaec2::cycle::EndReason;
+use ghaec2::ports::RunnerState;
+use ghaec2_fake::{JobSpec, Mode};
+use support::cycle::{SCALE_SET, harness};
+
+const SHORT: Duration = Duration::from_millis(2500);
+
+fn jobs(h: &support::cycle::Harness, n: usize) -> Vec<u64> {
+    (0..n)
+        .map(|_| {
+            h.fake
+                .enqueue_job(JobSpec::with_labels([SCALE_SET]))
+                .unwrap()
+                .runner_request_id
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn three_jobs_launch_three_tagged_runners_and_the_session_is_reused() {
+    let h = harness("us-west-1", Mode::Dotcom, 0, 10).await;
+    jobs(&h, 3);
+    let first = h.cycle(SHORT).await.unwrap();
+    assert_eq!(first.launched, 3, "{first:?}");
+    assert_eq!((first.desired, first.current), (3, 3));
+    assert_eq!(first.reason, Some(EndReason::WindowOver));
+    assert!(first.messages_processed >= 1);
+    let instances = h.instances().await;
+    assert_eq!(instances.len(), 3);
+    assert!(instances.iter().all(|i| {
+        i.runner_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(SCALE_SET))
+    }));
+    assert_eq!(h.jit_left().await.len(), 3);
+    assert!(
+        h.ledger()
+            .await
+            .iter()
+            .all(|r| r.state == RunnerState::Booting && r.runner_id.is_some())
+    );
+
+    let second = h.cycle(SHORT).await.unwrap();
+    assert_eq!(second.launched, 0, "{second:?}");
+    assert_eq!(second.session_id, first.session_id);
+    assert_eq!(h.fake.calls_to("sessions.create").len(), 1);
+    assert_eq!(
+        h.fake.calls_to("runner-registration").len(),
+        1,
+        "admin connection reused"
+    );
+    assert_eq!(h.instances().await.len(), 3);
+}
+
+#[tokio::test]
+async fn runners_finish_and_their_instances_terminate() {
+    let h = harness("us-west-2", Mode::Dotcom, 0, 10).await;
+    let ids = jobs(&h, 2);
+    h.cycle(SHORT).await.unwrap();
+    assert_eq!(h.boot_all().await, 2);
+    let busy = h.cycle(SHORT).await.unwrap();
+    assert_eq!(busy.launched, 0);
+    assert!(
+        h.ledger()
+            .await
+            .iter()
+            .all(|r| r.state == RunnerState::Busy)
+    );
+    for id in ids {
+        h.fake.succeed_job(id).unwrap();
+    }
+    let done = h.cycle(SHORT).await.unwrap();
+    assert_eq!(done.terminated, 2, "{done:?}");
+    assert_eq!((done.desired, done.current), (0, 0));
+    assert!(h.instances().await.is_empty());
+    assert!(h.ledger().await.is_empty());
+    assert!(h.jit_left().await.is_empty());
+}
+
+#[tokio::test]
+async fn ghes_jobs_are_acquired_then_launched() {
+    let h = harness("eu-west-2", Mode::Ghes, 0, 10).await;
+    jobs(&h, 2);
+    let summary = h.cycle(SHORT).await.unwrap();
+    assert_eq!(summary.jobs_acquired, 2, "{summary:?}");
+    assert_eq!(summary.launched, 2);
+}
+
+#[tokio::test]
+async fn min_runners_stay_warm_and_max_caps() {
+    let h = harness("eu-west-3", Mode::Dotcom, 1, 3).await;
+    let idle = h.cycle(SHORT).await.unwrap();
+    assert_eq!((idle.desired, idle.launched), (1, 1), "{idle:?}");
+    jobs(&h, 5);
+    let capped = h.cycle(SHORT).await.unwrap();
+    assert_eq!(capped.desired, 3, "{capped:?}");
+    assert_eq!(h.instances().await.len(), 3);
+    let polls = h.fake.calls_to("messages.get");
+    assert!(polls.iter().all(|c| c.max_capacity.as_deref() == Some("3")));
+}
+
+#[tokio::test]
+async fn a_busy_runner_is_never_terminated() {
+    let mut h = harness("ap-south-1", Mode::Dotcom, 0, 2).await;
+    jobs(&h, 2);
+    h.cycle(SHORT).await.unwrap();
+    // The runners take their jobs, but no cycle has seen JobStarted yet.
+    assert_eq!(h.boot_all().await, 2);
+    // The operator lowers MAX_RUNNERS to 0: the first reconcile wants both runners gone.
+    h.settings.max_runners = 0;
+    let summary = h.cycle(SHORT).await.unwrap();
+    assert_eq!(summary.terminated, 0, "{summary:?}");
+    assert_eq!(h.instances().await.len(), 2);
+    let refused = h.fake.calls_to("agents.delete");
+    assert!(
+        !refused.is_empty() && refused.iter().all(|c| c.status == 400),
+        "{refused:?}"
+    );
+    assert!(
+        h.ledger()
+            .await
+            .iter()
+            .all(|r| r.state == RunnerState::Busy)
+    );
+}
+
+#[tokio::test]
+async fn orphans_are_cleaned_up_both_ways() {
+    let mut h = harness("ca-central-1", Mode::Dotcom, 0, 10).await;
+    jobs(&h, 2);
+    h.cycle(SHORT).await.unwrap();
+    let first: Vec<String> = h.instances().await.into_iter().map(|i| i.id).collect();
+    // One instance vanishes (spot interruption); the other never brings its runner online.
+    h.ec2
+        .terminate_instances()
+        .instance_ids(&first[0])
+        .send()
+        .await
+        .unwrap();
+    h.settings.boot_timeout = Duration::from_secs(1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // A window shorter than the boot timeout: the replacements are judged only next time.
+    let summary = h.cycle(Duration::from_millis(700)).await.unwrap();
+    let now: Vec<String> = h.instances().await.into_iter().map(|i| i.id).collect();
+    assert!(
+        now.iter().all(|id| !first.contains(id)),
+        "both replaced: {first:?} {now:?}"
+    );
+    assert_eq!(summary.launched, 2, "{summary:?}");
+    assert_eq!(
+        h.jit_left().await.len(),
+        2,
+        "only the new runners' material is left"
+    );
+    let removed: Vec<u16> = h
+        .fake
+        .calls_to("agents.delete")
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(removed, vec![204, 204], "both registrations removed");
+}
+
+#[tokio::test]
+async fn overlapping_cycles_have_one_owner() {
+    let h = harness("sa-east-1", Mode::Dotcom, 0, 10).await;
+    jobs(&h, 2);
+    let mut other = h.settings.clone();
+    other.owner = "another-invocation".into();
+    let first = h.services();
+    let second = ghaec2::cycle::Services {
+        settings: &other,
+        ..h.services()
+    };
+    let stop = support::cycle::stop(SHORT);
+    let (a, b) = tokio::join!(first.run(&stop), second.run(&stop));
+    let reasons = [a.unwrap().reason, b.unwrap().reason];
+    assert!(reasons.contains(&Some(EndReason::LeaseHeld)), "{reasons:?}");
+    assert_eq!(h.instances().await.len(), 2);
+}

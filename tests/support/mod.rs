@@ -1,0 +1,7 @@
+//! Test support shared by the integration tests: moto_server set-up, the in-process fake
+//! Actions Service, and a harness that runs whole cycles against both.
+#![allow(dead_code)]
+
+pub mod cycle;
+pub mod fake;
+pub mod moto;
