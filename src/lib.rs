@@ -16,7 +16,9 @@
 //! - [`ports`]: the roles the cycle needs from AWS (state store, fleet, JIT store).
 //! - [`scaling`]: pure decisions: desired count and the reconcile plan.
 //! - [`dry_run`]: `--dry-run`, checks that change nothing and a report.
-//! - [`telemetry`]: JSON logs.
+//! - [`telemetry`]: JSON logs; [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`cycle`]: one invocation: lease, restore, drain, handle, reconcile, persist.
+//! - [`aws`]: DynamoDB state and JIT stores, the EC2 fleet, the user-data script.
 
 pub mod actions;
 pub mod app;
@@ -24,6 +26,7 @@ pub mod aws;
 pub mod config;
 pub mod cycle;
 pub mod dry_run;
+pub mod metrics;
 pub mod ports;
 pub mod scaling;
 pub mod telemetry;

@@ -63,13 +63,18 @@ where
             }
         }
         event.record(&mut Fields(&mut object));
+        // An Embedded Metric Format document stands at the top level of its line.
+        if let Some(Value::Object(emf)) = object.remove(EMF_FIELD) {
+            object.extend(emf);
+        }
         let line = serde_json::to_string(&Value::Object(object)).map_err(|_| fmt::Error)?;
         writeln!(writer, "{line}")
     }
 }
 
-/// The field holding CloudWatch Embedded Metric Format metadata (`_aws = %json`).
-pub const EMF_FIELD: &str = "_aws";
+/// The field holding a CloudWatch Embedded Metric Format document (`emf = %json`), whose
+/// members are lifted to the top level of the line.
+pub const EMF_FIELD: &str = "emf";
 
 /// Collects an event's fields; `message` becomes `msg`.
 struct Fields<'a>(&'a mut Map<String, Value>);
@@ -105,11 +110,71 @@ impl Visit for Fields<'_> {
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         let text = format!("{value:?}");
-        // `_aws` carries CloudWatch Embedded Metric Format metadata, which must be an object.
+        // An EMF document must stay an object, not become a string.
         let value = match field.name() {
             EMF_FIELD => serde_json::from_str(&text).unwrap_or(Value::String(text)),
             _ => Value::String(text),
         };
         self.put(field, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(log: impl FnOnce()) -> Vec<Value> {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(JsonLine)
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn lines_carry_msg_and_fields_at_the_top_level() {
+        let lines = lines(|| {
+            let span = tracing::info_span!("cycle", scale_set_id = 7);
+            let _guard = span.enter();
+            tracing::info!(desired = 3, reason = "max", "Reconciled.");
+        });
+        assert_eq!(lines[0]["msg"], "Reconciled.");
+        assert_eq!(lines[0]["desired"], 3);
+        assert_eq!(lines[0]["scale_set_id"], 7);
+        assert_eq!(lines[0]["level"], "INFO");
+    }
+
+    #[test]
+    fn metrics_are_embedded_metric_format_at_the_top_level() {
+        let lines = lines(|| crate::metrics::count("Launches", 4, &[]));
+        assert_eq!(lines[0]["Launches"], 4.0);
+        assert_eq!(
+            lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "ghaec2"
+        );
+        assert!(lines[0].get("emf").is_none());
     }
 }

@@ -117,6 +117,7 @@ impl ActionsClient {
             .await?;
         *session = Session::from_response(session.scale_set_id, response)?;
         tracing::info!(session_id = %session.id, "Refreshed message session.");
+        crate::metrics::count("SessionRefreshes", 1, &[]);
         Ok(())
     }
 

@@ -3,11 +3,10 @@
 //! acknowledge. A crash anywhere before the acknowledgement redelivers the message, and every
 //! step is idempotent, so the next cycle converges.
 
-use chrono::Utc;
-
 use super::{CycleError, Run, Services};
 use crate::actions::messages;
 use crate::actions::wire::{Envelope, JobMessage};
+use crate::metrics;
 use crate::ports::{Fleet, JitStore, RunnerState, StateStore};
 
 impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
@@ -27,6 +26,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 if !ids.is_empty() {
                     let acquired = self.actions.acquire_jobs(&mut run.session, &ids).await?;
                     run.summary.jobs_acquired += u32::try_from(acquired.len()).unwrap_or(u32::MAX);
+                    metrics::count("JobsAcquired", acquired.len() as u64, &[]);
                     tracing::info!(
                         requested = ids.len(),
                         acquired = acquired.len(),
@@ -45,6 +45,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             .delete_message(&mut run.session, envelope.message_id)
             .await?;
         run.summary.messages_processed += 1;
+        metrics::count("Messages", 1, &[]);
         Ok(())
     }
 
@@ -95,8 +96,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
     }
 }
 
-/// Job pickup latency, from the job's queue time to its runner taking it, as CloudWatch
-/// Embedded Metric Format: a metric without an API call (design.md §6).
+/// Job pickup latency, from the job's queue time to its runner taking it.
 fn log_pickups(events: &[JobMessage]) {
     for event in events {
         if let JobMessage::JobStarted { job, .. } = event
@@ -106,12 +106,9 @@ fn log_pickups(events: &[JobMessage]) {
             tracing::info!(
                 job_id = job.job_id,
                 pickup_latency_ms = latency_ms,
-                _aws = %serde_json::json!({
-                    "Timestamp": Utc::now().timestamp_millis(),
-                    "CloudWatchMetrics": [{"Namespace": "ghaec2", "Dimensions": [[]], "Metrics": [{"Name": "pickup_latency_ms", "Unit": "Milliseconds"}]}]
-                }),
                 "Job picked up."
             );
+            metrics::emit("JobPickupLatency", latency_ms as f64, "Milliseconds", &[]);
         }
     }
 }

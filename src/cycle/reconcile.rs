@@ -10,6 +10,7 @@ use secrecy::SecretString;
 
 use super::{CycleError, Services};
 use crate::actions::Removal as ServiceRemoval;
+use crate::metrics;
 use crate::ports::{Fleet, JitStore, LaunchOutcome, Lease, RunnerRecord, RunnerState, StateStore};
 use crate::scaling::{self, Observation, Plan, Registration, Removal};
 
@@ -87,6 +88,8 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             outcome.current += outcome.launched;
             outcome.booting += outcome.launched;
         }
+        metrics::count("Launches", outcome.launched.into(), &[]);
+        metrics::count("Terminations", outcome.terminated.into(), &[]);
         tracing::info!(
             scale_set_id,
             desired,

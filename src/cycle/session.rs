@@ -127,6 +127,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             {
                 Ok(session) => {
                     tracing::info!(scale_set_id, session_id = %session.id, "Created message session.");
+                    crate::metrics::count("SessionsCreated", 1, &[]);
                     return Ok(Some(session));
                 }
                 Err(e) if e.is_exception(exception::SCALE_SET_NOT_FOUND) => {
