@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ActionsError, ApiError};
-use super::http::{Http, Response};
+use super::http::{Auth, Call, Http, Response};
 use super::wire::{RunnerRegistrationResponse, TokenResponse};
 use crate::config::{Credential, GitHubConfigUrl};
 
@@ -210,22 +210,13 @@ impl Authenticator {
         tracing::info!("Successfully obtained registration token");
         let url = self.config_url.runner_registration_url();
         let body = serde_json::json!({"url": self.config_url.as_str(), "runner_event": "register"});
+        let mut call = Call::new(Method::POST, url.clone(), Auth::RemoteAuth(&registration));
+        call.body = Some(&body);
         let response = self
             .http
-            .send(
-                &Method::POST,
-                &url,
-                |client| {
-                    client
-                        .post(url.clone())
-                        .header(
-                            "Authorization",
-                            format!("RemoteAuth {}", registration.expose_secret()),
-                        )
-                        .json(&body)
-                },
-                |status| status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN,
-            )
+            .send(&call, |status| {
+                status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN
+            })
             .await?;
         admin_from(&response, &url)
     }
@@ -236,19 +227,9 @@ impl Authenticator {
         bearer: &SecretString,
         content_type: &'static str,
     ) -> Result<Response, ActionsError> {
-        self.http
-            .send(
-                &Method::POST,
-                url,
-                |client| {
-                    client
-                        .post(url.clone())
-                        .bearer_auth(bearer.expose_secret())
-                        .header("Content-Type", content_type)
-                },
-                |_| false,
-            )
-            .await
+        let mut call = Call::new(Method::POST, url.clone(), Auth::Bearer(bearer));
+        call.content_type = content_type;
+        self.http.send(&call, |_| false).await
     }
 }
 

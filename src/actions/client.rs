@@ -5,13 +5,12 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::{Method, StatusCode, Url};
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 
 use super::auth::{AdminConnection, Authenticator};
 use super::error::{ActionsError, exception};
-use super::http::{Http, Response, RetryPolicy};
+use super::http::{Auth, Call, Http, Response, RetryPolicy};
 use super::wire::{
     JitConfigResponse, Label, ListResponse, RunnerGroup, RunnerReference, RunnerScaleSet,
     RunnerSetting, ScaleSetRequest,
@@ -325,25 +324,10 @@ impl ActionsClient {
     ) -> Result<(Url, Response), ActionsError> {
         let admin = self.admin_connection().await?;
         let url = Self::admin_url(&admin.service_url, path, query);
-        let response = self
-            .http
-            .send(
-                &method,
-                &url,
-                |client| {
-                    let request = client
-                        .request(method.clone(), url.clone())
-                        .bearer_auth(admin.token().expose_secret())
-                        .header("Content-Type", "application/json");
-                    match &body {
-                        Some(body) => request.json(body),
-                        None => request,
-                    }
-                },
-                |_| false,
-            )
-            .await?;
-        Ok((url, response))
+        let mut call = Call::new(method, url, Auth::Bearer(admin.token()));
+        call.body = body.as_ref();
+        let response = self.http.send(&call, |_| false).await?;
+        Ok((call.url, response))
     }
 
     /// An admin call that answers 200 with a JSON body.

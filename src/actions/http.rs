@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::error::{ActionsError, ApiError};
@@ -141,6 +142,70 @@ fn shorten(text: &str) -> String {
     }
 }
 
+/// How a call authenticates.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth<'a> {
+    /// `Authorization: Bearer <token>` (PAT, installation token, admin or queue token).
+    Bearer(&'a SecretString),
+    /// `Authorization: RemoteAuth <registration token>`, for runner-registration only.
+    RemoteAuth(&'a SecretString),
+}
+
+/// One call: everything needed to build (and rebuild, on retry) its request.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    /// Method.
+    pub method: Method,
+    /// URL.
+    pub url: reqwest::Url,
+    /// Credential.
+    pub auth: Auth<'a>,
+    /// JSON body, if any.
+    pub body: Option<&'a serde_json::Value>,
+    /// Content type; the Actions Service wants JSON even on GET and DELETE (protocol.md §5).
+    pub content_type: &'static str,
+    /// Extra headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Per-attempt timeout instead of the client's.
+    pub timeout: Option<Duration>,
+}
+
+impl<'a> Call<'a> {
+    /// A JSON call with `auth` and no extras.
+    pub fn new(method: Method, url: reqwest::Url, auth: Auth<'a>) -> Self {
+        Call {
+            method,
+            url,
+            auth,
+            body: None,
+            content_type: "application/json",
+            headers: Vec::new(),
+            timeout: None,
+        }
+    }
+
+    fn request(&self, client: &reqwest::Client) -> RequestBuilder {
+        let authorization = match self.auth {
+            Auth::Bearer(token) => format!("Bearer {}", token.expose_secret()),
+            Auth::RemoteAuth(token) => format!("RemoteAuth {}", token.expose_secret()),
+        };
+        let mut request = client
+            .request(self.method.clone(), self.url.clone())
+            .header(AUTHORIZATION, authorization)
+            .header(CONTENT_TYPE, self.content_type);
+        for (name, value) in &self.headers {
+            request = request.header(*name, value);
+        }
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        match self.body {
+            Some(body) => request.json(body),
+            None => request,
+        }
+    }
+}
+
 /// A reqwest client with the retry policy, the user agent and a per-attempt timeout.
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -160,24 +225,18 @@ impl Http {
         Ok(Http { client, retry })
     }
 
-    /// The underlying client, to build requests with.
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
-    /// Sends the request that `build` makes, again on transport errors, 429 and 5xx (≠ 501),
-    /// and on the statuses `also_retry` names. Returns the last response whatever its status;
-    /// fails only when no response came.
+    /// Sends a call, again on transport errors, 429 and 5xx (≠ 501), and on the statuses
+    /// `also_retry` names. Returns the last response whatever its status; fails only when no
+    /// response came.
     pub async fn send(
         &self,
-        method: &Method,
-        url: &reqwest::Url,
-        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+        call: &Call<'_>,
         also_retry: impl Fn(StatusCode) -> bool,
     ) -> Result<Response, ActionsError> {
+        let (method, url) = (&call.method, &call.url);
         let mut retry = 0;
         loop {
-            let outcome = build(&self.client).send().await;
+            let outcome = call.request(&self.client).send().await;
             let wait = match &outcome {
                 Ok(r) if RetryPolicy::is_retryable_status(r.status()) || also_retry(r.status()) => {
                     let retry_after = r

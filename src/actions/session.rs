@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode, Url};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::client::{API_VERSION, ActionsClient};
 use super::error::ActionsError;
-use super::http::Response;
+use super::http::{Auth, Call, Response};
 use super::wire::{Envelope, ListResponse, SessionResponse, Statistics};
 
 /// Header telling the service how many jobs the scale set can take (protocol.md §9.1).
@@ -140,14 +140,20 @@ impl ActionsClient {
         timeout: Duration,
     ) -> Result<Option<Envelope>, ActionsError> {
         let (url, response) = self
-            .queue_call(session, Method::GET, |session| {
-                let mut url = session.queue_url.clone();
-                if last_message_id > 0 {
-                    url.query_pairs_mut()
-                        .append_pair("lastMessageId", &last_message_id.to_string());
-                }
-                (url, Some(timeout), Some(max_capacity))
-            })
+            .queue_call(
+                session,
+                Method::GET,
+                |session| {
+                    let mut url = session.queue_url.clone();
+                    if last_message_id > 0 {
+                        url.query_pairs_mut()
+                            .append_pair("lastMessageId", &last_message_id.to_string());
+                    }
+                    url
+                },
+                Some((timeout, max_capacity)),
+                None,
+            )
             .await?;
         match response.status {
             StatusCode::ACCEPTED => Ok(None),
@@ -165,12 +171,18 @@ impl ActionsClient {
         message_id: i64,
     ) -> Result<(), ActionsError> {
         let (url, response) = self
-            .queue_call(session, Method::DELETE, |session| {
-                let mut url = session.queue_url.clone();
-                let path = format!("{}/{message_id}", url.path().trim_end_matches('/'));
-                url.set_path(&path);
-                (url, None, None)
-            })
+            .queue_call(
+                session,
+                Method::DELETE,
+                |session| {
+                    let mut url = session.queue_url.clone();
+                    let path = format!("{}/{message_id}", url.path().trim_end_matches('/'));
+                    url.set_path(&path);
+                    url
+                },
+                None,
+                None,
+            )
             .await?;
         if !response.status.is_success() {
             return Err(ActionsError::Api(Box::new(
@@ -198,12 +210,7 @@ impl ActionsClient {
         let url = Self::admin_url(&admin.service_url, &path, &[]);
         let body = serde_json::json!(request_ids);
         let (url, response) = self
-            .queue_call_with_body(
-                session,
-                Method::POST,
-                |_| (url.clone(), None, None),
-                Some(body),
-            )
+            .queue_call(session, Method::POST, |_| url.clone(), None, Some(&body))
             .await?;
         if response.status != StatusCode::OK {
             return Err(ActionsError::Api(Box::new(
@@ -214,60 +221,36 @@ impl ActionsClient {
         Ok(acquired.value)
     }
 
+    /// Sends a queue-token call built from the (current) session; on 401 refreshes the
+    /// session and retries once (protocol.md §9.1).
     async fn queue_call(
         &self,
         session: &mut Session,
         method: Method,
-        target: impl Fn(&Session) -> (Url, Option<Duration>, Option<u32>),
-    ) -> Result<(Url, Response), ActionsError> {
-        self.queue_call_with_body(session, method, target, None)
-            .await
-    }
-
-    /// Sends a queue-token call; on 401 refreshes the session and retries once.
-    async fn queue_call_with_body(
-        &self,
-        session: &mut Session,
-        method: Method,
-        target: impl Fn(&Session) -> (Url, Option<Duration>, Option<u32>),
-        body: Option<serde_json::Value>,
+        url_of: impl Fn(&Session) -> Url,
+        poll: Option<(Duration, u32)>,
+        body: Option<&serde_json::Value>,
     ) -> Result<(Url, Response), ActionsError> {
         let mut refreshed = false;
         loop {
-            let (url, timeout, capacity) = target(session);
             let token = session.queue_token.clone();
-            let response = self
-                .http
-                .send(
-                    &method,
-                    &url,
-                    |client| {
-                        let mut request = client
-                            .request(method.clone(), url.clone())
-                            .bearer_auth(token.expose_secret())
-                            .header(
-                                ACCEPT,
-                                format!("application/json; api-version={API_VERSION}"),
-                            )
-                            .header("Content-Type", "application/json");
-                        if let Some(timeout) = timeout {
-                            request = request.timeout(timeout);
-                        }
-                        if let Some(capacity) = capacity {
-                            request = request.header(MAX_CAPACITY_HEADER, capacity);
-                        }
-                        match &body {
-                            Some(body) => request.json(body),
-                            None => request,
-                        }
-                    },
-                    |_| false,
-                )
-                .await?;
-            if response.status != StatusCode::UNAUTHORIZED {
-                return Ok((url, response));
+            let mut call = Call::new(method.clone(), url_of(session), Auth::Bearer(&token));
+            call.body = body;
+            // api-version travels in Accept here, not in the query (protocol.md §9.1).
+            call.headers.push((
+                ACCEPT.as_str(),
+                format!("application/json; api-version={API_VERSION}"),
+            ));
+            if let Some((timeout, max_capacity)) = poll {
+                call.timeout = Some(timeout);
+                call.headers
+                    .push((MAX_CAPACITY_HEADER, max_capacity.to_string()));
             }
-            let error = Box::new(response.error(&method, &url));
+            let response = self.http.send(&call, |_| false).await?;
+            if response.status != StatusCode::UNAUTHORIZED {
+                return Ok((call.url, response));
+            }
+            let error = Box::new(response.error(&method, &call.url));
             if refreshed {
                 return Err(ActionsError::QueueTokenExpired(error));
             }
