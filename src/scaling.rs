@@ -59,6 +59,8 @@ pub enum RemovalReason {
     InstanceGone,
     /// An instance of ours with no ledger entry (a crash between launch and ledger write).
     Unknown,
+    /// Its runner could not be registered or given its JIT config right after launch.
+    SetUpFailed,
 }
 
 /// One runner (or bare instance) to take down.
@@ -127,8 +129,11 @@ fn age(record: &RunnerRecord, now: DateTime<Utc>) -> Duration {
 }
 
 /// Decides one reconcile: how many to launch, what to take down, which JIT material to drop.
+/// With `scale_down` false, idle runners beyond `desired` stay: statistics restored from an
+/// earlier invocation may be older than the fleet, and a crash must never shrink it.
 pub fn plan(
     desired: u32,
+    scale_down: bool,
     observation: &Observation,
     timeouts: Timeouts,
     scale_set_name: &str,
@@ -183,7 +188,7 @@ pub fn plan(
     plan.current = u32::try_from(keep.len()).unwrap_or(u32::MAX);
     if desired > plan.current {
         plan.launch = desired - plan.current;
-    } else {
+    } else if scale_down {
         // Oldest idle first (issue #3); busy runners are never candidates.
         let mut idle: Vec<&RunnerRecord> = keep
             .iter()

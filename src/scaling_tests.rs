@@ -65,7 +65,7 @@ fn launches_the_difference() {
         instances: vec![instance("i-1", InstanceState::Running)],
         jit_instance_ids: vec![],
     };
-    let plan = plan(3, &observation, BOOT, "set", now());
+    let plan = plan(3, true, &observation, BOOT, "set", now());
     assert_eq!((plan.current, plan.launch), (1, 2));
     assert!(plan.remove.is_empty());
 }
@@ -84,7 +84,7 @@ fn scales_down_oldest_idle_first_and_never_busy() {
             .to_vec(),
         jit_instance_ids: vec![],
     };
-    let plan = plan(1, &observation, BOOT, "set", now());
+    let plan = plan(1, true, &observation, BOOT, "set", now());
     let removed: Vec<&str> = plan.remove.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(removed, vec!["idle-old", "idle-new", "booting"]);
     assert!(
@@ -105,7 +105,7 @@ fn scales_down_oldest_idle_first_and_never_busy() {
         jit_instance_ids: vec![],
     };
     assert!(
-        super::plan(0, &all_busy, BOOT, "set", now())
+        super::plan(0, true, &all_busy, BOOT, "set", now())
             .remove
             .is_empty()
     );
@@ -118,7 +118,7 @@ fn finished_runners_go_without_registration_removal() {
         instances: vec![instance("i-1", InstanceState::Running)],
         jit_instance_ids: vec![],
     };
-    let plan = plan(1, &observation, BOOT, "set", now());
+    let plan = plan(1, true, &observation, BOOT, "set", now());
     assert_eq!((plan.current, plan.launch), (0, 1));
     assert_eq!(plan.remove[0].reason, RemovalReason::Finished);
     assert_eq!(plan.remove[0].registration(), Registration::Skip);
@@ -144,7 +144,7 @@ fn orphans_both_ways() {
         ],
         jit_instance_ids: vec!["i-gone".into(), "i-fresh".into(), "i-stuck".into()],
     };
-    let plan = plan(1, &observation, BOOT, "set", now());
+    let plan = plan(1, true, &observation, BOOT, "set", now());
     let reasons: Vec<(&str, RemovalReason, Option<&str>)> = plan
         .remove
         .iter()

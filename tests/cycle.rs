@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use ghaec2::cycle::EndReason;
-use ghaec2::ports::RunnerState;
+use ghaec2::ports::{LeaseOutcome, RunnerState, StateStore};
 use ghaec2_fake::{JobSpec, Mode};
 use support::cycle::{SCALE_SET, harness};
 
@@ -111,10 +111,42 @@ async fn a_busy_runner_is_never_terminated() {
     let mut h = harness("ap-south-1", Mode::Dotcom, 0, 2).await;
     jobs(&h, 2);
     h.cycle(SHORT).await.unwrap();
-    // The runners take their jobs, but no cycle has seen JobStarted yet.
     assert_eq!(h.boot_all().await, 2);
-    // The operator lowers MAX_RUNNERS to 0: the first reconcile wants both runners gone.
+    // The operator lowers MAX_RUNNERS to 0 while both runners run their jobs.
     h.settings.max_runners = 0;
+    let summary = h.cycle(SHORT).await.unwrap();
+    assert_eq!(summary.terminated, 0, "{summary:?}");
+    assert!(
+        h.ledger()
+            .await
+            .iter()
+            .all(|r| r.state == RunnerState::Busy)
+    );
+
+    // Even when the ledger missed JobStarted (it says idle), the service refuses to remove a
+    // busy runner, and its instance stays.
+    let lease = match h
+        .store
+        .acquire(
+            SCALE_SET,
+            "operator",
+            chrono::Utc::now() + chrono::Duration::seconds(30),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+    {
+        LeaseOutcome::Acquired(lease, _) => lease,
+        held => panic!("{held:?}"),
+    };
+    for mut record in h.ledger().await {
+        record.state = RunnerState::Idle;
+        h.store
+            .put_runner(SCALE_SET, &lease, &record)
+            .await
+            .unwrap();
+    }
+    h.store.release(SCALE_SET, &lease).await.unwrap();
     let summary = h.cycle(SHORT).await.unwrap();
     assert_eq!(summary.terminated, 0, "{summary:?}");
     assert_eq!(h.instances().await.len(), 2);
@@ -122,12 +154,6 @@ async fn a_busy_runner_is_never_terminated() {
     assert!(
         !refused.is_empty() && refused.iter().all(|c| c.status == 400),
         "{refused:?}"
-    );
-    assert!(
-        h.ledger()
-            .await
-            .iter()
-            .all(|r| r.state == RunnerState::Busy)
     );
 }
 
@@ -166,22 +192,4 @@ async fn orphans_are_cleaned_up_both_ways() {
         .map(|c| c.status)
         .collect();
     assert_eq!(removed, vec![204, 204], "both registrations removed");
-}
-
-#[tokio::test]
-async fn overlapping_cycles_have_one_owner() {
-    let h = harness("sa-east-1", Mode::Dotcom, 0, 10).await;
-    jobs(&h, 2);
-    let mut other = h.settings.clone();
-    other.owner = "another-invocation".into();
-    let first = h.services();
-    let second = ghaec2::cycle::Services {
-        settings: &other,
-        ..h.services()
-    };
-    let stop = support::cycle::stop(SHORT);
-    let (a, b) = tokio::join!(first.run(&stop), second.run(&stop));
-    let reasons = [a.unwrap().reason, b.unwrap().reason];
-    assert!(reasons.contains(&Some(EndReason::LeaseHeld)), "{reasons:?}");
-    assert_eq!(h.instances().await.len(), 2);
 }

@@ -314,7 +314,9 @@ impl ActionsClient {
         url
     }
 
-    /// Sends an admin call and returns the raw response, whatever its status.
+    /// Sends an admin call and returns the raw response, whatever its status. A 401 renews
+    /// the admin connection once and retries: ghaec2 persists the admin token across
+    /// invocations, so a token the service stopped honouring before its `exp` must not stick.
     pub(super) async fn admin_send(
         &self,
         method: Method,
@@ -322,12 +324,20 @@ impl ActionsClient {
         query: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> Result<(Url, Response), ActionsError> {
-        let admin = self.admin_connection().await?;
-        let url = Self::admin_url(&admin.service_url, path, query);
-        let mut call = Call::new(method, url, Auth::Bearer(admin.token()));
-        call.body = body.as_ref();
-        let response = self.http.send(&call, |_| false).await?;
-        Ok((call.url, response))
+        let mut renewed = false;
+        loop {
+            let admin = self.admin_connection().await?;
+            let url = Self::admin_url(&admin.service_url, path, query);
+            let mut call = Call::new(method.clone(), url, Auth::Bearer(admin.token()));
+            call.body = body.as_ref();
+            let response = self.http.send(&call, |_| false).await?;
+            if response.status != StatusCode::UNAUTHORIZED || renewed {
+                return Ok((call.url, response));
+            }
+            tracing::info!("Admin token refused; renewing the admin connection.");
+            *self.admin.lock().await = None;
+            renewed = true;
+        }
     }
 
     /// An admin call that answers 200 with a JSON body.

@@ -269,7 +269,11 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 None => continue,
                 Some(Ok(Some(envelope))) => self.handle(run, envelope).await,
                 Some(Ok(None)) => self.reconcile_now(run, false).await,
-                Some(Err(e)) => self.recover(run, e).await,
+                Some(Err(e)) => match self.recover(run, e, stop).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => return Ok(EndReason::SessionConflict),
+                    Err(e) => Err(e),
+                },
             };
             match outcome {
                 Ok(()) => failures = 0,
@@ -289,26 +293,18 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         }
     }
 
-    /// Reconciles towards the latest statistics.
-    async fn reconcile_now(&self, run: &mut Run, list_jit: bool) -> Result<(), CycleError> {
+    /// Reconciles towards the latest statistics; `first` marks the invocation's first pass.
+    async fn reconcile_now(&self, run: &mut Run, first: bool) -> Result<(), CycleError> {
+        let (min, max) = (self.settings.min_runners, self.settings.max_runners);
         let assigned = run.statistics.total_assigned_jobs;
-        let desired = scaling::desired_runners(
-            self.settings.min_runners,
-            self.settings.max_runners,
-            assigned,
-        );
-        let wanted = scaling::desired_runners(self.settings.min_runners, u32::MAX, assigned);
         run.launches += 1;
-        let outcome = self
-            .reconcile(
-                &run.lease,
-                run.scale_set_id,
-                desired,
-                wanted,
-                list_jit,
-                run.launches,
-            )
-            .await?;
+        let pass = reconcile::Pass {
+            desired: scaling::desired_runners(min, max, assigned),
+            wanted: scaling::desired_runners(min, u32::MAX, assigned),
+            first,
+            seq: run.launches,
+        };
+        let outcome = self.reconcile(&run.lease, run.scale_set_id, pass).await?;
         run.summary.desired = outcome.desired;
         run.summary.current = outcome.current;
         run.summary.launched += outcome.launched;

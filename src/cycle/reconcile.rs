@@ -17,6 +17,20 @@ use crate::scaling::{self, Observation, Plan, Registration, Removal};
 /// Per-instance set-up after a launch runs this many at a time.
 const SETUP_CONCURRENCY: usize = 16;
 
+/// What one reconcile aims at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Pass {
+    /// Desired runners.
+    pub desired: u32,
+    /// Desired without the max cap, to record what capped it.
+    pub wanted: u32,
+    /// The invocation's first pass: it runs on restored statistics, so it launches and
+    /// cleans up but never scales down, and it lists JIT material.
+    pub first: bool,
+    /// Pass number within the invocation, part of the launch's client token.
+    pub seq: u64,
+}
+
 /// What a reconcile did, for the decision record and the summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -35,20 +49,24 @@ pub struct Outcome {
 }
 
 impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
-    /// One reconcile towards `desired`; `wanted` is the uncapped count, for the record.
+    /// One reconcile towards `pass.desired`.
     pub(super) async fn reconcile(
         &self,
         lease: &Lease,
         scale_set_id: i64,
-        desired: u32,
-        wanted: u32,
-        list_jit: bool,
-        launch_seq: u64,
+        pass: Pass,
     ) -> Result<Outcome, CycleError> {
+        let Pass {
+            desired,
+            wanted,
+            first,
+            seq,
+        } = pass;
         let name = self.settings.scale_set_name.as_str();
         let mut ledger = self.store.runners(name).await?;
         let instances = self.fleet.instances(scale_set_id).await?;
-        let jit_instance_ids = if list_jit {
+        // Listing JIT material scans the table: once per invocation is enough.
+        let jit_instance_ids = if first {
             self.jit.instance_ids().await?
         } else {
             Vec::new()
@@ -64,7 +82,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             boot: self.settings.boot_timeout,
             describe_grace: self.settings.describe_grace,
         };
-        let plan = scaling::plan(desired, &observation, timeouts, name, now);
+        let plan = scaling::plan(desired, !first, &observation, timeouts, name, now);
         let mut outcome = Outcome {
             desired,
             current: plan.current,
@@ -79,12 +97,13 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             self.jit.delete(instance_id).await?;
         }
         if plan.launch > 0 {
-            let token = format!("ghaec2-{scale_set_id}-{}-{launch_seq}", lease.fence);
+            let token = format!("ghaec2-{scale_set_id}-{}-{seq}", lease.fence);
             let launch = self.fleet.launch(scale_set_id, plan.launch, &token).await?;
             outcome
                 .capped_by
                 .extend(launch.errors.iter().map(|e| e.code.clone()));
-            outcome.launched = self.set_up(lease, scale_set_id, &launch).await?;
+            self.set_up(lease, scale_set_id, &launch, &mut outcome)
+                .await?;
             outcome.current += outcome.launched;
             outcome.booting += outcome.launched;
         }
@@ -139,26 +158,38 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         outcome: &mut Outcome,
     ) -> Result<(), CycleError> {
         for removal in &plan.remove {
-            if !self.remove_registration(removal).await? {
-                tracing::info!(runner = removal.name, "Runner is running a job; it stays.");
-                continue;
-            }
-            if let Some(instance_id) = &removal.instance_id {
-                self.fleet
-                    .terminate(std::slice::from_ref(instance_id))
-                    .await?;
-                self.jit.delete(instance_id).await?;
-                outcome.terminated += 1;
-            }
-            self.store
-                .delete_runner(&self.settings.scale_set_name, lease, &removal.name)
-                .await?;
-            if removal.reason == scaling::RemovalReason::ScaleDown {
+            let removed = self.remove_one(lease, removal, outcome).await?;
+            if removed && removal.reason == scaling::RemovalReason::ScaleDown {
                 outcome.current = outcome.current.saturating_sub(1);
             }
-            tracing::info!(runner = removal.name, reason = ?removal.reason, instance_id = ?removal.instance_id, "Removed runner.");
         }
         Ok(())
+    }
+
+    /// Registration first, then the instance, its JIT material and its ledger entry. False
+    /// when the service refused because the runner runs a job: then nothing is touched.
+    async fn remove_one(
+        &self,
+        lease: &Lease,
+        removal: &Removal,
+        outcome: &mut Outcome,
+    ) -> Result<bool, CycleError> {
+        if !self.remove_registration(removal).await? {
+            tracing::info!(runner = removal.name, "Runner is running a job; it stays.");
+            return Ok(false);
+        }
+        if let Some(instance_id) = &removal.instance_id {
+            self.fleet
+                .terminate(std::slice::from_ref(instance_id))
+                .await?;
+            self.jit.delete(instance_id).await?;
+            outcome.terminated += 1;
+        }
+        self.store
+            .delete_runner(&self.settings.scale_set_name, lease, &removal.name)
+            .await?;
+        tracing::info!(runner = removal.name, reason = ?removal.reason, instance_id = ?removal.instance_id, "Removed runner.");
+        Ok(true)
     }
 
     /// Removes the registration; false when the service refuses because a job runs.
@@ -182,27 +213,38 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         lease: &Lease,
         scale_set_id: i64,
         launch: &LaunchOutcome,
-    ) -> Result<u32, CycleError> {
-        let results: Vec<Result<(), CycleError>> = futures::stream::iter(&launch.instance_ids)
-            .map(|instance_id| self.set_up_one(lease, scale_set_id, instance_id))
-            .buffer_unordered(SETUP_CONCURRENCY)
-            .collect()
-            .await;
-        let mut ready = 0;
-        for (result, instance_id) in results.into_iter().zip(&launch.instance_ids) {
+        outcome: &mut Outcome,
+    ) -> Result<(), CycleError> {
+        let results: Vec<(&String, Result<(), CycleError>)> =
+            futures::stream::iter(&launch.instance_ids)
+                .map(|instance_id| async move {
+                    (
+                        instance_id,
+                        self.set_up_one(lease, scale_set_id, instance_id).await,
+                    )
+                })
+                .buffer_unordered(SETUP_CONCURRENCY)
+                .collect()
+                .await;
+        for (instance_id, result) in results {
             match result {
-                Ok(()) => ready += 1,
+                Ok(()) => outcome.launched += 1,
                 Err(e @ CycleError::Fenced(_)) => return Err(e),
                 Err(e) => {
-                    // Without a runner the instance is useless: terminate it now.
-                    tracing::warn!(instance_id, error = %e, "Runner set-up failed; terminating its instance.");
-                    self.fleet
-                        .terminate(std::slice::from_ref(instance_id))
-                        .await?;
+                    // Without a runner the instance is useless: take it and whatever part of
+                    // its set-up happened (registration, ledger entry, JIT material) down now.
+                    tracing::warn!(instance_id, error = %e, "Runner set-up failed; removing it.");
+                    let removal = Removal {
+                        name: scaling::runner_name(&self.settings.scale_set_name, instance_id),
+                        instance_id: Some(instance_id.clone()),
+                        runner_id: None,
+                        reason: scaling::RemovalReason::SetUpFailed,
+                    };
+                    self.remove_one(lease, &removal, outcome).await?;
                 }
             }
         }
-        Ok(ready)
+        Ok(())
     }
 
     async fn set_up_one(

@@ -55,9 +55,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             let url = Url::parse(&s.queue_url).ok()?;
             Some(Session::new(s.id, scale_set_id, url, s.queue_token.clone()))
         });
+        let mut scale_set_id = scale_set_id;
         let (session, statistics, created) = match stored {
             Some(session) => (session, state.statistics.unwrap_or_default(), false),
-            None => match self.create_session(scale_set_id, stop).await? {
+            None => match self.create_session(lease, &mut scale_set_id, stop).await? {
                 Some(session) => (session.clone(), session.statistics, true),
                 None => return Ok(None),
             },
@@ -80,13 +81,15 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         Ok(Some(run))
     }
 
-    /// Recovers from a failed poll or acknowledgement: a gone session is replaced, a deleted
-    /// scale set is created again; anything else goes back to the caller.
+    /// Recovers from a failed poll or acknowledgement: a gone session is replaced (the old
+    /// one deleted, best effort), a deleted scale set is created again; anything else goes
+    /// back to the caller. `Ok(false)` when another live session blocked us until `stop`.
     pub(super) async fn recover(
         &self,
         run: &mut Run,
         error: ActionsError,
-    ) -> Result<(), CycleError> {
+        stop: &Stop,
+    ) -> Result<bool, CycleError> {
         let scale_set_gone = error.is_exception(exception::SCALE_SET_NOT_FOUND);
         let session_gone =
             error.is_session_gone() || matches!(error, ActionsError::QueueTokenExpired(_));
@@ -95,56 +98,60 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         }
         tracing::warn!(session_id = %run.session.id, error = %error, "Message session is gone; creating a new one.");
         if scale_set_gone {
-            run.scale_set_id = self.find_or_create_scale_set().await?;
+            run.scale_set_id = self.replace_scale_set(&run.lease, run.scale_set_id).await?;
+        } else if let Err(e) = self.actions.delete_session(&run.session).await {
+            // The service may still hold what it reported as missing; a failure here only
+            // means the create below may meet a 409 and wait.
+            tracing::info!(error = %e, "Could not delete the old session.");
         }
-        let stop = Stop {
-            listen_until: Instant::now() + MAX_CONFLICT_WAIT,
-            deadline_bound: false,
-            shutdown: tokio::sync::watch::channel(false).1,
-        };
-        match self.create_session(run.scale_set_id, &stop).await? {
+        match self
+            .create_session(&run.lease, &mut run.scale_set_id, stop)
+            .await?
+        {
             Some(session) => {
                 run.statistics = session.statistics;
                 run.session = session;
-                self.persist(run).await
+                run.keep_session = true;
+                self.persist(run).await?;
+                Ok(true)
             }
-            None => Err(error.into()),
+            None => {
+                run.keep_session = false;
+                Ok(false)
+            }
         }
     }
 
     /// Creates a session, waiting out 409s until `stop`; a deleted scale set is created again.
     async fn create_session(
         &self,
-        mut scale_set_id: i64,
+        lease: &Lease,
+        scale_set_id: &mut i64,
         stop: &Stop,
     ) -> Result<Option<Session>, CycleError> {
         let mut wait = Duration::from_secs(1);
         loop {
             match self
                 .actions
-                .create_session(scale_set_id, &self.settings.owner)
+                .create_session(*scale_set_id, &self.settings.owner)
                 .await
             {
                 Ok(session) => {
-                    tracing::info!(scale_set_id, session_id = %session.id, "Created message session.");
+                    tracing::info!(scale_set_id = *scale_set_id, session_id = %session.id, "Created message session.");
                     crate::metrics::count("SessionsCreated", 1, &[]);
                     return Ok(Some(session));
                 }
                 Err(e) if e.is_exception(exception::SCALE_SET_NOT_FOUND) => {
-                    tracing::warn!(
-                        scale_set_id,
-                        "Scale set was deleted by the service; creating it again."
-                    );
-                    scale_set_id = self.find_or_create_scale_set().await?;
+                    *scale_set_id = self.replace_scale_set(lease, *scale_set_id).await?;
                 }
                 Err(e) if e.has_status(reqwest::StatusCode::CONFLICT) => {
                     let left = stop.listen_until.saturating_duration_since(Instant::now());
                     if left.is_zero() || *stop.shutdown.borrow() {
-                        tracing::warn!(scale_set_id, error = %e, "Another session stayed live for the whole window; giving up until the next invocation.");
+                        tracing::warn!(scale_set_id = *scale_set_id, error = %e, "Another session stayed live for the whole window; giving up until the next invocation.");
                         return Ok(None);
                     }
                     tracing::info!(
-                        scale_set_id,
+                        scale_set_id = *scale_set_id,
                         wait_ms = wait.as_millis() as u64,
                         "Another session is live; waiting it out."
                     );
@@ -154,6 +161,29 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// The service deleted the scale set (e.g. after 7 dormant days): its runners went with
+    /// it, so its instances, JIT material and ledger go too, and the set is created again.
+    async fn replace_scale_set(&self, lease: &Lease, old_id: i64) -> Result<i64, CycleError> {
+        tracing::warn!(
+            scale_set_id = old_id,
+            "Scale set was deleted by the service; creating it again."
+        );
+        let name = self.settings.scale_set_name.as_str();
+        let instances: Vec<String> = self
+            .fleet
+            .instances(old_id)
+            .await?
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        self.fleet.terminate(&instances).await?;
+        for record in self.store.runners(name).await? {
+            self.jit.delete(&record.instance_id).await?;
+            self.store.delete_runner(name, lease, &record.name).await?;
+        }
+        self.find_or_create_scale_set().await
     }
 
     /// The scale set by name in its runner group, created when missing (design.md §3).

@@ -39,7 +39,6 @@ pub struct Harness {
 
 /// A harness in `region` with the fake in `mode` and `min`..=`max` runners.
 pub async fn harness(region: &str, mode: Mode, min: u32, max: u32) -> Harness {
-    ghaec2::telemetry::init();
     let fake = fake::start(FakeOptions::for_tests().with_mode(mode)).await;
     let sdk = moto::sdk_config(region).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);

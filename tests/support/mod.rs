@@ -4,4 +4,5 @@
 
 pub mod cycle;
 pub mod fake;
+pub mod faulty;
 pub mod moto;

@@ -1,0 +1,375 @@
+//! Fault-injecting wrappers for the cycle's ports: [`Faulty`] wraps a [`StateStore`], a
+//! [`Fleet`] or a [`JitStore`] and fails the Nth call of a chosen operation, either before the
+//! call reaches AWS (the step never happened) or after it succeeded (the step happened, but the
+//! invocation "crashed" before it could use the result). It can also let another invocation
+//! take the lease over just before a chosen call, to play a paused, stale owner.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use ghaec2::ports::{
+    Fleet, Instance, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError, PortErrorKind,
+    RunnerRecord, ScaleSetState, StateStore,
+};
+use secrecy::SecretString;
+
+/// `StateStore::acquire`.
+pub const ACQUIRE: &str = "acquire";
+/// `StateStore::save`.
+pub const SAVE: &str = "save";
+/// `StateStore::release`.
+pub const RELEASE: &str = "release";
+/// `StateStore::runners`.
+pub const RUNNERS: &str = "runners";
+/// `StateStore::put_runner`.
+pub const PUT_RUNNER: &str = "put_runner";
+/// `StateStore::delete_runner`.
+pub const DELETE_RUNNER: &str = "delete_runner";
+/// `Fleet::instances`.
+pub const INSTANCES: &str = "instances";
+/// `Fleet::launch`.
+pub const LAUNCH: &str = "launch";
+/// `Fleet::name_runner`.
+pub const NAME_RUNNER: &str = "name_runner";
+/// `Fleet::terminate`.
+pub const TERMINATE: &str = "terminate";
+/// `JitStore::put`.
+pub const JIT_PUT: &str = "jit.put";
+/// `JitStore::delete`.
+pub const JIT_DELETE: &str = "jit.delete";
+/// `JitStore::instance_ids`.
+pub const JIT_INSTANCE_IDS: &str = "jit.instance_ids";
+
+/// Whether a fault fires before the wrapped call or after it succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The call never reaches AWS.
+    Before,
+    /// The call is carried out, then reported as failed (a crash right after it).
+    After,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    op: &'static str,
+    nth: u32,
+    when: When,
+    kind: PortErrorKind,
+}
+
+#[derive(Debug, Clone)]
+struct Takeover {
+    op: &'static str,
+    nth: u32,
+    owner: String,
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    counts: HashMap<&'static str, u32>,
+    rules: Vec<Rule>,
+    takeover: Option<Takeover>,
+    fired: Vec<(&'static str, u32)>,
+    launched: Vec<String>,
+    lease_taken: Option<Lease>,
+}
+
+/// A port that fails chosen calls. Counts are per operation, 1-based, over the wrapper's life.
+#[derive(Debug)]
+pub struct Faulty<'a, T> {
+    inner: &'a T,
+    book: Mutex<Book>,
+    /// Held during a takeover, so that concurrent calls wait for it instead of racing it.
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl<'a, T> Faulty<'a, T> {
+    /// Wraps `inner` without any fault.
+    pub fn new(inner: &'a T) -> Self {
+        Faulty {
+            inner,
+            book: Mutex::new(Book::default()),
+            gate: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Fails the `nth` call of `op` before it runs, as a fatal error.
+    pub fn fail(self, op: &'static str, nth: u32) -> Self {
+        self.fail_with(op, nth, When::Before, PortErrorKind::Fatal)
+    }
+
+    /// Runs the `nth` call of `op`, then reports it failed, as a fatal error.
+    pub fn fail_after(self, op: &'static str, nth: u32) -> Self {
+        self.fail_with(op, nth, When::After, PortErrorKind::Fatal)
+    }
+
+    /// Fails the `nth` call of `op` with `kind`, before or after it runs.
+    pub fn fail_with(self, op: &'static str, nth: u32, when: When, kind: PortErrorKind) -> Self {
+        self.book.lock().unwrap().rules.push(Rule {
+            op,
+            nth,
+            when,
+            kind,
+        });
+        self
+    }
+
+    /// Just before the `nth` call of `op`, `owner` takes the lease over as if ours had lapsed
+    /// (state store only).
+    pub fn take_over_before(self, op: &'static str, nth: u32, owner: &str) -> Self {
+        self.book.lock().unwrap().takeover = Some(Takeover {
+            op,
+            nth,
+            owner: owner.to_owned(),
+        });
+        self
+    }
+
+    /// How many times `op` was called.
+    pub fn calls(&self, op: &str) -> u32 {
+        self.book
+            .lock()
+            .unwrap()
+            .counts
+            .get(op)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The faults that fired, as (operation, call number).
+    pub fn fired(&self) -> Vec<(&'static str, u32)> {
+        self.book.lock().unwrap().fired.clone()
+    }
+
+    /// Every instance id a launch through this wrapper produced (failed launches included).
+    pub fn launched(&self) -> Vec<String> {
+        self.book.lock().unwrap().launched.clone()
+    }
+
+    /// The lease the takeover produced, once it happened.
+    pub fn lease_taken(&self) -> Option<Lease> {
+        self.book.lock().unwrap().lease_taken.clone()
+    }
+
+    /// Counts a call of `op` and returns its number.
+    fn enter(&self, op: &'static str) -> u32 {
+        let mut book = self.book.lock().unwrap();
+        let n = book.counts.entry(op).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// The error to report for call `n` of `op` at `when`, if a rule says so.
+    fn fault(&self, op: &'static str, n: u32, when: When) -> Result<(), PortError> {
+        let mut book = self.book.lock().unwrap();
+        let Some(rule) = book
+            .rules
+            .iter()
+            .find(|r| r.op == op && r.nth == n && r.when == when)
+            .cloned()
+        else {
+            return Ok(());
+        };
+        book.fired.push((op, n));
+        Err(PortError {
+            operation: rule.op,
+            kind: rule.kind,
+            message: format!("injected fault: call {n} of {op} ({when:?})"),
+        })
+    }
+
+    /// Whether the takeover is due before call `n` of `op` (it fires once).
+    fn takeover_due(&self, op: &'static str, n: u32) -> Option<String> {
+        let mut book = self.book.lock().unwrap();
+        let due = book
+            .takeover
+            .as_ref()
+            .is_some_and(|t| t.op == op && t.nth == n);
+        if due {
+            book.takeover.take().map(|t| t.owner)
+        } else {
+            None
+        }
+    }
+
+    /// Runs `call` as call number `n` of `op` with the rules applied.
+    async fn around<R>(
+        &self,
+        op: &'static str,
+        n: u32,
+        call: impl Future<Output = Result<R, PortError>>,
+    ) -> Result<R, PortError> {
+        self.fault(op, n, When::Before)?;
+        let result = call.await?;
+        self.fault(op, n, When::After)?;
+        Ok(result)
+    }
+}
+
+impl<S: StateStore + Sync> Faulty<'_, S> {
+    async fn maybe_take_over(&self, op: &'static str, n: u32, scale_set: &str) {
+        let _gate = self.gate.lock().await;
+        let Some(owner) = self.takeover_due(op, n) else {
+            return;
+        };
+        // "now" far ahead, so our lease counts as lapsed; the usurper's own lease is already
+        // lapsed for everybody else, so a later invocation can take it without waiting.
+        let now = Utc::now();
+        let outcome = self
+            .inner
+            .acquire(
+                scale_set,
+                &owner,
+                now - chrono::Duration::seconds(1),
+                now + chrono::Duration::days(1),
+            )
+            .await
+            .expect("takeover acquire");
+        match outcome {
+            LeaseOutcome::Acquired(lease, _) => {
+                self.book.lock().unwrap().lease_taken = Some(lease);
+            }
+            held => panic!("takeover did not get the lease: {held:?}"),
+        }
+    }
+}
+
+impl<S: StateStore + Sync> StateStore for Faulty<'_, S> {
+    async fn acquire(
+        &self,
+        scale_set: &str,
+        owner: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, PortError> {
+        let n = self.enter(ACQUIRE);
+        self.maybe_take_over(ACQUIRE, n, scale_set).await;
+        self.around(
+            ACQUIRE,
+            n,
+            self.inner.acquire(scale_set, owner, expires_at, now),
+        )
+        .await
+    }
+
+    async fn save(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        state: &ScaleSetState,
+    ) -> Result<(), PortError> {
+        let n = self.enter(SAVE);
+        self.maybe_take_over(SAVE, n, scale_set).await;
+        self.around(SAVE, n, self.inner.save(scale_set, lease, state))
+            .await
+    }
+
+    async fn release(&self, scale_set: &str, lease: &Lease) -> Result<(), PortError> {
+        let n = self.enter(RELEASE);
+        self.maybe_take_over(RELEASE, n, scale_set).await;
+        self.around(RELEASE, n, self.inner.release(scale_set, lease))
+            .await
+    }
+
+    async fn runners(&self, scale_set: &str) -> Result<Vec<RunnerRecord>, PortError> {
+        let n = self.enter(RUNNERS);
+        self.maybe_take_over(RUNNERS, n, scale_set).await;
+        self.around(RUNNERS, n, self.inner.runners(scale_set)).await
+    }
+
+    async fn put_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        runner: &RunnerRecord,
+    ) -> Result<(), PortError> {
+        let n = self.enter(PUT_RUNNER);
+        self.maybe_take_over(PUT_RUNNER, n, scale_set).await;
+        self.around(
+            PUT_RUNNER,
+            n,
+            self.inner.put_runner(scale_set, lease, runner),
+        )
+        .await
+    }
+
+    async fn delete_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        name: &str,
+    ) -> Result<(), PortError> {
+        let n = self.enter(DELETE_RUNNER);
+        self.maybe_take_over(DELETE_RUNNER, n, scale_set).await;
+        self.around(
+            DELETE_RUNNER,
+            n,
+            self.inner.delete_runner(scale_set, lease, name),
+        )
+        .await
+    }
+}
+
+impl<F: Fleet + Sync> Fleet for Faulty<'_, F> {
+    async fn instances(&self, scale_set_id: i64) -> Result<Vec<Instance>, PortError> {
+        let n = self.enter(INSTANCES);
+        self.around(INSTANCES, n, self.inner.instances(scale_set_id))
+            .await
+    }
+
+    async fn launch(
+        &self,
+        scale_set_id: i64,
+        count: u32,
+        client_token: &str,
+    ) -> Result<LaunchOutcome, PortError> {
+        let n = self.enter(LAUNCH);
+        self.fault(LAUNCH, n, When::Before)?;
+        let outcome = self.inner.launch(scale_set_id, count, client_token).await?;
+        self.book
+            .lock()
+            .unwrap()
+            .launched
+            .extend(outcome.instance_ids.iter().cloned());
+        self.fault(LAUNCH, n, When::After)?;
+        Ok(outcome)
+    }
+
+    async fn name_runner(&self, instance_id: &str, runner_name: &str) -> Result<(), PortError> {
+        let n = self.enter(NAME_RUNNER);
+        self.around(
+            NAME_RUNNER,
+            n,
+            self.inner.name_runner(instance_id, runner_name),
+        )
+        .await
+    }
+
+    async fn terminate(&self, instance_ids: &[String]) -> Result<(), PortError> {
+        let n = self.enter(TERMINATE);
+        self.around(TERMINATE, n, self.inner.terminate(instance_ids))
+            .await
+    }
+}
+
+impl<J: JitStore + Sync> JitStore for Faulty<'_, J> {
+    async fn put(&self, instance_id: &str, config: &SecretString) -> Result<(), PortError> {
+        let n = self.enter(JIT_PUT);
+        self.around(JIT_PUT, n, self.inner.put(instance_id, config))
+            .await
+    }
+
+    async fn delete(&self, instance_id: &str) -> Result<(), PortError> {
+        let n = self.enter(JIT_DELETE);
+        self.around(JIT_DELETE, n, self.inner.delete(instance_id))
+            .await
+    }
+
+    async fn instance_ids(&self) -> Result<Vec<String>, PortError> {
+        let n = self.enter(JIT_INSTANCE_IDS);
+        self.around(JIT_INSTANCE_IDS, n, self.inner.instance_ids())
+            .await
+    }
+}
