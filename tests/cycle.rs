@@ -12,21 +12,10 @@ use support::cycle::{SCALE_SET, harness};
 
 const SHORT: Duration = Duration::from_millis(2500);
 
-fn jobs(h: &support::cycle::Harness, n: usize) -> Vec<u64> {
-    (0..n)
-        .map(|_| {
-            h.fake
-                .enqueue_job(JobSpec::with_labels([SCALE_SET]))
-                .unwrap()
-                .runner_request_id
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn three_jobs_launch_three_tagged_runners_and_the_session_is_reused() {
     let h = harness("us-west-1", Mode::Dotcom, 0, 10).await;
-    jobs(&h, 3);
+    h.enqueue(3);
     let first = h.cycle(SHORT).await.unwrap();
     assert_eq!(first.launched, 3, "{first:?}");
     assert_eq!((first.desired, first.current), (3, 3));
@@ -62,7 +51,7 @@ async fn three_jobs_launch_three_tagged_runners_and_the_session_is_reused() {
 #[tokio::test]
 async fn runners_finish_and_their_instances_terminate() {
     let h = harness("us-west-2", Mode::Dotcom, 0, 10).await;
-    let ids = jobs(&h, 2);
+    let ids = h.enqueue(2);
     h.cycle(SHORT).await.unwrap();
     assert_eq!(h.boot_all().await, 2);
     let busy = h.cycle(SHORT).await.unwrap();
@@ -87,7 +76,7 @@ async fn runners_finish_and_their_instances_terminate() {
 #[tokio::test]
 async fn ghes_jobs_are_acquired_then_launched() {
     let h = harness("eu-west-2", Mode::Ghes, 0, 10).await;
-    jobs(&h, 2);
+    h.enqueue(2);
     let summary = h.cycle(SHORT).await.unwrap();
     assert_eq!(summary.jobs_acquired, 2, "{summary:?}");
     assert_eq!(summary.launched, 2);
@@ -98,7 +87,7 @@ async fn min_runners_stay_warm_and_max_caps() {
     let h = harness("eu-west-3", Mode::Dotcom, 1, 3).await;
     let idle = h.cycle(SHORT).await.unwrap();
     assert_eq!((idle.desired, idle.launched), (1, 1), "{idle:?}");
-    jobs(&h, 5);
+    h.enqueue(5);
     let capped = h.cycle(SHORT).await.unwrap();
     assert_eq!(capped.desired, 3, "{capped:?}");
     assert_eq!(h.instances().await.len(), 3);
@@ -109,7 +98,7 @@ async fn min_runners_stay_warm_and_max_caps() {
 #[tokio::test]
 async fn a_busy_runner_is_never_terminated() {
     let mut h = harness("ap-south-1", Mode::Dotcom, 0, 2).await;
-    jobs(&h, 2);
+    h.enqueue(2);
     h.cycle(SHORT).await.unwrap();
     assert_eq!(h.boot_all().await, 2);
     // The operator lowers MAX_RUNNERS to 0 while both runners run their jobs.
@@ -160,7 +149,7 @@ async fn a_busy_runner_is_never_terminated() {
 #[tokio::test]
 async fn orphans_are_cleaned_up_both_ways() {
     let mut h = harness("ca-central-1", Mode::Dotcom, 0, 10).await;
-    jobs(&h, 2);
+    h.enqueue(2);
     h.cycle(SHORT).await.unwrap();
     let first: Vec<String> = h.instances().await.into_iter().map(|i| i.id).collect();
     // One instance vanishes (spot interruption); the other never brings its runner online.

@@ -32,17 +32,6 @@ const SHORT: Duration = Duration::from_millis(2500);
 /// A cycle that only needs to set things up (scale set, session) or to end.
 const BRIEF: Duration = Duration::from_millis(1200);
 
-fn jobs(h: &Harness, n: usize) -> Vec<u64> {
-    (0..n)
-        .map(|_| {
-            h.fake
-                .enqueue_job(JobSpec::with_labels([SCALE_SET]))
-                .unwrap()
-                .runner_request_id
-        })
-        .collect()
-}
-
 /// Live (pending or running) instance ids of a scale set, straight from EC2.
 async fn live(h: &Harness, scale_set_id: i64) -> Vec<String> {
     h.fleet
@@ -145,7 +134,7 @@ fn id_of(summary: &Summary) -> i64 {
 #[tokio::test]
 async fn crash_after_launch_before_the_ledger_write_converges() {
     let h = harness("us-east-2", Mode::Dotcom, 0, 10).await;
-    jobs(&h, 2);
+    h.enqueue(2);
     let fleet = Faulty::new(&h.fleet).fail_after(LAUNCH, 1);
     let crashed = h
         .with_ports(&h.store, &fleet, &h.jit)
@@ -173,7 +162,7 @@ async fn crash_after_launch_before_the_ledger_write_converges() {
 #[tokio::test]
 async fn failed_ledger_write_after_launch_leaves_no_orphan() {
     let h = harness("ap-northeast-2", Mode::Dotcom, 0, 10).await;
-    jobs(&h, 2);
+    h.enqueue(2);
     let store = Faulty::new(&h.store).fail(PUT_RUNNER, 1);
     let first = h
         .with_ports(&store, &h.fleet, &h.jit)
@@ -201,7 +190,7 @@ async fn crash_before_ack_and_before_persist_converge() {
     let id = id_of(&setup);
 
     // Crash before the acknowledgement.
-    jobs(&h, 2);
+    h.enqueue(2);
     h.fake.add_fault(Fault::status("messages.delete", 1, 400));
     let crashed = h.cycle(SHORT).await;
     assert!(crashed.is_err(), "{crashed:?}");
@@ -222,7 +211,7 @@ async fn crash_before_ack_and_before_persist_converge() {
     assert_converged(&h, id, 2, "after a crash before the ack").await;
 
     // Crash after the reconcile, before the persist.
-    jobs(&h, 2);
+    h.enqueue(2);
     let store = Faulty::new(&h.store).fail(SAVE, 1);
     let crashed = h
         .with_ports(&store, &h.fleet, &h.jit)
@@ -252,7 +241,7 @@ async fn crash_after_acquire_converges() {
     let h = harness("me-south-1", Mode::Ghes, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
-    jobs(&h, 2);
+    h.enqueue(2);
     // Call 1 is the cycle's first reconcile; call 2 the reconcile of the first message.
     let store = Faulty::new(&h.store).fail(RUNNERS, 2);
     let crashed = h
@@ -279,7 +268,7 @@ async fn crash_after_acquire_converges() {
 #[tokio::test]
 async fn crash_between_remove_runner_and_terminate_converges() {
     let h = harness("af-south-1", Mode::Dotcom, 0, 10).await;
-    let ids = jobs(&h, 2);
+    let ids = h.enqueue(2);
     let first = h.cycle(SHORT).await.unwrap();
     let id = id_of(&first);
     assert_eq!(first.launched, 2, "{first:?}");
@@ -318,7 +307,7 @@ async fn a_retried_launch_never_ends_above_desired() {
     let h = harness("ap-east-1", Mode::Dotcom, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
-    jobs(&h, 2);
+    h.enqueue(2);
     let fleet = Faulty::new(&h.fleet).fail_with(LAUNCH, 1, When::After, PortErrorKind::Retryable);
     let retried = h
         .with_ports(&h.store, &fleet, &h.jit)
@@ -352,7 +341,7 @@ async fn an_expired_queue_token_refreshes_the_same_session() {
     let h = harness("il-central-1", Mode::Dotcom, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     assert!(h.fake.expire_mq_tokens() >= 1);
-    jobs(&h, 1);
+    h.enqueue(1);
     let second = h.cycle(SHORT).await.unwrap();
     let refreshes = h.fake.calls_to("sessions.refresh");
     assert_eq!(refreshes.len(), 1, "{refreshes:?}");
@@ -372,7 +361,7 @@ async fn an_expired_admin_token_is_renewed() {
     let id = id_of(&first);
     assert_eq!(h.fake.calls_to("runner-registration").len(), 1);
     assert!(h.fake.expire_admin_tokens() >= 1);
-    jobs(&h, 1);
+    h.enqueue(1);
     let second = h.cycle(SHORT).await.unwrap();
     let refused: Vec<String> = h
         .fake
@@ -409,7 +398,7 @@ async fn a_foreign_session_ends_the_cycle_with_session_conflict() {
         .fake
         .create_stale_session(set.id as u64, None, Some(Duration::from_secs(3)))
         .unwrap();
-    jobs(&h, 1);
+    h.enqueue(1);
 
     for attempt in 0..2 {
         h.fake.reset_calls();
@@ -474,7 +463,7 @@ async fn a_deleted_session_is_replaced() {
     );
     h.actions.delete_session(&handle).await.unwrap();
     assert!(h.fake.live_session(id as u64).is_none());
-    jobs(&h, 2);
+    h.enqueue(2);
 
     let second = h.cycle(SHORT).await.unwrap();
     assert_ne!(second.session_id, first.session_id, "{second:?}");
@@ -498,7 +487,7 @@ async fn a_refresh_404_is_recovered_within_the_window() {
     let id = id_of(&first);
     h.fake.add_fault(Fault::session_refresh_not_found(1));
     assert!(h.fake.expire_mq_tokens() >= 1);
-    jobs(&h, 2);
+    h.enqueue(2);
 
     let window = Duration::from_secs(2);
     // Not a performance bound: design.md §3 has persisting and releasing end within a small
@@ -534,13 +523,13 @@ async fn a_refresh_404_is_recovered_within_the_window() {
 #[tokio::test]
 async fn a_deleted_scale_set_is_recreated() {
     let h = harness("eu-central-2", Mode::Dotcom, 0, 10).await;
-    jobs(&h, 1);
+    h.enqueue(1);
     let first = h.cycle(SHORT).await.unwrap();
     let old = id_of(&first);
     assert_eq!(first.launched, 1, "{first:?}");
     let old_instances = live(&h, old).await;
     h.fake.delete_scale_set(old as u64).unwrap();
-    jobs(&h, 1);
+    h.enqueue(1);
 
     let second = h.cycle(SHORT).await.unwrap();
     let new = id_of(&second);
@@ -579,7 +568,7 @@ async fn malformed_messages_are_skipped_and_the_queue_moves_on() {
     let id = id_of(&setup);
 
     // An empty 200 on the poll.
-    jobs(&h, 1);
+    h.enqueue(1);
     h.fake.reset_calls();
     h.fake.add_fault(Fault::empty_message(1));
     let summary = h.cycle(SHORT).await.unwrap();
@@ -602,7 +591,7 @@ async fn malformed_messages_are_skipped_and_the_queue_moves_on() {
         ("RunnerScaleSetJobMessagesV2", "[]"),
     ];
     for (round, (message_type, body)) in variants.into_iter().enumerate() {
-        jobs(&h, 1);
+        h.enqueue(1);
         let store = Faulty::new(&h.store).fail(SAVE, 1);
         let crashed = h
             .with_ports(&store, &h.fleet, &h.jit)
@@ -636,7 +625,7 @@ async fn malformed_messages_are_skipped_and_the_queue_moves_on() {
                 retry_after_secs: None,
             },
         ));
-        jobs(&h, 1);
+        h.enqueue(1);
         let summary = h.cycle(SHORT).await.unwrap();
         let what = format!("after malformed message {round} ({message_type}, {body:?})");
         assert!(
@@ -706,7 +695,7 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
     assert!(h.fake.live_session(id as u64).is_none());
 
     h.settings.delete_session_on_shutdown = false;
-    jobs(&h, 1);
+    h.enqueue(1);
     let third = h.cycle(SHORT).await.unwrap();
     assert_eq!(third.reason, Some(EndReason::WindowOver));
     assert_ne!(third.session_id, first.session_id, "a new session");
@@ -725,7 +714,7 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
 #[tokio::test]
 async fn an_overlapping_invocation_neither_polls_nor_launches() {
     let h = harness("ap-southeast-5", Mode::Dotcom, 0, 10).await;
-    jobs(&h, 2);
+    h.enqueue(2);
     let mut other = h.settings.clone();
     other.owner = "another-invocation".into();
     let first = h.services();
@@ -824,7 +813,7 @@ async fn a_stale_owner_is_fenced() {
     h.store.release(SCALE_SET, &new).await.unwrap();
 
     // Cycle level: the lease is taken over just before the first ledger write.
-    jobs(&h, 2);
+    h.enqueue(2);
     let store = Faulty::new(&h.store).take_over_before(PUT_RUNNER, 1, "usurper");
     let stale = h
         .with_ports(&store, &h.fleet, &h.jit)

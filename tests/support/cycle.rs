@@ -13,7 +13,7 @@ use ghaec2::aws::{
 use ghaec2::config::Config;
 use ghaec2::cycle::{CycleError, CycleSettings, Services, Stop, Summary};
 use ghaec2::ports::{Fleet, Instance, JitStore, StateStore};
-use ghaec2_fake::{FakeOptions, FakeServer, Mode};
+use ghaec2_fake::{FakeOptions, FakeServer, JobSpec, Mode};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -173,6 +173,18 @@ impl Harness {
             }
         }
         booted
+    }
+
+    /// Queues `n` jobs for the scale set; returns their request ids.
+    pub fn enqueue(&self, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                self.fake
+                    .enqueue_job(JobSpec::with_labels([SCALE_SET]))
+                    .unwrap()
+                    .runner_request_id
+            })
+            .collect()
     }
 
     /// The ledger entries.
