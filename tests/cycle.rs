@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ghaec2::cycle::EndReason;
 use ghaec2::ports::{LeaseOutcome, RunnerState, StateStore};
-use ghaec2_fake::{JobSpec, Mode};
+use ghaec2_fake::Mode;
 use support::cycle::{SCALE_SET, harness};
 
 const SHORT: Duration = Duration::from_millis(2500);

@@ -20,7 +20,7 @@ use ghaec2::ports::{
     Fleet, InstanceState, LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState,
     StateStore,
 };
-use ghaec2_fake::{Fault, FaultAction, JobSpec, Mode};
+use ghaec2_fake::{Fault, FaultAction, Mode};
 use secrecy::SecretString;
 use support::cycle::{Harness, SCALE_SET, harness, stop};
 use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, RUNNERS, SAVE, TERMINATE, When};
