@@ -1,8 +1,18 @@
 # ghaec2 developer commands. Builds share a target dir outside the clone, so repeated runs
 # on one machine are fast.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/ghaec2-target
+# The pinned tools of requirements-dev.txt (moto, cfn-lint, SAM CLI, cargo-lambda + zig), in one
+# venv outside the clone; scripts/venv.sh creates or refreshes it and prints its path.
+VENV_BIN = "$$(scripts/venv.sh)/bin"
+# SAM's build output, outside the clone too.
+SAM_DIR ?= $(HOME)/.cache/ghaec2-sam
+# Offline SAM: no telemetry calls.
+export SAM_CLI_TELEMETRY = 0
+# Which deployed function `deploy-cargo-lambda` updates: the stack's, unless given.
+STACK ?= ghaec2
+FUNCTION ?=
 
-.PHONY: test lint fmt ci fake dry-run
+.PHONY: test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda
 
 ## test: every test, against moto_server and the in-process fake Actions Service
 test:
@@ -16,9 +26,57 @@ lint:
 fmt:
 	cargo fmt --all
 
-## ci: what .ci/run runs
-ci: lint test
+## ci: what .ci/run runs (invoke-roundtrip: about 10 s warm)
+ci: lint validate test invoke-roundtrip
 
 ## fake: the standalone fake Actions Service on 127.0.0.1:8080
 fake:
 	cargo run -p ghaec2-fake -- --port 8080
+
+## validate: template.yaml through cfn-lint, `sam validate --lint` and the IAM review (offline)
+validate:
+	@bin=$(VENV_BIN); set -e; \
+	echo "cfn-lint template.yaml"; "$$bin/cfn-lint" template.yaml; \
+	"$$bin/sam" validate --lint --region us-east-1 --template-file template.yaml; \
+	"$$bin/python" scripts/check-template.py
+
+## build: the Lambda artifact, as `sam build` builds it ($(CARGO_TARGET_DIR)/lambda/ghaec2/bootstrap).
+## About 10 minutes cold on 2 cores, about a minute incremental; not part of `ci`.
+build:
+	@bin=$(VENV_BIN); PATH="$$bin:$$PATH" cargo lambda build --release --arm64 --bin ghaec2
+
+## watch: the Lambda handler under `cargo lambda watch` (debug, native) against the stand-ins,
+## with a short drain window; send events from another shell with `make invoke`. Ctrl-C stops
+## the watcher, moto and the fake.
+watch:
+	@bin=$(VENV_BIN); PATH="$$bin:$$PATH" DRAIN_WINDOW_SECONDS=$${DRAIN_WINDOW_SECONDS:-5} \
+	  scripts/stand-ins.sh cargo lambda watch --bin ghaec2
+
+## invoke: sends EVENT (default events/scheduled.json) to the running `make watch`
+EVENT ?= events/scheduled.json
+invoke:
+	@bin=$(VENV_BIN); PATH="$$bin:$$PATH" cargo lambda invoke ghaec2 --data-file $(EVENT)
+
+## invoke-roundtrip: stand-ins + cargo lambda watch + every events/*.json + checks, in one go;
+## the one test of src/main.rs's Lambda path (runtime API, start-up, handler, response)
+invoke-roundtrip:
+	scripts/invoke-roundtrip.sh
+
+## deploy: sam build (cargo-lambda, arm64) then sam deploy with samconfig.toml
+deploy:
+	@bin=$(VENV_BIN); set -e; export PATH="$$bin:$$PATH"; \
+	sam build --build-dir $(SAM_DIR)/build --cache-dir $(SAM_DIR)/cache; \
+	sam deploy --template-file $(SAM_DIR)/build/template.yaml
+
+## deploy-cargo-lambda: replaces only the code of the stack's function (FUNCTION, default: the
+## FunctionName output of STACK) with `make build`'s artifact. Configuration, table, roles and
+## schedule stay as the stack made them; the next `make deploy` puts the stack's code back.
+deploy-cargo-lambda: build
+	@bin=$(VENV_BIN); set -e; export PATH="$$bin:$$PATH"; \
+	function="$(FUNCTION)"; \
+	if [ -z "$$function" ]; then \
+	  function="$$(sam list stack-outputs --stack-name $(STACK) --output json \
+	    | python3 -c 'import json,sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "FunctionName"))')"; \
+	fi; \
+	echo "cargo lambda deploy $$function"; \
+	cargo lambda deploy --binary-name ghaec2 --lambda-dir $(CARGO_TARGET_DIR)/lambda "$$function"

@@ -199,13 +199,17 @@ async fn lambda() -> ExitCode {
     let deps = &deps;
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-        let left_ms = event.context.deadline.saturating_sub(now_ms);
-        let deadline =
-            Instant::now() + Duration::from_millis(left_ms).saturating_sub(SAFETY_MARGIN);
         let window = Instant::now() + deps.config.runtime.drain_window;
+        // A deadline already past on arrival is not a real one (`cargo lambda watch` sends a
+        // fixed 1970 deadline): the window alone bounds the cycle then.
+        let deadline = (event.context.deadline > now_ms).then(|| {
+            let left = Duration::from_millis(event.context.deadline - now_ms);
+            Instant::now() + left.saturating_sub(SAFETY_MARGIN)
+        });
+        let listen_until = deadline.map_or(window, |d| d.min(window));
         let stop = Stop {
-            listen_until: window.min(deadline),
-            deadline_bound: deadline < window,
+            listen_until,
+            deadline_bound: listen_until < window,
             shutdown: watch::channel(false).1,
         };
         let summary = cycle(deps, event.context.request_id.clone(), &stop, false).await?;

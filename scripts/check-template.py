@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Checks template.yaml beyond what cfn-lint and `sam validate` know: the IAM review.
+
+    scripts/check-template.py            # the review; exit 1 with one line per finding
+    scripts/check-template.py --json     # template.yaml (short-form tags expanded) and the
+                                         # samconfig.toml parameter overrides, as JSON
+
+The review (issue 6, item 7), over every IAM statement in the template:
+- no action wildcard except read-only `ec2:Describe*`; on Resource "*" only read-only actions;
+- mutating EC2 actions on instances carry a ghaec2 tag condition (RequestTag, ResourceTag or
+  ec2:CreateAction);
+- DynamoDB only on the state table; the runner role only GetItem/DeleteItem of its own JIT
+  item (dynamodb:LeadingKeys = jit#${ec2:SourceInstanceARN});
+- SSM only on the configured secret parameters and the public /aws/service/ path;
+- iam:PassRole only for the runner role, only to EC2;
+- no plaintext secret: the function never sets GITHUB_TOKEN or GITHUB_APP_PRIVATE_KEY.
+
+tests/template.rs reads the --json output and checks what ties the template to the Rust code
+(key schema, TTL attribute, environment variable names, timeout vs drain window).
+Needs PyYAML only (cfn-lint brings it into the venv).
+"""
+
+import json
+import os
+import sys
+import tomllib
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TEMPLATE = os.path.join(ROOT, "template.yaml")
+SAMCONFIG = os.path.join(ROOT, "samconfig.toml")
+
+
+# --- Loading ---------------------------------------------------------------------------------
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short-form tags (!Ref, !Sub, !GetAtt, …) into their
+    long form ({"Ref": …}, {"Fn::Sub": …}), as CloudFormation itself does."""
+
+
+def _construct_tag(loader, tag_suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        return {"Fn::GetAtt": value.split(".", 1)}
+    return {"Fn::" + tag_suffix: value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path=TEMPLATE):
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+def samconfig_overrides(path=SAMCONFIG):
+    """The default environment's deploy parameter_overrides as a dict."""
+    with open(path, "rb") as f:
+        config = tomllib.load(f)
+    raw = config["default"]["deploy"]["parameters"].get("parameter_overrides", [])
+    items = raw if isinstance(raw, list) else raw.split()
+    return dict(item.split("=", 1) for item in items)
+
+
+# --- The IAM review --------------------------------------------------------------------------
+
+READ_ONLY_VERBS = ("Describe", "Get", "List")
+RUNNER_ROLE = "RunnerRole"
+STATE_TABLE = "StateTable"
+SECRET_PARAMETERS = ("GitHubTokenSsmParameter", "GitHubAppPrivateKeySsmParameter")
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def strip_if(value):
+    """The non-empty branches of Fn::If values, recursively; drops AWS::NoValue."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        _, yes, no = value["Fn::If"]
+        return strip_if(yes) + strip_if(no)
+    if value == {"Ref": "AWS::NoValue"}:
+        return []
+    if isinstance(value, list):
+        return [v for item in value for v in strip_if(item)]
+    return [value]
+
+
+def is_read_only(action):
+    service, _, verb = action.partition(":")
+    return verb.startswith(READ_ONLY_VERBS) and not (service == "ssm" and verb == "*")
+
+
+def sub_text(resource):
+    """The text of a resource: the string, or a Fn::Sub template."""
+    if isinstance(resource, str):
+        return resource
+    if isinstance(resource, dict) and "Fn::Sub" in resource:
+        sub = resource["Fn::Sub"]
+        return sub if isinstance(sub, str) else sub[0]
+    return None
+
+
+def is_get_att(resource, logical_id):
+    return isinstance(resource, dict) and resource.get("Fn::GetAtt", [None])[0] == logical_id
+
+
+def statements(template):
+    """(where, statement) for every IAM statement: SAM function Policies, IAM role policies."""
+    for name, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        if resource["Type"] == "AWS::Serverless::Function":
+            documents = [p for p in as_list(props.get("Policies", [])) if isinstance(p, dict)]
+        elif resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+            documents = [props["PolicyDocument"]]
+        else:
+            continue
+        for document in documents:
+            for statement in strip_if(document["Statement"]):
+                yield name, statement
+
+
+def condition_keys(statement):
+    return {key for operator in statement.get("Condition", {}).values() for key in operator}
+
+
+def review(template):
+    findings = []
+
+    def finding(where, statement, text):
+        findings.append(f"{where}/{statement.get('Sid', '?')}: {text}")
+
+    for where, st in statements(template):
+        if st.get("Effect") != "Allow":
+            continue
+        actions = as_list(st["Action"])
+        resources = strip_if(st["Resource"])
+        keys = condition_keys(st)
+        for action in actions:
+            service, _, verb = action.partition(":")
+            if "*" in verb and action != "ec2:Describe*":
+                finding(where, st, f"action wildcard {action}")
+            if "*" in resources and not is_read_only(action):
+                finding(where, st, f"{action} on Resource '*'")
+            if service == "ec2" and not is_read_only(action):
+                on_instances = any((sub_text(r) or "").endswith(":instance/*") for r in resources)
+                tagged = any(
+                    k.startswith(("aws:RequestTag/ghaec2:", "ec2:ResourceTag/ghaec2:"))
+                    or k == "ec2:CreateAction"
+                    for k in keys
+                )
+                if on_instances and not tagged:
+                    finding(where, st, f"{action} on instances without a ghaec2 tag condition")
+                if any(sub_text(r) and ":ec2:*" in sub_text(r) for r in resources):
+                    finding(where, st, f"{action} not scoped to the stack's region")
+            if service == "dynamodb" and not all(is_get_att(r, STATE_TABLE) for r in resources):
+                finding(where, st, f"{action} on something other than the state table")
+            if service == "ssm":
+                for r in resources:
+                    text = sub_text(r) or ""
+                    allowed = text.endswith(":parameter/aws/service/*") or any(
+                        text.endswith(":parameter${%s}" % p) for p in SECRET_PARAMETERS
+                    )
+                    if not allowed:
+                        finding(where, st, f"{action} on {r!r}")
+            if action == "iam:PassRole":
+                if not all(is_get_att(r, RUNNER_ROLE) or r == {"Ref": "Ec2InstanceProfileRoleArn"}
+                           for r in resources):
+                    finding(where, st, f"iam:PassRole for {resources!r}, not the runner role")
+                passed = st.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
+                if passed != "ec2.amazonaws.com":
+                    finding(where, st, "iam:PassRole without iam:PassedToService ec2.amazonaws.com")
+            if service == "iam" and action not in ("iam:PassRole", "iam:CreateServiceLinkedRole"):
+                finding(where, st, f"unexpected IAM action {action}")
+            if action == "iam:CreateServiceLinkedRole" and "iam:AWSServiceName" not in keys:
+                finding(where, st, "iam:CreateServiceLinkedRole without iam:AWSServiceName")
+        if where == RUNNER_ROLE and any(a.startswith("dynamodb:") for a in actions):
+            if set(actions) - {"dynamodb:GetItem", "dynamodb:DeleteItem"}:
+                finding(where, st, f"runner role may {actions}, only GetItem/DeleteItem expected")
+            leading = st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get(
+                "dynamodb:LeadingKeys"
+            )
+            if as_list(leading or []) != ["jit#${ec2:SourceInstanceARN}"]:
+                finding(where, st, "runner role not limited to jit#${ec2:SourceInstanceARN}")
+
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        env = resource["Properties"].get("Environment", {}).get("Variables", {})
+        for secret in ("GITHUB_TOKEN", "GITHUB_APP_PRIVATE_KEY"):
+            if secret in env:
+                findings.append(f"{name}: sets {secret}; secrets go through SSM parameter names")
+    for name, parameter in template["Parameters"].items():
+        lowered = name.lower()
+        if ("token" in lowered or "privatekey" in lowered) and not name.endswith("SsmParameter"):
+            findings.append(f"parameter {name} looks like a plaintext secret")
+    return findings
+
+
+def main(argv):
+    template = load_template()
+    if argv[1:] == ["--json"]:
+        json.dump({"template": template, "samconfig_overrides": samconfig_overrides()},
+                  sys.stdout, indent=1)
+        print()
+        return 0
+    if argv[1:]:
+        print(__doc__, file=sys.stderr)
+        return 2
+    findings = review(template)
+    for line in findings:
+        print(f"check-template: {line}", file=sys.stderr)
+    count = sum(1 for _ in statements(template))
+    if findings:
+        print(f"check-template: {len(findings)} finding(s) in {count} IAM statements", file=sys.stderr)
+        return 1
+    print(f"check-template: IAM review passed ({count} statements)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

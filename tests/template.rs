@@ -1,0 +1,423 @@
+//! `template.yaml` against the code it deploys: the state table's key schema and TTL attribute
+//! are the consts of `src/aws/schema.rs`; the function sets exactly the variables ghaec2 reads
+//! (`src/config/vars.rs`), with defaults equal to ghaec2's own and a timeout above the drain
+//! window plus the safety margin; `samconfig.toml`'s placeholders make a configuration ghaec2
+//! accepts; and the IAM review of `scripts/check-template.py` passes.
+//!
+//! YAML is read by `scripts/check-template.py --json` (PyYAML, with CloudFormation's short-form
+//! tags expanded) so the project needs no YAML crate. The script runs with the venv's Python
+//! (`$GHAEC2_VENV`, else `~/.cache/ghaec2-venv`, as `scripts/venv.sh` creates it), else `python3`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use ghaec2::aws::schema;
+use ghaec2::config::{Config, vars};
+use ghaec2::cycle::SAFETY_MARGIN;
+use serde_json::{Value, json};
+
+/// Variables the function deliberately does not set.
+const NOT_SET: [(&str, &str); 4] = [
+    (vars::AWS_REGION, "reserved: Lambda sets it"),
+    (vars::AWS_DEFAULT_REGION, "reserved: Lambda sets it"),
+    (
+        vars::GITHUB_TOKEN,
+        "secret: only GITHUB_TOKEN_SSM_PARAMETER",
+    ),
+    (
+        vars::GITHUB_APP_PRIVATE_KEY,
+        "secret: only GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER",
+    ),
+];
+/// Variables the function sets that are not configuration (read by `telemetry`).
+const ALSO_KNOWN: [&str; 1] = ["RUST_LOG"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let venv = std::env::var_os("GHAEC2_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ghaec2-venv")));
+    venv.map(|v| v.join("bin/python"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+fn check_template(args: &[&str]) -> Output {
+    let python = python();
+    Command::new(&python)
+        .arg(root().join("scripts/check-template.py"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()))
+}
+
+/// `{"template": …, "samconfig_overrides": {…}}`, read once.
+fn dump() -> &'static Value {
+    static DUMP: OnceLock<Value> = OnceLock::new();
+    DUMP.get_or_init(|| {
+        let out = check_template(&["--json"]);
+        assert!(
+            out.status.success(),
+            "scripts/check-template.py --json failed (PyYAML missing? run scripts/venv.sh):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    })
+}
+
+fn template() -> &'static Value {
+    &dump()["template"]
+}
+
+fn resource(name: &str) -> &'static Value {
+    let r = &template()["Resources"][name];
+    assert!(r.is_object(), "template.yaml has no resource {name}");
+    r
+}
+
+fn function() -> &'static Value {
+    resource("ScalerFunction")
+}
+
+fn env_vars() -> &'static serde_json::Map<String, Value> {
+    function()["Properties"]["Environment"]["Variables"]
+        .as_object()
+        .unwrap()
+}
+
+fn parameter_default(name: &str) -> Option<String> {
+    let p = &template()["Parameters"][name];
+    assert!(p.is_object(), "template.yaml has no parameter {name}");
+    match &p["Default"] {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Null => None,
+        other => panic!("{name}: unexpected default {other}"),
+    }
+}
+
+/// The variable names of `src/config/vars.rs` (`pub const X: &str = "NAME";`), read from the
+/// source so a variable added there must be added to the template (or to [`NOT_SET`]) too.
+fn config_variables() -> BTreeSet<String> {
+    let source = include_str!("../src/config/vars.rs");
+    let names: BTreeSet<String> = source
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("pub const "))
+        .filter_map(|rest| rest.split_once("&str = \""))
+        .filter_map(|(_, value)| value.split_once('"'))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    // The parse found the real consts.
+    for known in [
+        vars::STATE_TABLE_NAME,
+        vars::DRAIN_WINDOW_SECONDS,
+        vars::EC2_SUBNET_ID,
+    ] {
+        assert!(names.contains(known), "{known} not parsed from vars.rs");
+    }
+    names
+}
+
+#[test]
+fn state_table_matches_the_schema_consts() {
+    let table = &resource("StateTable")["Properties"];
+    assert_eq!(
+        table["KeySchema"],
+        json!([
+            {"AttributeName": schema::PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": schema::SORT_KEY, "KeyType": "RANGE"},
+        ])
+    );
+    assert_eq!(
+        table["AttributeDefinitions"],
+        json!([
+            {"AttributeName": schema::PARTITION_KEY, "AttributeType": schema::KEY_ATTRIBUTE_TYPE},
+            {"AttributeName": schema::SORT_KEY, "AttributeType": schema::KEY_ATTRIBUTE_TYPE},
+        ])
+    );
+    assert_eq!(
+        table["TimeToLiveSpecification"],
+        json!({"AttributeName": schema::TTL_ATTRIBUTE, "Enabled": true})
+    );
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+    assert_eq!(table["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(
+        table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(
+        function()["Properties"]["Environment"]["Variables"][vars::STATE_TABLE_NAME],
+        json!({"Ref": "StateTable"})
+    );
+}
+
+#[test]
+fn runner_role_reads_only_its_own_jit_item() {
+    let statement =
+        &resource("RunnerRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        statement["Action"],
+        json!(["dynamodb:GetItem", "dynamodb:DeleteItem"])
+    );
+    // The key ghaec2 writes: JIT_PREFIX + the instance ARN (InstanceArns::jit_pk).
+    assert_eq!(
+        statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"],
+        json!([format!("{}${{ec2:SourceInstanceARN}}", schema::JIT_PREFIX)])
+    );
+}
+
+#[test]
+fn function_sets_exactly_the_variables_ghaec2_reads() {
+    let known = config_variables();
+    let set: BTreeSet<String> = env_vars().keys().cloned().collect();
+    for name in &set {
+        assert!(
+            known.contains(name) || ALSO_KNOWN.contains(&name.as_str()),
+            "template.yaml sets {name}, which ghaec2 does not read"
+        );
+    }
+    for name in &known {
+        let excluded = NOT_SET.iter().any(|(n, _)| n == name);
+        assert!(
+            set.contains(name) != excluded,
+            "{name}: {}",
+            if excluded {
+                "must not be set by the template"
+            } else {
+                "not set by template.yaml; add a parameter (or list it in NOT_SET with why)"
+            }
+        );
+    }
+}
+
+#[test]
+fn function_shape_and_timeout_fit_the_drain_window() {
+    let props = &function()["Properties"];
+    assert_eq!(props["Runtime"], "provided.al2023");
+    assert_eq!(props["Architectures"], json!(["arm64"]));
+    assert_eq!(props["Handler"], "bootstrap");
+    assert_eq!(props["ReservedConcurrentExecutions"], 1);
+    assert_eq!(
+        function()["Metadata"]["BuildMethod"],
+        "rust-cargolambda",
+        "sam build runs cargo-lambda"
+    );
+    assert_eq!(props["MemorySize"], json!({"Ref": "FunctionMemorySize"}));
+    assert_eq!(
+        parameter_default("FunctionMemorySize").as_deref(),
+        Some("256")
+    );
+    assert_eq!(props["Timeout"], json!({"Ref": "FunctionTimeoutSeconds"}));
+    assert_eq!(
+        env_vars()[vars::DRAIN_WINDOW_SECONDS],
+        json!({"Ref": "DrainWindowSeconds"})
+    );
+    let timeout: u64 = parameter_default("FunctionTimeoutSeconds")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let window: u64 = parameter_default("DrainWindowSeconds")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        timeout > window + SAFETY_MARGIN.as_secs(),
+        "Timeout {timeout} s must exceed the window {window} s + margin {} s",
+        SAFETY_MARGIN.as_secs()
+    );
+    let schedule = &props["Events"]["Tick"];
+    assert_eq!(schedule["Type"], "Schedule");
+    assert_eq!(
+        schedule["Properties"]["Schedule"],
+        json!({"Ref": "ScheduleExpression"})
+    );
+    assert_eq!(
+        parameter_default("ScheduleExpression").as_deref(),
+        Some("rate(1 minute)")
+    );
+    assert!(
+        window < 60,
+        "the default window fits the default one-minute schedule"
+    );
+}
+
+/// Values the stack gives its own resources, for resolving the environment offline.
+fn sample_attribute(reference: &Value) -> String {
+    let text = reference.to_string();
+    match text.as_str() {
+        r#"{"Ref":"StateTable"}"# => "ghaec2-StateTable-ABCDEFGHIJKL".to_owned(),
+        r#"{"Fn::GetAtt":["RunnerSecurityGroup","GroupId"]}"# => "sg-0fedcba9876543210".to_owned(),
+        r#"{"Fn::GetAtt":["RunnerInstanceProfile","Arn"]}"# => {
+            "arn:aws:iam::123456789012:instance-profile/ghaec2-RunnerInstanceProfile-ABC".to_owned()
+        }
+        _ => panic!("no sample for {text}"),
+    }
+}
+
+/// Resolves the function's environment the way CloudFormation would for `parameters` (the
+/// parameters' defaults, overridden by `overrides`): Ref, Fn::Join, Fn::If over the template's
+/// conditions (Equals, Not, And, Or, Condition), AWS::NoValue.
+fn resolve_environment(overrides: &HashMap<String, String>) -> HashMap<String, String> {
+    let parameters: HashMap<String, String> = template()["Parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter_map(|name| {
+            overrides
+                .get(name)
+                .cloned()
+                .or_else(|| parameter_default(name))
+                .map(|v| (name.clone(), v))
+        })
+        .collect();
+    let conditions = template()["Conditions"].as_object().unwrap();
+
+    fn value(
+        v: &Value,
+        p: &HashMap<String, String>,
+        c: &serde_json::Map<String, Value>,
+    ) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Object(o) if o.contains_key("Ref") => {
+                let name = o["Ref"].as_str().unwrap();
+                match name {
+                    "AWS::NoValue" => None,
+                    _ => Some(p.get(name).cloned().unwrap_or_else(|| sample_attribute(v))),
+                }
+            }
+            Value::Object(o) if o.contains_key("Fn::GetAtt") => Some(sample_attribute(v)),
+            Value::Object(o) if o.contains_key("Fn::Join") => {
+                let args = o["Fn::Join"].as_array().unwrap();
+                let separator = args[0].as_str().unwrap();
+                // A list parameter's value is already the comma-joined list.
+                assert_eq!(separator, ",", "only comma joins of list parameters");
+                value(&args[1], p, c)
+            }
+            Value::Object(o) if o.contains_key("Fn::If") => {
+                let args = o["Fn::If"].as_array().unwrap();
+                let branch = if condition(&c[args[0].as_str().unwrap()], p, c) {
+                    1
+                } else {
+                    2
+                };
+                value(&args[branch], p, c)
+            }
+            other => panic!("cannot resolve {other}"),
+        }
+    }
+    fn condition(
+        v: &Value,
+        p: &HashMap<String, String>,
+        c: &serde_json::Map<String, Value>,
+    ) -> bool {
+        let (op, args) = v.as_object().unwrap().iter().next().unwrap();
+        match op.as_str() {
+            "Condition" => condition(&c[args.as_str().unwrap()], p, c),
+            "Fn::Equals" => {
+                let args = args.as_array().unwrap();
+                value(&args[0], p, c) == value(&args[1], p, c)
+            }
+            "Fn::Not" => !condition(&args[0], p, c),
+            "Fn::And" => args.as_array().unwrap().iter().all(|a| condition(a, p, c)),
+            "Fn::Or" => args.as_array().unwrap().iter().any(|a| condition(a, p, c)),
+            other => panic!("unknown condition function {other}"),
+        }
+    }
+
+    env_vars()
+        .iter()
+        .filter_map(|(name, v)| value(v, &parameters, conditions).map(|v| (name.clone(), v)))
+        .collect()
+}
+
+#[test]
+fn samconfig_placeholders_make_a_configuration_ghaec2_accepts() {
+    let overrides: HashMap<String, String> =
+        serde_json::from_value(dump()["samconfig_overrides"].clone()).unwrap();
+    let env = resolve_environment(&overrides);
+    let mut lookup = env.clone();
+    // Lambda sets the region.
+    lookup.insert(vars::AWS_REGION.to_owned(), "us-east-1".to_owned());
+    let config = Config::from_lookup(|name| lookup.get(name).cloned())
+        .unwrap_or_else(|e| panic!("the deployed environment is invalid:\n{e}\n{env:#?}"));
+
+    // Created resources feed the environment when no own ones are given.
+    assert_eq!(env[vars::EC2_SECURITY_GROUP_ID], "sg-0fedcba9876543210");
+    assert!(env[vars::EC2_INSTANCE_PROFILE].contains(":instance-profile/"));
+    assert!(
+        !env.contains_key(vars::GITHUB_ACTIONS_FORCE_GHES),
+        "absent unless forced"
+    );
+    assert_eq!(
+        config.runtime.state_table_name,
+        "ghaec2-StateTable-ABCDEFGHIJKL"
+    );
+    assert_eq!(
+        config.github.scale_set_name,
+        overrides["RunnerScaleSetName"]
+    );
+
+    // The template's defaults are ghaec2's own: a deployment behaves like the documented
+    // defaults unless the user overrides them.
+    let required_only: HashMap<String, String> = [
+        (vars::GITHUB_CONFIG_URL, "https://github.com/my-org"),
+        (vars::GITHUB_TOKEN, "ghp_placeholder"),
+        (vars::RUNNER_SCALE_SET_NAME, "defaults"),
+        (vars::EC2_SUBNET_ID, "subnet-0123456789abcdef0"),
+        (vars::EC2_SECURITY_GROUP_ID, "sg-0123456789abcdef0"),
+        (vars::EC2_AMI_ID, "ami-0123456789abcdef0"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let defaults = Config::from_lookup(|name| required_only.get(name).cloned()).unwrap();
+    assert_eq!(config.scaling.min_runners, defaults.scaling.min_runners);
+    assert_eq!(
+        parameter_default("MaxRunners").unwrap(),
+        defaults.scaling.max_runners.to_string()
+    );
+    assert_eq!(config.runtime.drain_window, defaults.runtime.drain_window);
+    assert_eq!(
+        config.runtime.runner_boot_timeout,
+        defaults.runtime.runner_boot_timeout
+    );
+    assert_eq!(
+        config.runtime.runner_work_folder,
+        defaults.runtime.runner_work_folder
+    );
+    assert_eq!(config.github.runner_group, defaults.github.runner_group);
+    assert_eq!(
+        parameter_default("Ec2InstanceType").unwrap(),
+        defaults.ec2.instance_types.join(",")
+    );
+    assert_eq!(
+        config.ec2.root_volume_size_gib,
+        defaults.ec2.root_volume_size_gib
+    );
+    assert_eq!(
+        config.ec2.associate_public_ip,
+        defaults.ec2.associate_public_ip
+    );
+    assert_eq!(
+        config.ec2.on_demand_failover,
+        defaults.ec2.on_demand_failover
+    );
+}
+
+#[test]
+fn iam_review_passes() {
+    let out = check_template(&[]);
+    assert!(
+        out.status.success(),
+        "scripts/check-template.py found:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
