@@ -196,9 +196,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 });
             }
         };
-        let mut summary = Summary::default();
-        let result = self.listen(lease.clone(), state, stop, &mut summary).await;
-        match result {
+        match self.listen(&lease, state, stop).await {
             Err(CycleError::Fenced(e)) => Err(CycleError::Fenced(e)),
             other => {
                 self.store.release(name, &lease).await?;
@@ -207,21 +205,19 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         }
     }
 
+    /// Restore, drain and persist, under a lease already taken.
     async fn listen(
         &self,
-        lease: Lease,
+        lease: &Lease,
         state: ScaleSetState,
         stop: &Stop,
-        summary: &mut Summary,
     ) -> Result<Summary, CycleError> {
-        let restored = match self.restore(&lease, state, stop).await? {
-            Some(run) => run,
-            None => {
-                summary.reason = Some(EndReason::SessionConflict);
-                return Ok(summary.clone());
-            }
+        let Some(mut run) = self.restore(lease, state, stop).await? else {
+            return Ok(Summary {
+                reason: Some(EndReason::SessionConflict),
+                ..Summary::default()
+            });
         };
-        let mut run = restored;
         tracing::info!(scale_set_id = run.scale_set_id, session_id = %run.session.id, "Starting Actions Service message polling");
         self.reconcile_now(&mut run, true).await?;
         let reason = self.drain(&mut run, stop).await?;
@@ -232,7 +228,6 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             tracing::info!(session_id = %run.session.id, "Deleted message session on shutdown.");
         }
         self.persist(&mut run).await?;
-        *summary = run.summary.clone();
         Ok(run.summary)
     }
 

@@ -2,8 +2,6 @@
 //! Removal always goes registration first, instance second, so a busy runner (which the
 //! service refuses to remove) is never terminated (design.md §2).
 
-use std::collections::HashSet;
-
 use chrono::Utc;
 use futures::StreamExt;
 use secrecy::SecretString;
@@ -278,10 +276,9 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
 }
 
 fn booting(ledger: &[RunnerRecord]) -> u32 {
-    let names: HashSet<&str> = ledger
+    let count = ledger
         .iter()
         .filter(|r| r.state == RunnerState::Booting)
-        .map(|r| r.name.as_str())
-        .collect();
-    u32::try_from(names.len()).unwrap_or(u32::MAX)
+        .count();
+    u32::try_from(count).unwrap_or(u32::MAX)
 }
