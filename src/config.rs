@@ -51,7 +51,7 @@ pub use error::{ConfigError, Problem};
 pub use github::GitHubSettings;
 pub use github_url::{GitHubConfigUrl, GitHubUrlError, Scope};
 pub use resolve::{Credential, SecretError};
-pub use runtime::RuntimeSettings;
+pub use runtime::{DEFAULT_RUNNER_MIN_VERSION, RuntimeSettings};
 pub use scaling::ScalingSettings;
 
 use env::Env;

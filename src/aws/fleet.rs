@@ -46,7 +46,11 @@ impl LaunchSettings {
         Self {
             scale_set_name: config.github.scale_set_name.clone(),
             ec2: config.ec2.clone(),
-            user_data: UserDataParams::new(config.runtime.state_table_name.clone(), arns),
+            user_data: UserDataParams {
+                min_runner_version: Some(config.runtime.runner_min_version.clone())
+                    .filter(|v| v != "0.0.0"),
+                ..UserDataParams::new(config.runtime.state_table_name.clone(), arns)
+            },
         }
     }
 }

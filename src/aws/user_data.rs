@@ -10,9 +10,8 @@ use crate::ports::{PortError, PortErrorKind};
 
 const TEMPLATE: &str = include_str!("user_data.sh");
 
-/// Oldest runner version the script starts by default (the runner refuses JIT configs of a
-/// much newer service, and old runners lack fixes the scale set flow relies on).
-pub const DEFAULT_MIN_RUNNER_VERSION: &str = "2.329.0";
+/// Default oldest runner version, as configuration has it.
+pub use crate::config::DEFAULT_RUNNER_MIN_VERSION as DEFAULT_MIN_RUNNER_VERSION;
 
 /// How long the script waits for its JIT config, in seconds.
 pub const JIT_WAIT_SECONDS: u32 = 60;

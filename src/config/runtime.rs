@@ -20,7 +20,14 @@ pub struct RuntimeSettings {
     /// `RUNNER_WORK_FOLDER`: the runner's work folder, relative to the runner directory
     /// (letters, digits, `_ - . /`, no `..`, at most 255 characters). Default `_work`.
     pub runner_work_folder: String,
+    /// `RUNNER_MIN_VERSION`: the oldest runner version an instance may start (`x.y.z`);
+    /// the service silently refuses deprecated runners and their jobs then queue forever, so
+    /// the user-data script powers off instead. `0.0.0` starts any. Default `2.329.0`.
+    pub runner_min_version: String,
 }
+
+/// Default of `RUNNER_MIN_VERSION`.
+pub const DEFAULT_RUNNER_MIN_VERSION: &str = "2.329.0";
 
 const DEFAULT_STATE_TABLE_NAME: &str = "ghaec2-state";
 const DEFAULT_DRAIN_WINDOW_SECONDS: u64 = 50;
@@ -52,13 +59,30 @@ impl RuntimeSettings {
                 |v| is_work_folder(v).then(|| v.to_owned()),
             )
             .unwrap_or_else(|| DEFAULT_RUNNER_WORK_FOLDER.to_owned());
+        let runner_min_version = env
+            .parsed(
+                RUNNER_MIN_VERSION,
+                "a runner version such as 2.329.0",
+                |v| is_version(v).then(|| v.to_owned()),
+            )
+            .unwrap_or_else(|| DEFAULT_RUNNER_MIN_VERSION.to_owned());
         Some(Self {
             state_table_name,
             drain_window: drain_window?,
             runner_boot_timeout: runner_boot_timeout?,
             runner_work_folder,
+            runner_min_version,
         })
     }
+}
+
+/// `major.minor.patch`, digits only: it ends up in the user-data script.
+fn is_version(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('.').collect();
+    parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 6 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// DynamoDB table names: 3 to 255 characters of `a-z A-Z 0-9 _ - .`.

@@ -93,6 +93,7 @@ fn a_full_configuration_sets_every_field() {
         ("DRAIN_WINDOW_SECONDS", "840"),
         ("RUNNER_BOOT_TIMEOUT_SECONDS", "30"),
         ("RUNNER_WORK_FOLDER", "work/dir"),
+        ("RUNNER_MIN_VERSION", "2.330.1"),
     ]);
     without(&mut vars, &["GITHUB_TOKEN"]);
     let config = ok(&vars);
@@ -162,6 +163,7 @@ fn a_full_configuration_sets_every_field() {
             drain_window: Duration::from_secs(840),
             runner_boot_timeout: Duration::from_secs(30),
             runner_work_folder: "work/dir".to_owned(),
+            runner_min_version: "2.330.1".to_owned(),
         }
     );
 }
@@ -204,6 +206,7 @@ fn unset_and_blank_optional_variables_take_their_defaults() {
         assert_eq!(config.runtime.drain_window, Duration::from_secs(50));
         assert_eq!(config.runtime.runner_boot_timeout, Duration::from_secs(300));
         assert_eq!(config.runtime.runner_work_folder, "_work");
+        assert_eq!(config.runtime.runner_min_version, "2.329.0");
     }
 }
 
@@ -238,6 +241,8 @@ fn every_invalid_value_names_the_variable_the_value_and_the_expectation() {
         ("DRAIN_WINDOW_SECONDS", "900", "a whole number of seconds from 1 to 840"),
         ("RUNNER_BOOT_TIMEOUT_SECONDS", "10", "a whole number of seconds from 30 to 3600"),
         ("RUNNER_WORK_FOLDER", "../etc", "a relative folder path"),
+        ("RUNNER_MIN_VERSION", "2.329", "a runner version such as 2.329.0"),
+        ("RUNNER_MIN_VERSION", "2.329.0; reboot", "a runner version such as 2.329.0"),
     ];
     for (variable, value, expected) in cases {
         let mut vars = with(&[(variable, value)]);

@@ -65,3 +65,5 @@ pub const DRAIN_WINDOW_SECONDS: &str = "DRAIN_WINDOW_SECONDS";
 pub const RUNNER_BOOT_TIMEOUT_SECONDS: &str = "RUNNER_BOOT_TIMEOUT_SECONDS";
 /// The runner's work folder.
 pub const RUNNER_WORK_FOLDER: &str = "RUNNER_WORK_FOLDER";
+/// Oldest runner version an instance may start.
+pub const RUNNER_MIN_VERSION: &str = "RUNNER_MIN_VERSION";
