@@ -97,9 +97,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         if plan.launch > 0 {
             let token = format!("ghaec2-{scale_set_id}-{}-{seq}", lease.fence);
             let launch = self.fleet.launch(scale_set_id, plan.launch, &token).await?;
-            outcome
-                .capped_by
-                .extend(launch.errors.iter().map(|e| e.code.clone()));
+            for error in &launch.errors {
+                outcome.capped_by.push(error.code.clone());
+                metrics::count("LaunchFailures", 1, &[("ErrorCode", &error.code)]);
+            }
             self.set_up(lease, scale_set_id, &launch, &mut outcome)
                 .await?;
             outcome.current += outcome.launched;
