@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use ghaec2::actions::wire::JobMessage;
+use ghaec2::actions::messages::JobMessage;
 use ghaec2::actions::{Removal, messages};
 use ghaec2::config::Credential;
 use ghaec2_fake::{AppOptions, Bom, FakeOptions, JobSpec, Mode};

@@ -4,7 +4,7 @@
 //! - [`http`]: retries, `Retry-After`, BOM stripping, error mapping.
 //! - [`client`]: admin calls (runner groups, scale sets, JIT configs, runners).
 //! - [`session`]: message sessions, the long poll, acknowledgements, job acquisition.
-//! - [`wire`]: wire types; [`messages`]: pure parsing of queue messages.
+//! - [`wire`]: wire types of the calls; [`messages`]: job messages and their pure parsing.
 //! - [`error`]: typed errors carrying `ActivityId` / `X-GitHub-Request-Id`.
 
 pub mod auth;

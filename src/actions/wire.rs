@@ -3,11 +3,11 @@
 //! The service is .NET and the reference clients are Go, both case-insensitive about keys, so
 //! responses arrive as `runnerSetting` or `RunnerSetting` (protocol.md §5). [`decode`] strips a
 //! UTF-8 BOM and lower-cases the first letter of every key before serde sees it, so each type
-//! here names the camelCase form once.
+//! here names the camelCase form once. Job messages inside a message body live in
+//! [`super::messages`].
 
-use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Decodes a JSON body the way the service's own clients do: BOM stripped, key case folded.
@@ -201,97 +201,6 @@ pub struct Envelope {
     pub statistics: Option<Statistics>,
 }
 
-/// Fields every job message carries (protocol.md §10); all optional on the wire.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct JobInfo {
-    /// Job request id, used by `acquirejobs`; 0 in newer github.com messages.
-    pub runner_request_id: i64,
-    /// Opaque job id, the preferred identity.
-    pub job_id: String,
-    /// Repository name without owner.
-    pub repository_name: String,
-    /// Repository owner.
-    pub owner_name: String,
-    /// Workflow reference.
-    pub job_workflow_ref: String,
-    /// Display name of the job.
-    pub job_display_name: String,
-    /// Workflow run id.
-    pub workflow_run_id: i64,
-    /// Triggering event.
-    pub event_name: String,
-    /// The job's `runs-on` labels.
-    pub request_labels: Vec<String>,
-    /// When the job was queued.
-    #[serde(deserialize_with = "lenient_time")]
-    pub queue_time: Option<DateTime<Utc>>,
-    /// When the job was assigned to the scale set.
-    #[serde(deserialize_with = "lenient_time")]
-    pub scale_set_assign_time: Option<DateTime<Utc>>,
-    /// When a runner took the job.
-    #[serde(deserialize_with = "lenient_time")]
-    pub runner_assign_time: Option<DateTime<Utc>>,
-    /// When the job finished.
-    #[serde(deserialize_with = "lenient_time")]
-    pub finish_time: Option<DateTime<Utc>>,
-}
-
-/// Runner named by `JobStarted` and `JobCompleted`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
-pub struct RunnerRef {
-    /// Runner id.
-    pub runner_id: i64,
-    /// Runner name.
-    pub runner_name: String,
-}
-
-/// One event of a message body; unknown types are kept as [`JobMessage::Unknown`] and ignored.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(tag = "messageType")]
-pub enum JobMessage {
-    /// A job may be acquired (acquire flow, GHES).
-    JobAvailable {
-        /// The job.
-        #[serde(flatten)]
-        job: JobInfo,
-        /// URL the old acquire flow used.
-        #[serde(rename = "acquireJobUrl", default)]
-        acquire_job_url: String,
-    },
-    /// The job is assigned to the scale set.
-    JobAssigned {
-        /// The job.
-        #[serde(flatten)]
-        job: JobInfo,
-    },
-    /// A runner of the set picked the job up: that runner is busy.
-    JobStarted {
-        /// The job.
-        #[serde(flatten)]
-        job: JobInfo,
-        /// The runner running it.
-        #[serde(flatten)]
-        runner: RunnerRef,
-    },
-    /// The job finished (`result` "canceled" when an assignment timed out).
-    JobCompleted {
-        /// The job.
-        #[serde(flatten)]
-        job: JobInfo,
-        /// The runner that ran it, if any.
-        #[serde(flatten)]
-        runner: RunnerRef,
-        /// Result, e.g. `succeeded`, `failed`, `canceled`.
-        #[serde(default)]
-        result: String,
-    },
-    /// Any other type: logged and ignored.
-    #[serde(other)]
-    Unknown,
-}
-
 /// `generatejitconfig` response (protocol.md §12.1).
 #[derive(Clone, Deserialize)]
 pub struct JitConfigResponse {
@@ -387,18 +296,6 @@ impl std::fmt::Debug for JitConfigResponse {
 
 /// What `Debug` prints in place of a secret.
 pub const REDACTED: &str = "[REDACTED]";
-
-/// Accepts an RFC 3339 time, and reads anything else (zero, garbage) as absent: message
-/// timestamps feed metrics only and must never make a message malformed.
-fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-    let raw = Option::<Value>::deserialize(d)?;
-    Ok(raw
-        .as_ref()
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .filter(|t| t.timestamp() > 0))
-}
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]

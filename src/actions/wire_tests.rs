@@ -1,7 +1,7 @@
 //! Serde of every sample payload in protocol.md §17, plus the casing and BOM quirks of §5.
 
 use super::*;
-use crate::actions::messages;
+use crate::actions::messages::{self, JobMessage};
 
 #[test]
 fn s1_runner_registration_reads_token_not_authorization() {

@@ -4,8 +4,8 @@
 //! step is idempotent, so the next cycle converges.
 
 use super::{CycleError, Run, Services};
-use crate::actions::messages;
-use crate::actions::wire::{Envelope, JobMessage};
+use crate::actions::messages::{self, JobMessage};
+use crate::actions::wire::Envelope;
 use crate::metrics;
 use crate::ports::{Fleet, JitStore, RunnerState, StateStore};
 
