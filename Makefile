@@ -12,7 +12,20 @@ export SAM_CLI_TELEMETRY = 0
 STACK ?= ghaec2
 FUNCTION ?=
 
-.PHONY: test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda
+.PHONY: demo bench test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda
+
+## demo: ghaec2 end to end on this machine, no GitHub or AWS account: moto_server, the fake
+## Actions Service, ghaec2 (continuous), a workload and a runner simulator, with a live view, a
+## summary and a report in target/demo/. Ends non-zero if a job was not completed.
+demo:
+	cargo build --locked -p ghaec2 --bin ghaec2 -p ghaec2-demo --bin demo
+	scripts/with-moto.sh $(CARGO_TARGET_DIR)/debug/demo --ghaec2 $(CARGO_TARGET_DIR)/debug/ghaec2
+
+## bench: the measured scenarios against the stand-ins, with the release build; writes
+## BENCHMARKS.md (a release build takes about 20 minutes cold on 2 cores)
+bench:
+	cargo build --locked --release -p ghaec2 --bin ghaec2 -p ghaec2-demo --bin bench
+	scripts/with-moto.sh $(CARGO_TARGET_DIR)/release/bench --ghaec2 $(CARGO_TARGET_DIR)/release/ghaec2
 
 ## test: every test, against moto_server and the in-process fake Actions Service
 test:
