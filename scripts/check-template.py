@@ -4,9 +4,14 @@
     scripts/check-template.py            # the review; exit 1 with one line per finding
     scripts/check-template.py --json     # template.yaml (short-form tags expanded) and the
                                          # samconfig.toml parameter overrides, as JSON
+    --template PATH                      # review (or dump) PATH instead of template.yaml;
+                                         # YAML or JSON (tests/iam_review.rs feeds mutants)
 
-The review (issue 6, item 7), over every IAM statement in the template:
-- no action wildcard except read-only `ec2:Describe*`; on Resource "*" only read-only actions;
+The review (issue 6, item 7), over every IAM statement in the template (actions compared
+ignoring case, as IAM does):
+- no action wildcard (`*`, `?`) except read-only `ec2:Describe*`; no NotAction/NotResource;
+  no managed policy or SAM policy template on the function (only reviewable statements);
+- on Resource "*" (or an ARN whose resource part is "*") only read-only actions;
 - mutating EC2 actions on instances carry a ghaec2 tag condition (RequestTag, ResourceTag or
   ec2:CreateAction);
 - DynamoDB only on the state table; the runner role only GetItem/DeleteItem of its own JIT
@@ -20,8 +25,10 @@ tests/template.rs reads the --json output and checks what ties the template to t
 Needs PyYAML only (cfn-lint brings it into the venv).
 """
 
+import argparse
 import json
 import os
+import re
 import sys
 import tomllib
 
@@ -60,6 +67,8 @@ CfnLoader.add_multi_constructor("!", _construct_tag)
 
 def load_template(path=TEMPLATE):
     with open(path, encoding="utf-8") as f:
+        if path.endswith(".json"):
+            return json.load(f)  # what --json printed; far faster than YAML for the tests
         return yaml.load(f, Loader=CfnLoader)
 
 
@@ -74,7 +83,7 @@ def samconfig_overrides(path=SAMCONFIG):
 
 # --- The IAM review --------------------------------------------------------------------------
 
-READ_ONLY_VERBS = ("Describe", "Get", "List")
+READ_ONLY_VERBS = ("describe", "get", "list")
 RUNNER_ROLE = "RunnerRole"
 STATE_TABLE = "StateTable"
 SECRET_PARAMETERS = ("GitHubTokenSsmParameter", "GitHubAppPrivateKeySsmParameter")
@@ -97,7 +106,7 @@ def strip_if(value):
 
 
 def is_read_only(action):
-    service, _, verb = action.partition(":")
+    service, _, verb = action.lower().partition(":")
     return verb.startswith(READ_ONLY_VERBS) and not (service == "ssm" and verb == "*")
 
 
@@ -120,7 +129,7 @@ def statements(template):
     for name, resource in template["Resources"].items():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
-            documents = [p for p in as_list(props.get("Policies", [])) if isinstance(p, dict)]
+            documents = [p for p in strip_if(props.get("Policies", [])) if "Statement" in p]
         elif resource["Type"] == "AWS::IAM::Role":
             documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
@@ -130,6 +139,31 @@ def statements(template):
         for document in documents:
             for statement in strip_if(document["Statement"]):
                 yield name, statement
+
+
+def unreviewable_policies(template):
+    """Function policies the review cannot see into: managed policy names or ARNs and SAM policy
+    templates (e.g. AdministratorAccess, DynamoDBCrudPolicy); they would grant unreviewed."""
+    for name, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        for policy in strip_if(resource.get("Properties", {}).get("Policies", [])):
+            if not (isinstance(policy, dict) and "Statement" in policy):
+                yield name, policy
+
+
+def arn_resource_part(text):
+    """The resource part of an ARN (after the fifth colon), pseudo parameters first replaced
+    since ${AWS::Partition} holds colons; None for something that is not an ARN."""
+    plain = re.sub(r"\$\{AWS::[A-Za-z]+\}", "x", text)
+    parts = plain.split(":", 5)
+    return parts[5] if len(parts) == 6 and parts[0] == "arn" else None
+
+
+def is_everything(resource):
+    """Resource "*", or an ARN granting every resource of its service ("arn:…:ec2:r:a:*")."""
+    text = sub_text(resource)
+    return text == "*" or (text is not None and arn_resource_part(text) == "*")
 
 
 def condition_keys(statement):
@@ -142,20 +176,30 @@ def review(template):
     def finding(where, statement, text):
         findings.append(f"{where}/{statement.get('Sid', '?')}: {text}")
 
+    for name, policy in unreviewable_policies(template):
+        findings.append(f"{name}: policy {policy!r} is not an inline statement list")
     for where, st in statements(template):
         if st.get("Effect") != "Allow":
             continue
-        actions = as_list(st["Action"])
-        resources = strip_if(st["Resource"])
+        for negated in ("NotAction", "NotResource"):
+            if negated in st:
+                finding(where, st, f"{negated} grants everything not listed")
+        actions = as_list(st.get("Action", []))
+        resources = strip_if(st.get("Resource", []))
         keys = condition_keys(st)
         for action in actions:
-            service, _, verb = action.partition(":")
-            if "*" in verb and action != "ec2:Describe*":
+            # IAM action names ignore case: compare lower-cased, report as written.
+            service, _, verb = action.lower().partition(":")
+            canonical = f"{service}:{verb}"
+            if ("*" in action or "?" in action) and canonical != "ec2:describe*":
                 finding(where, st, f"action wildcard {action}")
-            if "*" in resources and not is_read_only(action):
+            if any(is_everything(r) for r in resources) and not is_read_only(canonical):
                 finding(where, st, f"{action} on Resource '*'")
-            if service == "ec2" and not is_read_only(action):
-                on_instances = any((sub_text(r) or "").endswith(":instance/*") for r in resources)
+            if service == "ec2" and not is_read_only(canonical):
+                on_instances = any(
+                    (arn_resource_part(sub_text(r) or "") or "").startswith("instance")
+                    for r in resources
+                )
                 tagged = any(
                     k.startswith(("aws:RequestTag/ghaec2:", "ec2:ResourceTag/ghaec2:"))
                     or k == "ec2:CreateAction"
@@ -175,19 +219,19 @@ def review(template):
                     )
                     if not allowed:
                         finding(where, st, f"{action} on {r!r}")
-            if action == "iam:PassRole":
+            if canonical == "iam:passrole":
                 if not all(is_get_att(r, RUNNER_ROLE) or r == {"Ref": "Ec2InstanceProfileRoleArn"}
                            for r in resources):
                     finding(where, st, f"iam:PassRole for {resources!r}, not the runner role")
                 passed = st.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
                 if passed != "ec2.amazonaws.com":
                     finding(where, st, "iam:PassRole without iam:PassedToService ec2.amazonaws.com")
-            if service == "iam" and action not in ("iam:PassRole", "iam:CreateServiceLinkedRole"):
+            if service == "iam" and canonical not in ("iam:passrole", "iam:createservicelinkedrole"):
                 finding(where, st, f"unexpected IAM action {action}")
-            if action == "iam:CreateServiceLinkedRole" and "iam:AWSServiceName" not in keys:
+            if canonical == "iam:createservicelinkedrole" and "iam:AWSServiceName" not in keys:
                 finding(where, st, "iam:CreateServiceLinkedRole without iam:AWSServiceName")
-        if where == RUNNER_ROLE and any(a.startswith("dynamodb:") for a in actions):
-            if set(actions) - {"dynamodb:GetItem", "dynamodb:DeleteItem"}:
+        if where == RUNNER_ROLE and any(a.lower().startswith("dynamodb:") for a in actions):
+            if {a.lower() for a in actions} - {"dynamodb:getitem", "dynamodb:deleteitem"}:
                 finding(where, st, f"runner role may {actions}, only GetItem/DeleteItem expected")
             leading = st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get(
                 "dynamodb:LeadingKeys"
@@ -210,15 +254,18 @@ def review(template):
 
 
 def main(argv):
-    template = load_template()
-    if argv[1:] == ["--json"]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", action="store_true", help="dump instead of reviewing")
+    parser.add_argument("--template", default=TEMPLATE, help="template to read (YAML or JSON)")
+    args = parser.parse_args(argv[1:])
+    template = load_template(args.template)
+    if args.json:
         json.dump({"template": template, "samconfig_overrides": samconfig_overrides()},
                   sys.stdout, indent=1)
         print()
         return 0
-    if argv[1:]:
-        print(__doc__, file=sys.stderr)
-        return 2
     findings = review(template)
     for line in findings:
         print(f"check-template: {line}", file=sys.stderr)

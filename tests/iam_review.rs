@@ -1,0 +1,357 @@
+//! The IAM review of `scripts/check-template.py` can fail: each test feeds it the real
+//! `template.yaml` with one statement added or changed (through `--template PATH`) and expects
+//! the finding; controls show that the real template, and harmless additions to it, pass.
+//!
+//! Mutants start from `--json` of the current template, so they follow edits of template.yaml.
+//! Python: `$GHAEC2_VENV/bin/python`, else `~/.cache/ghaec2-venv/bin/python`, else `python3`
+//! (as in tests/template.rs).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde_json::{Value, json};
+
+const INSTANCES: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let venv = std::env::var_os("GHAEC2_VENV")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ghaec2-venv")));
+    venv.map(|v| v.join("bin/python"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+fn check_template(args: &[&str]) -> Output {
+    let python = python();
+    Command::new(&python)
+        .arg(root().join("scripts/check-template.py"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()))
+}
+
+/// The real template with short-form tags expanded, read once.
+fn real_template() -> &'static Value {
+    static TEMPLATE: OnceLock<Value> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let out = check_template(&["--json"]);
+        assert!(
+            out.status.success(),
+            "scripts/check-template.py --json failed (PyYAML missing? run scripts/venv.sh):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
+        dump["template"].clone()
+    })
+}
+
+/// The review of `template`: (passed, stderr).
+fn review(template: &Value) -> (bool, String) {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "ghaec2-iam-review-{}-{}.json",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&path, serde_json::to_vec(template).unwrap()).unwrap();
+    let out = check_template(&["--template", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    match out.status.code() {
+        Some(0) => (true, stderr),
+        Some(1) => (false, stderr),
+        other => panic!("review crashed ({other:?}) instead of reporting:\n{stderr}"),
+    }
+}
+
+fn function_mut(template: &mut Value) -> &mut Value {
+    let function = &mut template["Resources"]["ScalerFunction"];
+    assert!(function.is_object(), "template.yaml has no ScalerFunction");
+    function
+}
+
+/// The function's inline policy statements.
+fn function_statements(template: &mut Value) -> &mut Vec<Value> {
+    function_mut(template)["Properties"]["Policies"]
+        .as_array_mut()
+        .and_then(|p| p.iter_mut().find(|d| d.get("Statement").is_some()))
+        .and_then(|d| d["Statement"].as_array_mut())
+        .expect("ScalerFunction has an inline policy with a Statement list")
+}
+
+/// The real template plus `statement` in the function's policy.
+fn with_function_statement(statement: Value) -> Value {
+    let mut template = real_template().clone();
+    function_statements(&mut template).push(statement);
+    template
+}
+
+fn allow(sid: &str, action: Value, resource: Value) -> Value {
+    json!({"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource})
+}
+
+fn assert_fails(template: &Value, expected: &str) {
+    let (passed, stderr) = review(template);
+    assert!(!passed, "the review passed, expected {expected:?}");
+    assert!(
+        stderr.contains(expected),
+        "expected a finding with {expected:?}, got:\n{stderr}"
+    );
+}
+
+fn assert_passes(template: &Value) {
+    let (passed, stderr) = review(template);
+    assert!(passed, "the review failed:\n{stderr}");
+}
+
+#[test]
+fn the_real_template_passes_as_yaml_and_as_json() {
+    let out = check_template(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let yaml = root().join("template.yaml");
+    let out = check_template(&["--template", yaml.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The JSON round trip the mutants take loses nothing the review needs.
+    assert_passes(real_template());
+}
+
+#[test]
+fn mutating_actions_on_everything_fail() {
+    let everything_in_account = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:*";
+    let cases = [
+        ("ec2:TerminateInstances", json!("*")),
+        ("ec2:CreateTags", json!("*")),
+        ("ec2:RunInstances", json!(["*"])),
+        (
+            "ec2:TerminateInstances",
+            json!({"Fn::Sub": everything_in_account}),
+        ),
+        ("ssm:PutParameter", json!("*")),
+        ("ssm:DeleteParameter", json!("*")),
+        ("dynamodb:PutItem", json!("*")),
+        ("dynamodb:DeleteTable", json!("*")),
+        // Hidden in a condition's branch.
+        (
+            "ec2:TerminateInstances",
+            json!({"Fn::If": ["CreateRunnerRole", "*", {"Ref": "AWS::NoValue"}]}),
+        ),
+    ];
+    for (action, resource) in cases {
+        let template = with_function_statement(allow("Mutant", json!(action), resource.clone()));
+        assert_fails(&template, &format!("Mutant: {action} on Resource '*'"));
+    }
+    // A tag condition does not make "*" acceptable either.
+    let mut tagged = allow("Mutant", json!("ec2:TerminateInstances"), json!("*"));
+    tagged["Condition"] = json!({"StringEquals": {"ec2:ResourceTag/ghaec2:managed-by": "ghaec2"}});
+    assert_fails(
+        &with_function_statement(tagged),
+        "Mutant: ec2:TerminateInstances on Resource '*'",
+    );
+}
+
+#[test]
+fn instance_actions_without_a_tag_condition_fail() {
+    for action in [
+        "ec2:TerminateInstances",
+        "ec2:StopInstances",
+        "EC2:terminateinstances",
+    ] {
+        let statement = allow(
+            "Mutant",
+            json!(action),
+            json!({"Fn::Sub": INSTANCES.replace("instance/*", "instance/i-*")}),
+        );
+        assert_fails(
+            &with_function_statement(statement),
+            &format!("Mutant: {action} on instances without a ghaec2 tag condition"),
+        );
+    }
+    // A condition on something other than ghaec2's tags is no scope.
+    let mut statement = allow(
+        "Mutant",
+        json!("ec2:TerminateInstances"),
+        json!({"Fn::Sub": INSTANCES}),
+    );
+    statement["Condition"] = json!({"StringEquals": {"aws:RequestedRegion": "us-east-1"}});
+    assert_fails(
+        &with_function_statement(statement),
+        "without a ghaec2 tag condition",
+    );
+}
+
+#[test]
+fn ssm_and_dynamodb_outside_their_resources_fail() {
+    let other_table = json!({"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/other"});
+    assert_fails(
+        &with_function_statement(allow("Mutant", json!("dynamodb:DeleteItem"), other_table)),
+        "Mutant: dynamodb:DeleteItem on something other than the state table",
+    );
+    let other_parameter = json!({"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/prod/db-password"});
+    assert_fails(
+        &with_function_statement(allow("Mutant", json!("ssm:GetParameter"), other_parameter)),
+        "Mutant: ssm:GetParameter on",
+    );
+    // The runner role: only its own JIT item, only Get/Delete.
+    let mut template = real_template().clone();
+    let statement = &mut template["Resources"]["RunnerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"][0];
+    assert!(statement.is_object(), "RunnerRole has no inline statement");
+    statement["Action"] = json!(["dynamodb:GetItem", "dynamodb:PutItem"]);
+    assert_fails(&template, "only GetItem/DeleteItem expected");
+    let mut template = real_template().clone();
+    template["Resources"]["RunnerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        [0]["Condition"] = json!({});
+    assert_fails(
+        &template,
+        "runner role not limited to jit#${ec2:SourceInstanceARN}",
+    );
+}
+
+#[test]
+fn pass_role_to_anything_but_the_runner_role_fails() {
+    let ec2_only = json!({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}});
+    let cases = [
+        (
+            "iam:PassRole",
+            json!("arn:aws:iam::123456789012:role/admin"),
+        ),
+        (
+            "iam:PassRole",
+            json!({"Fn::GetAtt": ["SomeOtherRole", "Arn"]}),
+        ),
+        ("iam:PassRole", json!("*")),
+        (
+            "IAM:passrole",
+            json!("arn:aws:iam::123456789012:role/admin"),
+        ),
+        (
+            "iam:PassRole",
+            json!([{"Fn::GetAtt": ["RunnerRole", "Arn"]}, "arn:aws:iam::123456789012:role/admin"]),
+        ),
+    ];
+    for (action, resource) in cases {
+        let mut statement = allow("Mutant", json!(action), resource);
+        statement["Condition"] = ec2_only.clone();
+        assert_fails(
+            &with_function_statement(statement),
+            "Mutant: iam:PassRole for",
+        );
+    }
+    // The runner role, but to any service.
+    let mut template = real_template().clone();
+    let pass = function_statements(&mut template)
+        .iter_mut()
+        .find(|s| s["Action"] == json!("iam:PassRole"))
+        .expect("the function may pass the runner role");
+    pass["Condition"] = json!({});
+    assert_fails(
+        &template,
+        "iam:PassRole without iam:PassedToService ec2.amazonaws.com",
+    );
+}
+
+#[test]
+fn action_wildcards_fail() {
+    let table = json!({"Fn::GetAtt": ["StateTable", "Arn"]});
+    for action in [
+        json!("*"),
+        json!("dynamodb:*"),
+        json!("dynamodb:Put*"),
+        json!("dynamodb:?utItem"),
+        json!(["dynamodb:GetItem", "dynamodb:*Item"]),
+        json!("ec2:*"),
+        json!("iam:Pass*"),
+    ] {
+        let template = with_function_statement(allow("Mutant", action.clone(), table.clone()));
+        assert_fails(&template, "Mutant: action wildcard");
+    }
+}
+
+#[test]
+fn statements_the_review_cannot_see_into_fail() {
+    let mut not_action = json!({"Sid": "Mutant", "Effect": "Allow", "NotAction": "iam:*",
+        "Resource": {"Fn::GetAtt": ["StateTable", "Arn"]}});
+    assert_fails(
+        &with_function_statement(not_action.clone()),
+        "Mutant: NotAction grants everything not listed",
+    );
+    not_action["Action"] = json!("dynamodb:GetItem");
+    not_action.as_object_mut().unwrap().remove("NotAction");
+    not_action["NotResource"] = json!({"Fn::GetAtt": ["StateTable", "Arn"]});
+    assert_fails(
+        &with_function_statement(not_action),
+        "Mutant: NotResource grants everything not listed",
+    );
+    for policy in [
+        json!("AdministratorAccess"),
+        json!("arn:aws:iam::aws:policy/AmazonEC2FullAccess"),
+        json!({"DynamoDBCrudPolicy": {"TableName": "other"}}),
+    ] {
+        let mut template = real_template().clone();
+        function_mut(&mut template)["Properties"]["Policies"]
+            .as_array_mut()
+            .unwrap()
+            .push(policy);
+        assert_fails(&template, "is not an inline statement list");
+    }
+}
+
+#[test]
+fn plaintext_secrets_on_the_function_fail() {
+    for variable in ["GITHUB_TOKEN", "GITHUB_APP_PRIVATE_KEY"] {
+        let mut template = real_template().clone();
+        function_mut(&mut template)["Properties"]["Environment"]["Variables"][variable] =
+            json!("ghp_plaintext");
+        assert_fails(&template, &format!("sets {variable}"));
+    }
+}
+
+/// Controls: additions that are scoped as the review asks pass, so the failures above come
+/// from the mutation and not from any change at all.
+#[test]
+fn scoped_additions_pass() {
+    let mut tagged = allow(
+        "Fine",
+        json!(["ec2:TerminateInstances", "ec2:StopInstances"]),
+        json!({"Fn::Sub": INSTANCES}),
+    );
+    tagged["Condition"] = json!({"StringEquals": {"ec2:ResourceTag/ghaec2:managed-by": "ghaec2"}});
+    let mut pass_runner = allow(
+        "Fine",
+        json!("iam:PassRole"),
+        json!({"Fn::GetAtt": ["RunnerRole", "Arn"]}),
+    );
+    pass_runner["Condition"] =
+        json!({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}});
+    let deny_everything = json!({"Sid": "Fine", "Effect": "Deny", "Action": "*", "Resource": "*"});
+    for statement in [
+        tagged,
+        pass_runner,
+        deny_everything,
+        allow("Fine", json!("ec2:DescribeInstances"), json!("*")),
+        allow("Fine", json!("ec2:Describe*"), json!("*")),
+        allow(
+            "Fine",
+            json!("dynamodb:GetItem"),
+            json!({"Fn::GetAtt": ["StateTable", "Arn"]}),
+        ),
+    ] {
+        assert_passes(&with_function_statement(statement));
+    }
+}
