@@ -87,6 +87,15 @@ async fn launch_template_is_created_once_and_versioned_when_settings_change() {
         Some(fleet.template_name().as_str())
     );
     assert_eq!(template.default_version_number(), Some(2));
+    // IAM scopes version changes to templates carrying this tag.
+    assert!(
+        template
+            .tags()
+            .iter()
+            .any(|t| t.key() == Some(TAG_MANAGED_BY) && t.value() == Some(MANAGED_BY)),
+        "template tags: {:?}",
+        template.tags()
+    );
     let versions = s
         .ec2
         .describe_launch_template_versions()

@@ -14,7 +14,7 @@ use aws_sdk_ec2::types::{
     LaunchTemplateInstanceMetadataEndpointState, LaunchTemplateInstanceMetadataOptionsRequest,
     LaunchTemplateInstanceNetworkInterfaceSpecificationRequest,
     LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
-    ShutdownBehavior, Tag, VolumeType,
+    ShutdownBehavior, Tag, TagSpecification, VolumeType,
 };
 
 use super::error::{Detail, code_of, from_sdk, malformed};
@@ -187,6 +187,17 @@ impl TemplateSpec {
     }
 }
 
+impl TemplateSpec {
+    /// Tags of the template itself: IAM lets ghaec2 add versions only to launch templates
+    /// tagged `ghaec2:managed-by` (template.yaml, `OwnLaunchTemplates`).
+    pub fn template_tags(&self) -> TagSpecification {
+        TagSpecification::builder()
+            .resource_type(ResourceType::LaunchTemplate)
+            .set_tags(Some(scale_set_tags(self.scale_set_id, &self.name)))
+            .build()
+    }
+}
+
 /// Makes sure the template exists with `spec`'s fingerprint as its default version, and
 /// returns the version to launch.
 pub async fn ensure(ec2: &Client, spec: &TemplateSpec) -> Result<TemplateRef, PortError> {
@@ -239,6 +250,7 @@ async fn create(ec2: &Client, spec: &TemplateSpec) -> Result<TemplateRef, PortEr
         .launch_template_name(&spec.name)
         .version_description(spec.description())
         .launch_template_data(spec.data())
+        .tag_specifications(spec.template_tags())
         .send()
         .await;
     match created {
