@@ -122,6 +122,31 @@ impl Fake {
         })
     }
 
+    /// Takes a job back from its scale set and queues it again: `JobCompleted` "canceled",
+    /// then `JobAssigned` (or `JobAvailable`) once more under the same ids.
+    pub fn requeue_job(&self, runner_request_id: u64) -> Result<Job, Fail> {
+        self.shared
+            .with_state(|s, now| s.requeue_job(runner_request_id, now))
+    }
+
+    /// The next `deliveries` messages of a scale set carry its statistics frozen as they
+    /// are now (counters lagging the messages).
+    pub fn lag_statistics(&self, scale_set_id: u64, deliveries: u32) -> Result<(), Fail> {
+        self.shared
+            .with_state(|s, _| s.lag_statistics(scale_set_id, deliveries))
+    }
+
+    /// Queues a raw job message (e.g. an unknown `messageType`) for a scale set.
+    pub fn push_raw_event(&self, scale_set_id: u64, event: serde_json::Value) -> Result<(), Fail> {
+        self.shared
+            .with_state(|s, _| s.push_raw_event(scale_set_id, event))
+    }
+
+    /// Every secret value the fake accepted or issued: PATs, tokens, JIT configs.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.shared.with_state(|s, _| s.issued_secrets())
+    }
+
     /// Deletes a scale set server-side (dormant cleanup): its sessions then get 404.
     pub fn delete_scale_set(&self, scale_set_id: u64) -> Result<(), Fail> {
         self.shared

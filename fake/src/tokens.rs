@@ -252,6 +252,11 @@ impl TokenRegistry {
         count
     }
 
+    /// Every token string issued and not yet pruned, live or expired.
+    pub fn issued(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
     /// Drops tokens that expired more than an hour ago, so a long-running fake stays small.
     fn prune(&mut self, now: DateTime<Utc>) {
         let horizon = now - chrono::TimeDelta::hours(1);

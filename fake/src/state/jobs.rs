@@ -177,6 +177,40 @@ impl State {
         self.job(id)
     }
 
+    /// Takes a job back from its scale set and queues it again, as the service does when
+    /// it re-dispatches: the scale set hears `JobCompleted` "canceled" (naming the runner
+    /// that had it, which is removed), then the job is offered or assigned again under the
+    /// same ids.
+    pub fn requeue_job(&mut self, id: u64, now: DateTime<Utc>) -> Result<Job, Fail> {
+        let job = self.job(id)?;
+        if !matches!(
+            job.state,
+            JobState::Available | JobState::Assigned | JobState::Running
+        ) {
+            return Err(Fail::Conflict(format!(
+                "job {id} is {:?}, not with a scale set",
+                job.state
+            )));
+        }
+        if let Some(runner_id) = job.runner_id {
+            self.runners.remove(&runner_id);
+        }
+        self.set_job(id, |j| j.finish_time = Some(now));
+        self.emit(id, JOB_COMPLETED, json!({ "result": RESULT_CANCELED }));
+        self.set_job(id, |j| {
+            j.state = JobState::Queued;
+            j.acquired = false;
+            j.runner_id = None;
+            j.runner_name = None;
+            j.scale_set_assign_time = None;
+            j.runner_assign_time = None;
+            j.finish_time = None;
+            j.run_until = None;
+        });
+        self.dispatch(now);
+        self.job(id)
+    }
+
     /// Ends a job. The scale set hears `JobCompleted` if it ever heard of the job; an
     /// ephemeral runner that ran it is removed (protocol.md §12.2).
     pub(super) fn finish_job(&mut self, id: u64, result: &str, now: DateTime<Utc>) {

@@ -10,6 +10,8 @@ mod fail;
 mod jobs;
 pub mod model;
 mod queue;
+#[cfg(test)]
+mod redelivery_tests;
 mod runners;
 mod scale_sets;
 mod sessions;
@@ -71,6 +73,8 @@ pub struct State {
     next_request_id: u64,
     /// Counts emitted job messages; waiters are woken when it moves.
     version: u64,
+    /// Every `encodedJITConfig` handed out, for secret-hygiene checks.
+    jit_configs: Vec<String>,
 }
 
 /// Everything, for inspection (`GET /_fake/state`).
@@ -168,12 +172,23 @@ impl State {
             next_runner_id: 1,
             next_request_id: 1,
             version: 0,
+            jit_configs: Vec::new(),
         }
     }
 
     /// Moves whenever new job messages are queued (wakes held polls).
     pub fn version(&self) -> u64 {
         self.version
+    }
+
+    /// Every secret the fake knows a client holds: the accepted PATs, each token it
+    /// issued (registration, installation, admin, message queue) and each JIT config.
+    /// Tests assert none of them shows up in logs, errors, tags or user-data.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let mut secrets = self.cfg.options.pats.clone();
+        secrets.extend(self.tokens.issued());
+        secrets.extend(self.jit_configs.iter().cloned());
+        secrets
     }
 
     /// The options the state was built with.

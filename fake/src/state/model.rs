@@ -200,6 +200,10 @@ pub struct Queue {
     pub messages: BTreeMap<u64, String>,
     /// `X-ScaleSetMaxCapacity` of the latest poll.
     pub max_capacity: Option<u64>,
+    /// Statistics frozen for the next deliveries (a service whose counters lag its
+    /// messages), with how many deliveries still carry them.
+    #[serde(skip)]
+    pub lagging: Option<(Statistics, u32)>,
 }
 
 impl Default for Queue {
@@ -209,6 +213,7 @@ impl Default for Queue {
             pending: VecDeque::new(),
             messages: BTreeMap::new(),
             max_capacity: None,
+            lagging: None,
         }
     }
 }

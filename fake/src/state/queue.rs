@@ -67,12 +67,56 @@ impl State {
                 (id, body)
             }
         };
+        let statistics = self.delivered_statistics(who.scale_set_id);
         Ok(Some(Envelope {
             message_id,
             message_type: MESSAGE_TYPE_JOB_MESSAGES,
             body,
-            statistics: self.statistics(who.scale_set_id),
+            statistics,
         }))
+    }
+
+    /// The statistics a delivery carries: the frozen ones while a lag is armed, else now's.
+    fn delivered_statistics(&mut self, scale_set_id: u64) -> Statistics {
+        let lagging = self
+            .queues
+            .get_mut(&scale_set_id)
+            .and_then(|q| match q.lagging.take() {
+                Some((frozen, left)) if left > 0 => {
+                    q.lagging = (left > 1).then_some((frozen, left - 1));
+                    Some(frozen)
+                }
+                _ => None,
+            });
+        lagging.unwrap_or_else(|| self.statistics(scale_set_id))
+    }
+
+    /// The next `deliveries` messages of a scale set carry its statistics as they are now,
+    /// whatever happens meanwhile: counters that lag the messages.
+    pub fn lag_statistics(&mut self, scale_set_id: u64, deliveries: u32) -> Result<(), Fail> {
+        let frozen = self.statistics(scale_set_id);
+        let queue = self
+            .queues
+            .get_mut(&scale_set_id)
+            .ok_or(Fail::ScaleSetNotFound(scale_set_id))?;
+        queue.lagging = (deliveries > 0).then_some((frozen, deliveries));
+        Ok(())
+    }
+
+    /// Appends a raw job message (e.g. an event type no client knows) to a scale set's
+    /// pending messages; it goes out with the next message.
+    pub fn push_raw_event(
+        &mut self,
+        scale_set_id: u64,
+        event: serde_json::Value,
+    ) -> Result<(), Fail> {
+        let queue = self
+            .queues
+            .get_mut(&scale_set_id)
+            .ok_or(Fail::ScaleSetNotFound(scale_set_id))?;
+        queue.pending.push_back(event);
+        self.version += 1;
+        Ok(())
     }
 
     /// Acknowledges (deletes) a message (protocol.md §9.2); unknown id ⇒ 404.

@@ -73,6 +73,7 @@ impl State {
             job: None,
         };
         self.runners.insert(id, runner.clone());
+        self.jit_configs.push(encoded.clone());
         Ok((runner, encoded))
     }
 
