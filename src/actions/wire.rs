@@ -161,8 +161,8 @@ pub struct ScaleSetRequest {
     pub runner_setting: RunnerSetting,
 }
 
-/// A message session (protocol.md §8.1).
-#[derive(Debug, Clone, Deserialize)]
+/// A message session (protocol.md §8.1). `Debug` redacts the queue token.
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionResponse {
     /// Session id; the client parses it as a UUID.
@@ -281,6 +281,19 @@ impl std::fmt::Debug for RunnerRegistrationResponse {
         f.debug_struct("RunnerRegistrationResponse")
             .field("url", &self.url)
             .field("token", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SessionResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionResponse")
+            .field("session_id", &self.session_id)
+            .field("owner_name", &self.owner_name)
+            .field("runner_scale_set", &self.runner_scale_set)
+            .field("message_queue_url", &self.message_queue_url)
+            .field("message_queue_access_token", &REDACTED)
+            .field("statistics", &self.statistics)
             .finish()
     }
 }

@@ -70,6 +70,7 @@ fn s4_session() {
         "statistics": {"totalAvailableJobs": 0, "totalAcquiredJobs": 0, "totalAssignedJobs": 0, "totalRunningJobs": 0,
                        "totalRegisteredRunners": 0, "totalBusyRunners": 0, "totalIdleRunners": 0}}"#;
     let session: SessionResponse = decode(body).unwrap();
+    assert!(!format!("{session:?}").contains("fake.jwt.here"));
     assert_eq!(
         session.session_id.to_string(),
         "2f1c1c4e-3b8e-4c55-9a0e-6f1d2a1b0c9d"
