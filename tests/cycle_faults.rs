@@ -10,20 +10,19 @@
 
 mod support;
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
 use ghaec2::actions::Session;
-use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop, Summary};
+use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop};
 use ghaec2::ports::{
-    Fleet, InstanceState, LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState,
-    StateStore,
+    LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState, StateStore,
 };
 use ghaec2_fake::{Fault, FaultAction, Mode};
 use secrecy::SecretString;
-use support::cycle::{Harness, SCALE_SET, harness, stop};
+use support::cycle::{SCALE_SET, harness, stop};
 use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, RUNNERS, SAVE, TERMINATE, When};
+use support::invariants::{assert_converged, id_of, live, polling_sessions};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -31,98 +30,6 @@ use tokio::time::Instant;
 const SHORT: Duration = Duration::from_millis(2500);
 /// A cycle that only needs to set things up (scale set, session) or to end.
 const BRIEF: Duration = Duration::from_millis(1200);
-
-/// Live (pending or running) instance ids of a scale set, straight from EC2.
-async fn live(h: &Harness, scale_set_id: i64) -> Vec<String> {
-    h.fleet
-        .instances(scale_set_id)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running))
-        .map(|i| i.id)
-        .collect()
-}
-
-/// The desired count the service's statistics call for right now.
-fn wanted(h: &Harness, scale_set_id: i64) -> usize {
-    let statistics = h.fake.statistics(scale_set_id as u64);
-    ghaec2::scaling::desired_runners(
-        h.settings.min_runners,
-        h.settings.max_runners,
-        statistics.total_assigned_jobs as i64,
-    ) as usize
-}
-
-/// The fleet has converged on `expected` runners:
-/// - the statistics call for `expected` (no demand signal lost, no job without a runner);
-/// - exactly `expected` live instances, each with exactly one ledger entry (no duplicate
-///   launch), and no ledger entry without a live instance;
-/// - JIT material only for live instances;
-/// - every runner registration of the scale set belongs to a ledger entry (no orphan).
-async fn assert_converged(h: &Harness, scale_set_id: i64, expected: usize, what: &str) {
-    assert_eq!(
-        wanted(h, scale_set_id),
-        expected,
-        "{what}: statistics want {} runners",
-        wanted(h, scale_set_id)
-    );
-    let live = live(h, scale_set_id).await;
-    let ledger: Vec<RunnerRecord> = h.ledger().await;
-    assert_eq!(
-        live.len(),
-        expected,
-        "{what}: live instances {live:?}, ledger {ledger:?}"
-    );
-    for id in &live {
-        let entries = ledger.iter().filter(|r| r.instance_id == *id).count();
-        assert_eq!(
-            entries, 1,
-            "{what}: instance {id} has {entries} ledger entries: {ledger:?}"
-        );
-    }
-    assert_eq!(
-        ledger.len(),
-        expected,
-        "{what}: ledger entries without a live instance: {ledger:?} (live {live:?})"
-    );
-    let jit = h.jit_left().await;
-    assert!(
-        jit.iter().all(|id| live.contains(id)),
-        "{what}: JIT material of dead instances: {jit:?} (live {live:?})"
-    );
-    let known: HashSet<i64> = ledger.iter().filter_map(|r| r.runner_id).collect();
-    let registered: Vec<(u64, String)> = h
-        .fake
-        .state()
-        .runners
-        .into_iter()
-        .filter(|r| r.runner.runner_scale_set_id == scale_set_id as u64)
-        .map(|r| (r.runner.id, r.runner.name))
-        .collect();
-    let orphans: Vec<&(u64, String)> = registered
-        .iter()
-        .filter(|(id, _)| !known.contains(&(*id as i64)))
-        .collect();
-    assert!(
-        orphans.is_empty(),
-        "{what}: runner registrations without a ledger entry (nothing will ever remove them): \
-         {orphans:?}; ledger {ledger:?}"
-    );
-}
-
-/// Distinct session ids of the message polls the fake saw.
-fn polling_sessions(h: &Harness) -> HashSet<String> {
-    h.fake
-        .calls_to("messages.get")
-        .iter()
-        .map(|c| c.path.split('/').nth(3).unwrap_or_default().to_owned())
-        .collect()
-}
-
-fn id_of(summary: &Summary) -> i64 {
-    summary.scale_set_id.expect("scale set id in the summary")
-}
 
 // ---------------------------------------------------------------------------------------------
 // 1. Crash points
@@ -137,8 +44,7 @@ async fn crash_after_launch_before_the_ledger_write_converges() {
     h.enqueue(2);
     let fleet = Faulty::new(&h.fleet).fail_after(LAUNCH, 1);
     let crashed = h
-        .with_ports(&h.store, &fleet, &h.jit)
-        .run(&stop(SHORT))
+        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(SHORT))
         .await;
     assert!(crashed.is_err(), "{crashed:?}");
     assert_eq!(fleet.fired(), [(LAUNCH, 1)]);
@@ -165,8 +71,7 @@ async fn failed_ledger_write_after_launch_leaves_no_orphan() {
     h.enqueue(2);
     let store = Faulty::new(&h.store).fail(PUT_RUNNER, 1);
     let first = h
-        .with_ports(&store, &h.fleet, &h.jit)
-        .run(&stop(SHORT))
+        .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
         .await;
     assert_eq!(store.fired(), [(PUT_RUNNER, 1)]);
     assert!(
@@ -214,8 +119,7 @@ async fn crash_before_ack_and_before_persist_converge() {
     h.enqueue(2);
     let store = Faulty::new(&h.store).fail(SAVE, 1);
     let crashed = h
-        .with_ports(&store, &h.fleet, &h.jit)
-        .run(&stop(SHORT))
+        .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
         .await;
     assert!(crashed.is_err(), "{crashed:?}");
     assert_eq!(store.fired(), [(SAVE, 1)]);
@@ -245,8 +149,7 @@ async fn crash_after_acquire_converges() {
     // Call 1 is the cycle's first reconcile; call 2 the reconcile of the first message.
     let store = Faulty::new(&h.store).fail(RUNNERS, 2);
     let crashed = h
-        .with_ports(&store, &h.fleet, &h.jit)
-        .run(&stop(SHORT))
+        .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
         .await;
     assert!(crashed.is_err(), "{crashed:?}");
     assert_eq!(store.fired(), [(RUNNERS, 2)]);
@@ -277,8 +180,7 @@ async fn crash_between_remove_runner_and_terminate_converges() {
     }
     let fleet = Faulty::new(&h.fleet).fail(TERMINATE, 1);
     let crashed = h
-        .with_ports(&h.store, &fleet, &h.jit)
-        .run(&stop(SHORT))
+        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(SHORT))
         .await;
     assert!(crashed.is_err(), "{crashed:?}");
     assert_eq!(fleet.fired(), [(TERMINATE, 1)]);
@@ -310,8 +212,7 @@ async fn a_retried_launch_never_ends_above_desired() {
     h.enqueue(2);
     let fleet = Faulty::new(&h.fleet).fail_with(LAUNCH, 1, When::After, PortErrorKind::Retryable);
     let retried = h
-        .with_ports(&h.store, &fleet, &h.jit)
-        .run(&stop(SHORT))
+        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(SHORT))
         .await
         .unwrap();
     assert_eq!(fleet.fired(), [(LAUNCH, 1)]);
@@ -594,8 +495,7 @@ async fn malformed_messages_are_skipped_and_the_queue_moves_on() {
         h.enqueue(1);
         let store = Faulty::new(&h.store).fail(SAVE, 1);
         let crashed = h
-            .with_ports(&store, &h.fleet, &h.jit)
-            .run(&stop(SHORT))
+            .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
             .await;
         assert!(crashed.is_err(), "{crashed:?}");
         let pending: Vec<u64> = h
@@ -666,7 +566,7 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
         deadline_bound: true,
         shutdown: watch::channel(false).1,
     };
-    let first = h.services().run(&deadline).await.unwrap();
+    let first = h.run(h.services(), &deadline).await.unwrap();
     assert_eq!(first.reason, Some(EndReason::Deadline), "{first:?}");
     let id = id_of(&first);
 
@@ -678,8 +578,7 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
         shutdown,
     };
     let started = Instant::now();
-    let services = h.services();
-    let (second, ()) = tokio::join!(services.run(&stop), async {
+    let (second, ()) = tokio::join!(h.run(h.services(), &stop), async {
         tokio::time::sleep(Duration::from_millis(700)).await;
         signal.send(true).unwrap();
     });
@@ -717,16 +616,15 @@ async fn an_overlapping_invocation_neither_polls_nor_launches() {
     h.enqueue(2);
     let mut other = h.settings.clone();
     other.owner = "another-invocation".into();
-    let first = h.services();
-    let second = Services {
+    let second = || Services {
         settings: &other,
         ..h.services()
     };
     let window = stop(SHORT);
-    let (a, (b, second_started)) = tokio::join!(first.run(&window), async {
+    let (a, (b, second_started)) = tokio::join!(h.run(h.services(), &window), async {
         tokio::time::sleep(Duration::from_millis(900)).await;
         let started = Utc::now();
-        (second.run(&stop(BRIEF)).await, started)
+        (h.run(second(), &stop(BRIEF)).await, started)
     });
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.reason, Some(EndReason::WindowOver), "{a:?}");
@@ -743,7 +641,7 @@ async fn an_overlapping_invocation_neither_polls_nor_launches() {
     assert_eq!(live(&h, id).await.len(), 2);
     assert_converged(&h, id, 2, "after overlapping invocations").await;
 
-    let later = second.run(&stop(BRIEF)).await.unwrap();
+    let later = h.run(second(), &stop(BRIEF)).await.unwrap();
     assert_eq!(later.reason, Some(EndReason::WindowOver), "{later:?}");
     assert_eq!(later.session_id, a.session_id);
     assert_eq!(later.launched, 0);
@@ -816,8 +714,7 @@ async fn a_stale_owner_is_fenced() {
     h.enqueue(2);
     let store = Faulty::new(&h.store).take_over_before(PUT_RUNNER, 1, "usurper");
     let stale = h
-        .with_ports(&store, &h.fleet, &h.jit)
-        .run(&stop(SHORT))
+        .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
         .await;
     assert!(matches!(stale, Err(CycleError::Fenced(_))), "{stale:?}");
     let usurper = store.lease_taken().expect("the takeover happened");

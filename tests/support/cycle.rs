@@ -1,26 +1,40 @@
-//! A harness that runs whole cycles against moto_server and the in-process fake: each test
-//! gets its own region (moto isolates state per region), table, network and fake.
+//! A harness that runs whole cycles against moto_server and the in-process fake. Each harness
+//! reaches moto through its own [`AwsProxy`], which makes it a separate AWS account (so tests
+//! are isolated whatever region they use) and lets tests inject AWS errors. Every cycle run
+//! through [`Harness::run`] (and [`Harness::cycle`]) has its logs captured and is checked for
+//! leaked secrets.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
+use base64::Engine;
+use chrono::Utc;
 use ghaec2::actions::ActionsClient;
 use ghaec2::aws::{
     DynamoJitStore, DynamoStateStore, Ec2Fleet, InstanceArns, LaunchSettings, schema,
 };
 use ghaec2::config::Config;
 use ghaec2::cycle::{CycleError, CycleSettings, Services, Stop, Summary};
-use ghaec2::ports::{Fleet, Instance, JitStore, StateStore};
+use ghaec2::ports::{Fleet, Instance, JitStore, LeaseOutcome, StateStore};
 use ghaec2_fake::{FakeOptions, FakeServer, JobSpec, Mode};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::instrument::WithSubscriber;
 
+use super::aws_proxy::AwsProxy;
+use super::secrets::{Leak, Logs, find_leaks, pem_secrets};
 use super::{fake, moto};
 
 /// Scale set name used by every harness.
 pub const SCALE_SET: &str = "cycle-set";
+
+/// Region of harnesses that need no region of their own (the proxy's account isolates them).
+pub const REGION: &str = "us-east-1";
 
 /// Everything a cycle runs against.
 pub struct Harness {
@@ -35,19 +49,59 @@ pub struct Harness {
     pub table: String,
     pub arns: InstanceArns,
     pub config: Config,
+    pub ssm: aws_sdk_ssm::Client,
+    pub network: moto::Network,
+    /// The proxy every AWS call of the harness goes through.
+    pub proxy: AwsProxy,
+    /// Logs of the cycles run so far.
+    pub logs: Logs,
+}
+
+/// SDK configuration for the proxy: production's standard retries (3 attempts), with short
+/// waits.
+pub async fn proxied_sdk_config(region: &str, proxy: &AwsProxy) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .endpoint_url(proxy.url())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(5))
+                .with_max_backoff(Duration::from_millis(50)),
+        )
+        .load()
+        .await
+}
+
+/// A harness in its own account, for tests that need no region of their own.
+pub async fn isolated(mode: Mode, min: u32, max: u32) -> Harness {
+    harness_with(REGION, mode, min, max, &[]).await
 }
 
 /// A harness in `region` with the fake in `mode` and `min`..=`max` runners.
 pub async fn harness(region: &str, mode: Mode, min: u32, max: u32) -> Harness {
+    harness_with(region, mode, min, max, &[]).await
+}
+
+/// A harness with extra or overriding configuration variables.
+pub async fn harness_with(
+    region: &str,
+    mode: Mode,
+    min: u32,
+    max: u32,
+    extra: &[(&str, String)],
+) -> Harness {
     let fake = fake::start(FakeOptions::for_tests().with_mode(mode)).await;
-    let sdk = moto::sdk_config(region).await;
+    let proxy = AwsProxy::start(&moto::endpoint()).await;
+    let sdk = proxied_sdk_config(region, &proxy).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let network = moto::network(&ec2).await;
     let ami = moto::ami(&ssm).await;
     let table = moto::table(&dynamodb).await;
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("GITHUB_CONFIG_URL", fake.config_url("my-org")),
         ("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT.to_owned()),
         ("RUNNER_SCALE_SET_NAME", SCALE_SET.to_owned()),
@@ -60,8 +114,9 @@ pub async fn harness(region: &str, mode: Mode, min: u32, max: u32) -> Harness {
         ("EC2_INSTANCE_TYPE", "t3.micro,t3.small".to_owned()),
         ("STATE_TABLE_NAME", table.clone()),
     ]);
+    vars.extend(extra.iter().cloned());
     let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let arns = InstanceArns::new(region, moto::ACCOUNT_ID);
+    let arns = InstanceArns::new(region, proxy.account_id());
     let actions = fake::client(&fake, &fake::pat());
     let mut settings =
         ghaec2::app::cycle_settings(&config, format!("test-{}", moto::unique()), false);
@@ -71,9 +126,13 @@ pub async fn harness(region: &str, mode: Mode, min: u32, max: u32) -> Harness {
         jit: DynamoJitStore::new(dynamodb.clone(), table.clone(), SCALE_SET, arns.clone()),
         fleet: Ec2Fleet::new(
             ec2.clone(),
-            ssm,
+            ssm.clone(),
             LaunchSettings::from_config(&config, arns.clone()),
         ),
+        ssm,
+        network,
+        proxy,
+        logs: Logs::default(),
         fake,
         actions,
         settings,
@@ -118,7 +177,112 @@ impl Harness {
 
     /// One cycle listening for `window`.
     pub async fn cycle(&self, window: Duration) -> Result<Summary, CycleError> {
-        self.services().run(&stop(window)).await
+        self.run(self.services(), &stop(window)).await
+    }
+
+    /// Runs a cycle over `services` with its logs captured, then asserts that no secret
+    /// leaked into its logs, its result, or what it left in EC2.
+    pub async fn run<S, F, J>(
+        &self,
+        services: Services<'_, S, F, J>,
+        stop: &Stop,
+    ) -> Result<Summary, CycleError>
+    where
+        S: StateStore + Sync,
+        F: Fleet + Sync,
+        J: JitStore + Sync,
+    {
+        let result = self.captured(services.run(stop)).await;
+        let leaks = self.leaks(&describe(&result)).await;
+        assert!(
+            leaks.is_empty(),
+            "secrets leaked: {leaks:?} (result: {result:?})"
+        );
+        result
+    }
+
+    /// Runs `future` with its logs captured into [`Harness::logs`].
+    pub async fn captured<T>(&self, future: impl Future<Output = T>) -> T {
+        future.with_subscriber(self.logs.dispatch()).await
+    }
+
+    /// Every secret the run knows of: what the fake issued, the PAT, the fixture App keys.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.fake.issued_secrets();
+        secrets.push(ghaec2_fake::DEFAULT_PAT.to_owned());
+        for which in ["pkcs1", "pkcs8"] {
+            let path = format!(
+                "{}/fake/tests/fixtures/test_app_{which}_key.pem",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            if let Ok(pem) = std::fs::read_to_string(path) {
+                secrets.extend(pem_secrets(&pem));
+            }
+        }
+        secrets
+    }
+
+    /// Secrets found in the captured logs, in `result` (a cycle's summary or error, as text),
+    /// in the user-data of every launch template version and in the tags of every launch
+    /// template and instance of the account.
+    pub async fn leaks(&self, result: &str) -> Vec<Leak> {
+        let mut places = vec![
+            ("logs".to_owned(), self.logs.text()),
+            ("result".to_owned(), result.to_owned()),
+        ];
+        let templates = self.ec2.describe_launch_templates().send().await.unwrap();
+        for template in templates.launch_templates() {
+            let id = template.launch_template_id().unwrap_or_default();
+            places.push((format!("tags of {id}"), format!("{:?}", template.tags())));
+            let versions = self
+                .ec2
+                .describe_launch_template_versions()
+                .launch_template_id(id)
+                .send()
+                .await
+                .unwrap();
+            for version in versions.launch_template_versions() {
+                let data = version.launch_template_data();
+                let encoded = data.and_then(|d| d.user_data()).unwrap_or_default();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                places.push((
+                    format!("user-data of {id} v{:?}", version.version_number()),
+                    format!("{decoded}\n{encoded}\n{data:?}"),
+                ));
+            }
+        }
+        let reservations = self.ec2.describe_instances().send().await.unwrap();
+        for instance in reservations
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+        {
+            places.push((
+                format!("tags of {}", instance.instance_id().unwrap_or_default()),
+                format!("{:?}", instance.tags()),
+            ));
+        }
+        find_leaks(&places, &self.secrets())
+    }
+
+    /// Plays a killed invocation's lease running out: another owner takes it over as if it had
+    /// lapsed, with a lease that has itself lapsed already, so the next cycle gets it at once.
+    pub async fn lapse_lease(&self) {
+        let now = Utc::now();
+        let outcome = self
+            .store
+            .acquire(
+                SCALE_SET,
+                "lease-reaper",
+                now - chrono::Duration::seconds(1),
+                now + chrono::Duration::days(1),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(outcome, LeaseOutcome::Acquired(..)), "{outcome:?}");
     }
 
     /// The scale set's live instances.
@@ -195,5 +359,16 @@ impl Harness {
     /// JIT material left.
     pub async fn jit_left(&self) -> Vec<String> {
         self.jit.instance_ids().await.unwrap()
+    }
+}
+
+/// A cycle's result as text, the way an operator would see it: summary JSON or error text.
+pub fn describe(result: &Result<Summary, CycleError>) -> String {
+    match result {
+        Ok(summary) => format!(
+            "{}\n{summary:?}",
+            serde_json::to_string(summary).unwrap_or_default()
+        ),
+        Err(e) => format!("{e}\n{e:?}"),
     }
 }

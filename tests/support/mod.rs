@@ -2,7 +2,10 @@
 //! Actions Service, and a harness that runs whole cycles against both.
 #![allow(dead_code)]
 
+pub mod aws_proxy;
 pub mod cycle;
 pub mod fake;
 pub mod faulty;
+pub mod invariants;
 pub mod moto;
+pub mod secrets;
