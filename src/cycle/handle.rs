@@ -39,8 +39,14 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 self.reconcile_now(run, false).await?;
             }
         }
+        // The cursor moves only once persisted: after a failed persist the cycle retries, and
+        // its next poll must get this message again so that it is acknowledged.
+        let previous = run.state.last_message_id;
         run.state.last_message_id = envelope.message_id;
-        self.persist(run).await?;
+        if let Err(e) = self.persist(run).await {
+            run.state.last_message_id = previous;
+            return Err(e);
+        }
         self.actions
             .delete_message(&mut run.session, envelope.message_id)
             .await?;
