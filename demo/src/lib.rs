@@ -13,11 +13,21 @@
 //! | `stand_ins` | [`StandIns`]: the fake, the AWS side, and ghaec2 as a child process |
 //! | `stats` | percentiles of measured durations |
 //! | `cost` | the monthly Lambda cost of one scale set |
+//! | `workload` | the demo's seeded job plan: trickle, burst, long jobs, one cancelled job |
+//! | `simulator` | the runner simulator: plays the launched instances (JIT fetch as user-data does, runner, power-off) |
+//! | `view` | the demo's live view and ghaec2's decision records |
+//! | `chart` | the demo's SVG chart of runners and jobs over time |
+//! | `report` | the demo's pickup pairing, final summary, verdict and markdown report |
 
+pub mod chart;
 pub mod cost;
 #[path = "../../tests/support/moto.rs"]
 pub mod moto;
+pub mod report;
+pub mod simulator;
 pub mod stand_ins;
 pub mod stats;
+pub mod view;
+pub mod workload;
 
 pub use stand_ins::{Ghaec2Process, LogLine, StandIns, StandInsOptions};
