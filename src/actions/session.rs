@@ -106,7 +106,17 @@ impl ActionsClient {
         let response: SessionResponse = self
             .admin_json(Method::POST, &path, &[], Some(body), "create session")
             .await?;
-        Session::from_response(scale_set_id, response)
+        let id = response.session_id;
+        let session = Session::from_response(scale_set_id, response);
+        if session.is_err() {
+            // The service holds a session we cannot use (e.g. an empty queue URL); left
+            // alive, it would answer every later create with 409 until it lapses.
+            let path = format!("{path}/{id}");
+            if let Err(e) = self.admin_empty(Method::DELETE, &path, None).await {
+                tracing::info!(session_id = %id, error = %e, "Could not delete the unusable session.");
+            }
+        }
+        session
     }
 
     /// Refreshes a session in place: new queue token, perhaps a new queue URL, same id.
