@@ -260,15 +260,32 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 _ = tokio::time::sleep_until(stop.listen_until) => None,
                 _ = shutdown_requested(&mut shutdown) => None,
             };
-            let outcome = match polled {
-                None => continue,
-                Some(Ok(Some(envelope))) => self.handle(run, envelope).await,
-                Some(Ok(None)) => self.reconcile_now(run, false).await,
-                Some(Err(e)) => match self.recover(run, e, stop).await {
-                    Ok(true) => Ok(()),
-                    Ok(false) => return Ok(EndReason::SessionConflict),
-                    Err(e) => Err(e),
-                },
+            let Some(polled) = polled else { continue };
+            let work = async {
+                match polled {
+                    Ok(Some(envelope)) => self.handle(run, envelope).await.map(|()| true),
+                    Ok(None) => self.reconcile_now(run, false).await.map(|()| true),
+                    Err(e) => self.recover(run, e, stop).await,
+                }
+            };
+            // A step that hangs (a held response, a slow AWS call) is cut short a little after
+            // listening ends, so that persisting and releasing still fit in the safety margin
+            // before the Lambda deadline. A cut step is a crash at that point, which the next
+            // invocation converges from.
+            let outcome = match tokio::time::timeout_at(stop.listen_until + SAFETY_MARGIN / 2, work)
+                .await
+            {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => return Ok(EndReason::SessionConflict),
+                Ok(Err(e)) => Err(e),
+                Err(_) => {
+                    tracing::warn!("A step was still running after the window; ending the cycle.");
+                    return Ok(if stop.deadline_bound {
+                        EndReason::Deadline
+                    } else {
+                        EndReason::WindowOver
+                    });
+                }
             };
             match outcome {
                 Ok(()) => failures = 0,
