@@ -2,7 +2,9 @@
 //! [`Fleet`] or a [`JitStore`] and fails the Nth call of a chosen operation, either before the
 //! call reaches AWS (the step never happened) or after it succeeded (the step happened, but the
 //! invocation "crashed" before it could use the result). It can also let another invocation
-//! take the lease over just before a chosen call, to play a paused, stale owner.
+//! take the lease over just before a chosen call, to play a paused, stale owner, or "kill"
+//! the invocation at a call: the call never returns, and the test drops the cycle's future
+//! once [`Faulty::killed`] fires, as if the process had died there.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -51,6 +53,13 @@ pub enum When {
     After,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Kill {
+    op: &'static str,
+    nth: u32,
+    when: When,
+}
+
 #[derive(Debug, Clone)]
 struct Rule {
     op: &'static str,
@@ -74,6 +83,7 @@ struct Book {
     fired: Vec<(&'static str, u32)>,
     launched: Vec<String>,
     lease_taken: Option<Lease>,
+    kill: Option<Kill>,
 }
 
 /// A port that fails chosen calls. Counts are per operation, 1-based, over the wrapper's life.
@@ -83,6 +93,8 @@ pub struct Faulty<'a, T> {
     book: Mutex<Book>,
     /// Held during a takeover, so that concurrent calls wait for it instead of racing it.
     gate: tokio::sync::Mutex<()>,
+    /// Flips to true when the kill point is reached.
+    killed: tokio::sync::watch::Sender<bool>,
 }
 
 impl<'a, T> Faulty<'a, T> {
@@ -92,6 +104,33 @@ impl<'a, T> Faulty<'a, T> {
             inner,
             book: Mutex::new(Book::default()),
             gate: tokio::sync::Mutex::new(()),
+            killed: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// The `nth` call of `op` never returns: before it reaches AWS, or after it succeeded.
+    pub fn kill(self, op: &'static str, nth: u32, when: When) -> Self {
+        self.book.lock().unwrap().kill = Some(Kill { op, nth, when });
+        self
+    }
+
+    /// Resolves once the kill point is reached; the caller then drops the cycle.
+    pub async fn killed(&self) {
+        let mut rx = self.killed.subscribe();
+        let _ = rx.wait_for(|k| *k).await;
+    }
+
+    /// Hangs forever if call `n` of `op` at `when` is the kill point.
+    async fn maybe_kill(&self, op: &'static str, n: u32, when: When) {
+        let due = {
+            let book = self.book.lock().unwrap();
+            book.kill
+                .is_some_and(|k| k.op == op && k.nth == n && k.when == when)
+        };
+        if due {
+            self.book.lock().unwrap().fired.push((op, n));
+            self.killed.send_replace(true);
+            std::future::pending::<()>().await;
         }
     }
 
@@ -201,8 +240,10 @@ impl<'a, T> Faulty<'a, T> {
         n: u32,
         call: impl Future<Output = Result<R, PortError>>,
     ) -> Result<R, PortError> {
+        self.maybe_kill(op, n, When::Before).await;
         self.fault(op, n, When::Before)?;
         let result = call.await?;
+        self.maybe_kill(op, n, When::After).await;
         self.fault(op, n, When::After)?;
         Ok(result)
     }
@@ -326,6 +367,7 @@ impl<F: Fleet + Sync> Fleet for Faulty<'_, F> {
         client_token: &str,
     ) -> Result<LaunchOutcome, PortError> {
         let n = self.enter(LAUNCH);
+        self.maybe_kill(LAUNCH, n, When::Before).await;
         self.fault(LAUNCH, n, When::Before)?;
         let outcome = self.inner.launch(scale_set_id, count, client_token).await?;
         self.book
@@ -333,6 +375,7 @@ impl<F: Fleet + Sync> Fleet for Faulty<'_, F> {
             .unwrap()
             .launched
             .extend(outcome.instance_ids.iter().cloned());
+        self.maybe_kill(LAUNCH, n, When::After).await;
         self.fault(LAUNCH, n, When::After)?;
         Ok(outcome)
     }
