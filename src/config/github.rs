@@ -163,6 +163,9 @@ fn config_url(env: &mut Env<'_>) -> Option<GitHubConfigUrl> {
         );
         return None;
     }
+    // An invalid organization is reported above; a stand-in keeps it from being blamed on
+    // GITHUB_ENTERPRISE_URL (even when unset) while the base's own problems still show.
+    let org = if org_ok { org.as_str() } else { "org" };
     let config_url = GitHubConfigUrl::parse_with(&format!("{base}/{org}"), force_ghes)
         .map_err(|e| url_problem(env, GITHUB_ENTERPRISE_URL, &base_value, &e))
         .ok()?;

@@ -61,6 +61,11 @@ fn the_github_location_comes_from_the_config_url_or_enterprise_url_and_organizat
             vec![("ORGANIZATION_NAME", "a/b")],
             r#"ORGANIZATION_NAME="a/b": expected an organization name"#,
         ),
+        // Only the organization is blamed, not the (unset) GITHUB_ENTERPRISE_URL.
+        (
+            vec![("ORGANIZATION_NAME", "a/b/c")],
+            r#"ORGANIZATION_NAME="a/b/c": expected an organization name"#,
+        ),
         (
             vec![
                 ("ORGANIZATION_NAME", "o"),
