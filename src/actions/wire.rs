@@ -11,9 +11,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Decodes a JSON body the way the service's own clients do: BOM stripped, key case folded.
+/// A field of the wrong type is named in the error (`runner.id: invalid type: …`), since
+/// serde's message alone gives only the type, or nothing at all for a map.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
     let value: Value = serde_json::from_slice(strip_bom(body))?;
-    serde_json::from_value(camel_case_keys(value))
+    serde_path_to_error::deserialize(camel_case_keys(value)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match path.as_str() {
+            "." => inner,
+            _ => serde::de::Error::custom(format!("{path}: {inner}")),
+        }
+    })
 }
 
 /// Removes a leading UTF-8 byte order mark, which the service sometimes sends (protocol.md §5).

@@ -248,3 +248,30 @@ fn empty_body_string_means_no_events() {
     assert!(messages::parse_body("").unwrap().is_empty());
     assert!(messages::parse_body("[]").unwrap().is_empty());
 }
+
+#[test]
+fn decode_errors_name_the_field() {
+    let error = decode::<JitConfigResponse>(br#"{"Runner": {"id": {}}, "encodedJITConfig": "x"}"#)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(error.starts_with("runner.id: invalid type: map"), "{error}");
+    let error =
+        decode::<Envelope>(br#"{"messageId": 1, "statistics": {"totalAssignedJobs": "3"}}"#)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+    assert!(
+        error.starts_with("statistics.totalAssignedJobs: "),
+        "{error}"
+    );
+    // At the top there is no field to name.
+    let error = decode::<Envelope>(b"\"text\"")
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        error.starts_with("invalid type: string \"text\""),
+        "{error}"
+    );
+}
