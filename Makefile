@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY = 0
 STACK ?= ghaec2
 FUNCTION ?=
 
-.PHONY: demo bench test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda
+.PHONY: demo bench test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda fuzz
 
 ## demo: ghaec2 end to end on this machine, no GitHub or AWS account: moto_server, the fake
 ## Actions Service, ghaec2 (continuous), a workload and a runner simulator, with a live view, a
@@ -38,6 +38,25 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+## fuzz: tests/fuzz_parsing.rs with FUZZ_TOTAL inputs (default one million) split evenly over
+## its fuzz_* targets (PROPTEST_CASES each); prints the cases per target, the total and the
+## time. Debug build, FUZZ_THREADS (2) threads: about 20 minutes. `make test` runs 256 each.
+FUZZ_TOTAL ?= 1000000
+FUZZ_THREADS ?= 2
+fuzz:
+	@set -e; cargo test --locked --test fuzz_parsing --no-run; \
+	targets=$$(cargo test --locked --test fuzz_parsing -- --list 2>/dev/null | grep -c '^fuzz_.*: test$$'); \
+	cases=$$(( ($(FUZZ_TOTAL) + targets - 1) / targets )); \
+	echo "fuzz: $$targets targets, $$cases cases each"; \
+	log=$$(mktemp); start=$$(date +%s); status=0; \
+	PROPTEST_CASES=$$cases cargo test --locked --test fuzz_parsing -- --nocapture \
+	  --test-threads=$(FUZZ_THREADS) >"$$log" 2>&1 || status=$$?; \
+	awk '/^fuzz-cases/ { printf "  %-36s %9d\n", $$2, $$3; total += $$3 } \
+	  END { printf "  %-36s %9d\n", "total", total }' "$$log"; \
+	echo "fuzz: $$(( $$(date +%s) - start )) s, exit $$status (log: $$log)"; \
+	if [ $$status -ne 0 ]; then grep -v '^fuzz-cases' "$$log" | tail -80; fi; \
+	exit $$status
 
 ## ci: what .ci/run runs (invoke-roundtrip: about 10 s warm)
 ci: lint validate test invoke-roundtrip

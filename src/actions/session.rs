@@ -53,7 +53,12 @@ impl Session {
         &self.queue_token
     }
 
-    fn from_response(scale_set_id: i64, response: SessionResponse) -> Result<Self, ActionsError> {
+    /// Checks a create or refresh answer (protocol.md §8.1): a queue URL, a queue token and
+    /// statistics are required. Public for the fuzz tests (tests/fuzz_parsing.rs).
+    pub fn from_response(
+        scale_set_id: i64,
+        response: SessionResponse,
+    ) -> Result<Self, ActionsError> {
         let invalid = |problem: String| ActionsError::Protocol {
             what: "session",
             problem,
