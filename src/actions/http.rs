@@ -67,8 +67,8 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         .or(Some(Duration::ZERO))
 }
 
-/// A response read to the end, with any BOM removed.
-#[derive(Debug)]
+/// A response read to the end, with any BOM removed. `Debug` gives the body's length only:
+/// a token call's body is the token.
 pub struct Response {
     /// Status.
     pub status: StatusCode,
@@ -76,6 +76,16 @@ pub struct Response {
     pub headers: HeaderMap,
     /// Body without BOM.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Response {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Response")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .finish()
+    }
 }
 
 impl Response {
