@@ -197,6 +197,8 @@ pub struct Summary {
     pub to_start: Option<Distribution>,
     /// Jobs whose runner was launched before they were queued.
     pub warm: usize,
+    /// Queued → runner launched, for the jobs that waited for a new runner.
+    pub to_launch_cold: Option<Distribution>,
     /// Instances launched.
     pub launched: usize,
     /// Instances terminated.
@@ -241,6 +243,11 @@ impl Summary {
         let launches = launches_by_runner(&run.instances, &run.launched_at);
         let picks = pickups(&run.jobs, &launches);
         let to_launch: Vec<Duration> = picks.iter().filter_map(|p| p.to_launch).collect();
+        let to_launch_cold: Vec<Duration> = picks
+            .iter()
+            .filter(|p| !p.warm)
+            .filter_map(|p| p.to_launch)
+            .collect();
         let to_start: Vec<Duration> = picks.iter().filter_map(|p| p.to_start).collect();
         let planned_to_complete: Vec<&JobOutcome> = run
             .jobs
@@ -324,6 +331,7 @@ impl Summary {
             to_launch: Distribution::of(&to_launch),
             to_start: Distribution::of(&to_start),
             warm: picks.iter().filter(|p| p.warm).count(),
+            to_launch_cold: Distribution::of(&to_launch_cold),
             launched: run.instances.len(),
             terminated,
             after_job,
@@ -370,9 +378,10 @@ impl Summary {
             (
                 "pickup, queued → runner launched".to_owned(),
                 format!(
-                    "{} ({} taken by a runner already up)",
+                    "{}; {} jobs were taken by a runner already up, the others waited for a new one: {}",
                     dist(&self.to_launch),
-                    self.warm
+                    self.warm,
+                    dist(&self.to_launch_cold)
                 ),
             ),
             (
@@ -533,7 +542,7 @@ pub fn markdown(run: &RunRecord, summary: &Summary, chart: &str) -> String {
             ),
             (
                 "fake empty-poll hold",
-                seconds(s.poll_hold),
+                format!("{} s", s.poll_hold.as_secs_f64()),
                 "the real service holds ~50 s; shorter so idle runners are scaled down within seconds of an empty poll",
             ),
             (
@@ -859,7 +868,8 @@ mod tests {
 
     #[test]
     fn summary_of_a_good_run_passes() {
-        let run = record();
+        let mut run = record();
+        run.launched_at.insert("i-b".to_owned(), t(1.5));
         let s = Summary::of(&run);
         assert!(s.passed(), "{:?}", s.failures);
         assert_eq!((s.queued, s.completed, s.to_complete), (3, 2, 2));
@@ -883,6 +893,11 @@ mod tests {
             "3 launched · 2 terminated (2 after their job, 0 idle ones scaled down) · 1 left"
         ));
         assert!(text.contains("sessions created"));
+        // Job 1 waited 0.5 s for its runner (ghaec2's log), job 2 none (EC2's launch time,
+        // whole seconds); job 3 took the runner up since time 0.
+        let cold = s.to_launch_cold.unwrap();
+        assert_eq!((cold.count, cold.max), (2, Duration::from_millis(500)));
+        assert!(text.contains("1 jobs were taken by a runner already up"));
         assert!(text.contains("$3.03 at this window (20 s) and 256 MB"));
         assert!(
             text.ends_with("PASS: every job completed and only MIN_RUNNERS instances are left\n")
