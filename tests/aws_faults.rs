@@ -14,7 +14,7 @@ use std::time::Duration;
 use aws_sdk_ssm::types::ParameterType;
 use ghaec2::config::{Config, Credential, SecretError};
 use ghaec2::cycle::{CycleError, EndReason};
-use ghaec2::ports::PortErrorKind;
+use ghaec2::ports::{Fleet, PortErrorKind};
 use ghaec2_fake::Mode;
 use secrecy::ExposeSecret;
 use support::aws_proxy::{Answer, AwsProxy, Capacity, ICE, rewrite_fleet, transaction_canceled};
@@ -203,6 +203,19 @@ async fn the_harness_reports_a_token_planted_in_the_logs() {
     assert!(!h.leaks(&format!("error: {token}")).await.is_empty());
 }
 
+/// The invariant check fails on an instance launched behind the ledger's back (a duplicate
+/// launch as a crash could leave one).
+#[tokio::test]
+#[should_panic(expected = "live instances")]
+async fn the_invariant_check_catches_an_unknown_instance() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let id = ready(&h, 1).await;
+    h.cycle(SHORT).await.unwrap();
+    assert_converged(&h, id, 1, "before").await;
+    h.fleet.launch(id, 1, "planted-duplicate").await.unwrap();
+    assert_converged(&h, id, 1, "with a planted instance").await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Spot capacity
 // ---------------------------------------------------------------------------------------------
@@ -368,6 +381,31 @@ async fn throttled_terminate_during_scale_down_converges() {
     assert_eq!(summary.terminated, 2, "{summary:?}");
     assert_eq!(h.proxy.armed(), 0);
     assert_converged(&h, id, 0, "after throttled terminations").await;
+}
+
+/// DescribeInstances throttled beyond the SDK's attempts at the start of a cycle: its first
+/// reconcile cannot observe the fleet, so the cycle fails (releasing its lease) before acting
+/// on anything, and the next cycle serves the jobs.
+#[tokio::test]
+async fn throttled_describe_instances_fails_the_cycle_without_loss() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let id = ready(&h, 2).await;
+    h.proxy
+        .fail("ec2", "DescribeInstances", 3, "RequestLimitExceeded");
+    let failed = h.cycle(SHORT).await;
+    match failed {
+        Err(CycleError::Port(e)) => assert_eq!(e.kind, PortErrorKind::Retryable, "{e:?}"),
+        other => panic!("a retryable AWS error: {other:?}"),
+    }
+    assert!(live(&h, id).await.is_empty());
+    let clean = h.cycle(SHORT).await.unwrap();
+    assert_eq!(
+        clean.reason,
+        Some(EndReason::WindowOver),
+        "lease released: {clean:?}"
+    );
+    assert_eq!(clean.launched, 2, "{clean:?}");
+    assert_converged(&h, id, 2, "after throttled DescribeInstances").await;
 }
 
 // ---------------------------------------------------------------------------------------------

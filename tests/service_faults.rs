@@ -135,6 +135,32 @@ async fn a_401_mid_poll_refreshes_the_session() {
     assert_converged(&h, id, 1, "after a 401 mid-poll").await;
 }
 
+/// The scale set is deleted server-side while the cycle polls: the poll fails with
+/// "scale set not found", the cycle creates the scale set again by name with a new session
+/// within the same window, and the job queued meanwhile gets a runner of the new one.
+#[tokio::test]
+async fn a_scale_set_deleted_mid_poll_is_recreated_within_the_cycle() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let old = ready(&h).await;
+    h.fake.reset_calls();
+    let (summary, ()) = tokio::join!(h.cycle(WITH_RETRY), async {
+        h.fake
+            .wait_for(Duration::from_secs(10), |_| {
+                (!h.fake.calls_to("messages.get").is_empty()).then_some(())
+            })
+            .await
+            .expect("the cycle polls");
+        h.fake.delete_scale_set(old as u64).unwrap();
+        h.enqueue(1);
+    });
+    let summary = summary.unwrap();
+    let new = id_of(&summary);
+    assert_ne!(new, old, "{summary:?}");
+    assert_eq!(h.scale_set_id().await, new);
+    assert_eq!(summary.launched, 1, "{summary:?}");
+    assert_converged(&h, new, 1, "after the scale set was deleted mid-poll").await;
+}
+
 /// A response that hangs far past the Lambda deadline (an acknowledgement held 60 s): the
 /// cycle still ends by the deadline, having persisted its state, and the message's effect is
 /// kept. The bound is the Lambda's, not a performance target: past it the runtime kills us.

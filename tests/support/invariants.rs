@@ -52,8 +52,25 @@ pub fn id_of(summary: &Summary) -> i64 {
 /// - JIT material only for live instances;
 /// - every runner registration of the scale set belongs to a ledger entry (no orphan);
 /// - every runner the service sees running a job still has its instance (no busy runner
-///   terminated).
+///   terminated);
+/// - no CreateFleet client token reached EC2 twice (moto does not deduplicate them as EC2
+///   does, so a repeated token would be a duplicate launch here).
 pub async fn assert_converged(h: &Harness, scale_set_id: i64, expected: usize, what: &str) {
+    let mut tokens: HashMap<String, usize> = HashMap::new();
+    for call in h
+        .proxy
+        .calls_to("CreateFleet")
+        .iter()
+        .filter(|c| c.forwarded)
+    {
+        *tokens
+            .entry(call.param("ClientToken").unwrap_or_default().to_owned())
+            .or_default() += 1;
+    }
+    assert!(
+        tokens.values().all(|n| *n == 1),
+        "{what}: a client token sent to EC2 twice: {tokens:?}"
+    );
     assert_eq!(
         wanted(h, scale_set_id),
         expected,
