@@ -74,6 +74,13 @@ async fn kill_then_converge(mode: Mode, op: &'static str, nth: u32, when: When) 
         _ => Faulty::new(&h.fleet),
     };
     killed(&h, &store, &fleet).await;
+    if mode == Mode::Ghes {
+        let acquired = h.fake.calls_to("acquirejobs");
+        assert!(
+            acquired.iter().any(|c| c.status == 200),
+            "{what}: the kill came after the acquire: {acquired:?}"
+        );
+    }
     let left = live(&h, id).await;
     h.lapse_lease().await;
     let clean = h.cycle(SHORT).await.unwrap();

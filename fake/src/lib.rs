@@ -38,6 +38,10 @@
 //! * Statistics: assigned = waiting + running; acquired = acquired and unfinished
 //!   (GHES only); registered = connected, not removed runners.
 //! * Scale set delete with a running job ⇒ 400 `TaskAgentJobStillRunningException`.
+//! * Test-only levers on [`Fake`]: `requeue_job` (the job's `JobCompleted` "canceled", then
+//!   `JobAssigned` again under the same ids), `lag_statistics` (the next N messages carry
+//!   statistics frozen now), `push_raw_event` (any job message, e.g. an unknown type), and
+//!   `issued_secrets` (every PAT, token and JIT config, for secret-hygiene checks).
 //!
 //! # Control API (`/_fake/...`, JSON; not logged, never faulted)
 //!
