@@ -343,31 +343,38 @@ fn observe(
         }
         return None;
     }
-    if gone {
-        return None;
-    }
     let (low, high) = options.boot_delay;
     let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    let boot_delay = Duration::from_millis(rng.between(millis(low), millis(high)));
+    // Terminated before it was ever seen live: counted, never booted.
+    let boot_delay = if gone {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(rng.between(millis(low), millis(high)))
+    };
+    let now = Utc::now();
     records.insert(
         seen.id.clone(),
         InstanceRecord {
             id: seen.id.clone(),
             runner_name: seen.runner_name,
             launch_time: seen.launch_time,
-            first_seen: Utc::now(),
+            first_seen: now,
             ec2_state: seen.state,
-            phase: Phase::Booting,
+            phase: if gone {
+                Phase::TerminatedByGhaec2
+            } else {
+                Phase::Booting
+            },
             boot_delay,
             jit_fetched_at: None,
             online_at: None,
             runner_id: None,
             job: None,
-            ended_at: None,
+            ended_at: gone.then_some(now),
             note: None,
         },
     );
-    Some((seen.id, boot_delay))
+    (!gone).then_some((seen.id, boot_delay))
 }
 
 /// One instance's boot: wait, fetch the JIT config as user-data does, start the runner.
