@@ -246,15 +246,21 @@ async fn lagging_statistics_are_caught_up_by_the_next_message() {
 }
 
 /// More than 50 job events: the service sends at most 50 per message, so 55 jobs arrive in
-/// two messages; all are handled, in order, and every job gets a runner.
+/// two messages; all are handled and every job gets a runner. (A second cycle is allowed, in
+/// case a slow machine ends the first window before the second message.)
 #[tokio::test]
 async fn more_than_50_events_are_all_served() {
     let h = isolated(Mode::Dotcom, 0, 60).await;
     let id = ready(&h).await;
     h.enqueue(55);
-    let summary = h.cycle(Duration::from_secs(8)).await.unwrap();
-    assert!(summary.messages_processed >= 2, "{summary:?}");
-    assert_eq!(summary.launched, 55, "{summary:?}");
+    let first = h.cycle(Duration::from_secs(8)).await.unwrap();
+    let second = h.cycle(SHORT).await.unwrap();
+    assert!(
+        first.messages_processed + second.messages_processed >= 2,
+        "{first:?} {second:?}"
+    );
+    assert_eq!(first.launched + second.launched, 55, "{first:?} {second:?}");
+    assert_eq!(second.terminated, 0, "{second:?}");
     assert_converged(&h, id, 55, "after 55 events").await;
 }
 
