@@ -129,7 +129,8 @@ def statements(template):
     for name, resource in template["Resources"].items():
         props = resource.get("Properties", {})
         if resource["Type"] == "AWS::Serverless::Function":
-            documents = [p for p in strip_if(props.get("Policies", [])) if "Statement" in p]
+            policies = strip_if(props.get("Policies", []))
+            documents = [p for p in policies if isinstance(p, dict) and "Statement" in p]
         elif resource["Type"] == "AWS::IAM::Role":
             documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
         elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):

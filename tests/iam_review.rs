@@ -301,6 +301,8 @@ fn statements_the_review_cannot_see_into_fail() {
     for policy in [
         json!("AdministratorAccess"),
         json!("arn:aws:iam::aws:policy/AmazonEC2FullAccess"),
+        // A managed policy whose name contains "Statement" is still not a statement list.
+        json!("MyStatementPolicy"),
         json!({"DynamoDBCrudPolicy": {"TableName": "other"}}),
     ] {
         let mut template = real_template().clone();
