@@ -1,0 +1,190 @@
+//! From ghaec2's log lines to per-job latencies. ghaec2 logs launches as counts (its decision
+//! records), not per job: with `MIN_RUNNERS=0`, a boot timeout longer than the run and no job
+//! finishing, every assigned job adds exactly one instance, so the k-th instance launched
+//! belongs to the k-th job queued (FIFO pairing). The log line's own `time` (nanoseconds,
+//! written by ghaec2) is used, not the time this process read it.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ghaec2_demo::LogLine;
+use serde_json::Value;
+
+/// ghaec2's line after CreateFleet returned: `launched`, `instance_ids`.
+pub const LAUNCHED: &str = "Launched instances.";
+/// ghaec2's decision record, after the launched instances have their JIT config: `launched`,
+/// `current`, `desired`.
+pub const RECONCILED: &str = "Reconciled.";
+/// ghaec2's line after TerminateInstances: `instance_ids`.
+pub const TERMINATED: &str = "Terminated instances.";
+/// ghaec2's line before its first poll of a cycle.
+pub const POLLING: &str = "Starting Actions Service message polling";
+
+/// One log line with a count of instances.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub count: u32,
+    pub instance_ids: Vec<String>,
+}
+
+/// When ghaec2 wrote the line (its `time` field), else when it was read.
+pub fn log_time(line: &LogLine) -> DateTime<Utc> {
+    line.json
+        .get("time")
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map_or(line.at, |t| t.with_timezone(&Utc))
+}
+
+/// A numeric field of a line.
+pub fn field_u64(line: &LogLine, name: &str) -> Option<u64> {
+    line.json.get(name).and_then(Value::as_u64)
+}
+
+/// Lines with `msg`, as events counting their `launched` field (0 when absent).
+pub fn events(lines: &[LogLine], msg: &str) -> Vec<Event> {
+    lines
+        .iter()
+        .filter(|l| l.msg() == Some(msg))
+        .map(|l| Event {
+            at: log_time(l),
+            count: u32::try_from(field_u64(l, "launched").unwrap_or(0)).unwrap_or(u32::MAX),
+            instance_ids: l
+                .json
+                .get("instance_ids")
+                .map(instance_ids)
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Instance ids of a field logged either as a JSON array or as Rust's `Debug` of a list
+/// (`["i-1", "i-2"]` as one string).
+pub fn instance_ids(value: &Value) -> Vec<String> {
+    match value {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Value::String(text) => text
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|t| t.starts_with("i-"))
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Sum of the events' counts.
+pub fn total(events: &[Event]) -> u32 {
+    events.iter().map(|e| e.count).sum()
+}
+
+/// Pairs queued jobs (any order) with launches in FIFO order: the i-th oldest job with the
+/// i-th instance. `None` for a job no instance was launched for. A launch logged before its
+/// job's queue time would mean the pairing assumption broke; it counts as zero, never
+/// negative, and [`Paired::early`] says how often.
+pub fn pair_fifo(queued: &[DateTime<Utc>], events: &[Event]) -> Paired {
+    let mut jobs = queued.to_vec();
+    jobs.sort_unstable();
+    let mut launches: Vec<DateTime<Utc>> = events
+        .iter()
+        .flat_map(|e| std::iter::repeat_n(e.at, e.count as usize))
+        .collect();
+    launches.sort_unstable();
+    let mut paired = Paired::default();
+    for (i, queued_at) in jobs.iter().enumerate() {
+        match launches.get(i) {
+            Some(at) => match (*at - *queued_at).to_std() {
+                Ok(d) => paired.latencies.push(d),
+                Err(_) => {
+                    paired.early += 1;
+                    paired.latencies.push(Duration::ZERO);
+                }
+            },
+            None => paired.missing += 1,
+        }
+    }
+    paired
+}
+
+/// The outcome of [`pair_fifo`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Paired {
+    /// Queued → launched, for each job that got an instance.
+    pub latencies: Vec<Duration>,
+    /// Jobs without an instance.
+    pub missing: usize,
+    /// Launches logged before their job was queued (pairing broken; should be 0).
+    pub early: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ghaec2_demo::stand_ins::Stream;
+    use serde_json::json;
+
+    fn t(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap()
+    }
+
+    fn line(json: Value) -> LogLine {
+        LogLine {
+            stream: Stream::Stderr,
+            at: t(999_999),
+            json,
+        }
+    }
+
+    fn event(ms: i64, count: u32) -> Event {
+        Event {
+            at: t(ms),
+            count,
+            instance_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn events_from_log_lines_use_the_logged_time() {
+        let lines = vec![
+            line(
+                json!({"msg": LAUNCHED, "time": t(120).to_rfc3339(), "launched": 2,
+                        "instance_ids": "[\"i-0abc\", \"i-0def\"]"}),
+            ),
+            line(json!({"msg": RECONCILED, "time": t(150).to_rfc3339(), "launched": 2})),
+            line(json!({"msg": LAUNCHED, "launched": 1, "instance_ids": ["i-1"]})),
+            line(Value::String("not json".into())),
+        ];
+        let launched = events(&lines, LAUNCHED);
+        assert_eq!(launched.len(), 2);
+        assert_eq!(launched[0].at, t(120));
+        assert_eq!(launched[0].instance_ids, ["i-0abc", "i-0def"]);
+        // No `time` field: the read time.
+        assert_eq!(launched[1].at, t(999_999));
+        assert_eq!(launched[1].instance_ids, ["i-1"]);
+        assert_eq!(total(&launched), 3);
+        assert_eq!(events(&lines, RECONCILED)[0].count, 2);
+    }
+
+    #[test]
+    fn fifo_pairing_expands_counts_and_sorts_jobs() {
+        let queued = [t(300), t(0), t(100)];
+        let launches = [event(50, 1), event(400, 2)];
+        let paired = pair_fifo(&queued, &launches);
+        assert_eq!(
+            paired.latencies,
+            [50, 300, 100].map(Duration::from_millis).to_vec()
+        );
+        assert_eq!((paired.missing, paired.early), (0, 0));
+    }
+
+    #[test]
+    fn fifo_pairing_counts_missing_and_early_launches() {
+        let paired = pair_fifo(&[t(100), t(200)], &[event(50, 1)]);
+        assert_eq!(paired.latencies, [Duration::ZERO]);
+        assert_eq!((paired.missing, paired.early), (1, 1));
+    }
+}
