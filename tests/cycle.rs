@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use ghaec2::cycle::EndReason;
 use ghaec2::ports::{LeaseOutcome, RunnerState, StateStore};
-use ghaec2_fake::Mode;
-use support::cycle::{SCALE_SET, harness};
+use ghaec2_fake::{Fault, Mode};
+use support::cycle::{SCALE_SET, harness, isolated};
 
 const SHORT: Duration = Duration::from_millis(2500);
 
@@ -181,4 +181,29 @@ async fn orphans_are_cleaned_up_both_ways() {
         .map(|c| c.status)
         .collect();
     assert_eq!(removed, vec![204, 204], "both registrations removed");
+}
+
+/// The service holds an empty poll (~50 s) past a window of that length, so a quiet
+/// invocation sees neither a message nor an empty poll: its first pass alone must bring idle
+/// runners down, on the statistics its session refresh fetched.
+#[tokio::test]
+async fn a_quiet_invocation_scales_idle_runners_down() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let ids = h.enqueue(2);
+    assert_eq!(h.cycle(SHORT).await.unwrap().launched, 2);
+    for id in ids {
+        h.fake.cancel_job(id).unwrap();
+    }
+    h.fake.add_fault(Fault::delay("messages.get", 100, 60_000));
+    let quiet = h.cycle(SHORT).await.unwrap();
+    assert_eq!(quiet.messages_processed, 0, "{quiet:?}");
+    assert_eq!(quiet.terminated, 2, "{quiet:?}");
+    assert_eq!((quiet.desired, quiet.current), (0, 0));
+    assert!(h.instances().await.is_empty());
+    assert!(h.ledger().await.is_empty());
+    assert_eq!(
+        h.fake.calls_to("sessions.create").len(),
+        1,
+        "session reused"
+    );
 }

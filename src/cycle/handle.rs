@@ -36,6 +36,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 self.record_runner_states(run, &message.events).await?;
                 log_pickups(&message.events);
                 run.statistics = message.statistics;
+                run.statistics_fresh = true;
                 self.reconcile_now(run, false).await?;
             }
         }

@@ -166,6 +166,9 @@ struct Run {
     /// False once the session was deleted on shutdown: the next cycle creates a new one.
     keep_session: bool,
     statistics: Statistics,
+    /// The statistics came from the service in this invocation (a session created or
+    /// refreshed, or a message), not from the state record.
+    statistics_fresh: bool,
     summary: Summary,
     launches: u64,
 }
@@ -219,7 +222,6 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             });
         };
         tracing::info!(scale_set_id = run.scale_set_id, session_id = %run.session.id, "Starting Actions Service message polling");
-        self.reconcile_now(&mut run, true).await?;
         let reason = self.drain(&mut run, stop).await?;
         run.summary.reason = Some(reason);
         if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
@@ -231,10 +233,13 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         Ok(run.summary)
     }
 
-    /// Polls until the window ends, handling each message and reconciling on empty polls.
+    /// Reconciles once, then polls until the window ends, handling each message and
+    /// reconciling on empty polls. Every step, the first reconcile included, is retried on a
+    /// transient failure within the window.
     async fn drain(&self, run: &mut Run, stop: &Stop) -> Result<EndReason, CycleError> {
         let mut shutdown = stop.shutdown.clone();
         let mut failures: u32 = 0;
+        let mut first_pass = true;
         loop {
             if *shutdown.borrow() {
                 return Ok(EndReason::Shutdown);
@@ -247,25 +252,32 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                     EndReason::WindowOver
                 });
             }
-            let poll = self.actions.get_message(
-                &mut run.session,
-                run.state.last_message_id,
-                self.settings.max_runners,
-                remaining.min(LONG_POLL + SAFETY_MARGIN),
-            );
-            // The poll is cut at the window's end or on shutdown; an unacknowledged message
-            // is simply delivered again.
-            let polled = tokio::select! {
-                polled = poll => Some(polled),
-                _ = tokio::time::sleep_until(stop.listen_until) => None,
-                _ = shutdown_requested(&mut shutdown) => None,
+            // `None`: no poll, the invocation's first reconcile is the step.
+            let polled = if first_pass {
+                None
+            } else {
+                let poll = self.actions.get_message(
+                    &mut run.session,
+                    run.state.last_message_id,
+                    self.settings.max_runners,
+                    remaining.min(LONG_POLL + SAFETY_MARGIN),
+                );
+                // The poll is cut at the window's end or on shutdown; an unacknowledged
+                // message is simply delivered again.
+                let polled = tokio::select! {
+                    polled = poll => Some(polled),
+                    _ = tokio::time::sleep_until(stop.listen_until) => None,
+                    _ = shutdown_requested(&mut shutdown) => None,
+                };
+                let Some(polled) = polled else { continue };
+                Some(polled)
             };
-            let Some(polled) = polled else { continue };
             let work = async {
                 match polled {
-                    Ok(Some(envelope)) => self.handle(run, envelope).await.map(|()| true),
-                    Ok(None) => self.reconcile_now(run, false).await.map(|()| true),
-                    Err(e) => self.recover(run, e, stop).await,
+                    None => self.reconcile_now(run, true).await.map(|()| true),
+                    Some(Ok(Some(envelope))) => self.handle(run, envelope).await.map(|()| true),
+                    Some(Ok(None)) => self.reconcile_now(run, false).await.map(|()| true),
+                    Some(Err(e)) => self.recover(run, e, stop).await,
                 }
             };
             // A step that hangs (a held response, a slow AWS call) is cut short a little after
@@ -288,7 +300,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 }
             };
             match outcome {
-                Ok(()) => failures = 0,
+                Ok(()) => {
+                    failures = 0;
+                    first_pass = false;
+                }
                 Err(e) if e.is_transient() => {
                     failures += 1;
                     let wait = (Duration::from_secs(1) * 2u32.saturating_pow(failures - 1))
@@ -314,6 +329,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             desired: scaling::desired_runners(min, max, assigned),
             wanted: scaling::desired_runners(min, u32::MAX, assigned),
             first,
+            scale_down: !first || run.statistics_fresh,
             seq: run.launches,
         };
         let outcome = self.reconcile(&run.lease, run.scale_set_id, pass).await?;

@@ -22,9 +22,11 @@ pub(super) struct Pass {
     pub desired: u32,
     /// Desired without the max cap, to record what capped it.
     pub wanted: u32,
-    /// The invocation's first pass: it runs on restored statistics, so it launches and
-    /// cleans up but never scales down, and it lists JIT material.
+    /// The invocation's first pass: it lists JIT material.
     pub first: bool,
+    /// Whether idle runners above `desired` may go: only on statistics the service gave in
+    /// this invocation, never on restored ones (a job assigned since would lose its runner).
+    pub scale_down: bool,
     /// Pass number within the invocation, part of the launch's client token.
     pub seq: u64,
 }
@@ -58,6 +60,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             desired,
             wanted,
             first,
+            scale_down,
             seq,
         } = pass;
         let name = self.settings.scale_set_name.as_str();
@@ -80,7 +83,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             boot: self.settings.boot_timeout,
             describe_grace: self.settings.describe_grace,
         };
-        let plan = scaling::plan(desired, !first, &observation, timeouts, name, now);
+        let plan = scaling::plan(desired, scale_down, &observation, timeouts, name, now);
         let mut outcome = Outcome {
             desired,
             current: plan.current,

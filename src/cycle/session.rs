@@ -1,5 +1,5 @@
-//! Finding the scale set and the message session. A stored session is reused (refreshed on
-//! 401); a new one is created only when none is stored or the stored one is gone, and a 409
+//! Finding the scale set and the message session. A stored session is reused, refreshed at
+//! the start of each invocation (for current statistics) and on 401; a new one is created only when none is stored or the stored one is gone, and a 409
 //! (another live session) is waited out with bounded backoff, never crash-looped.
 
 use std::time::Duration;
@@ -70,15 +70,46 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             session,
             keep_session: true,
             statistics,
+            statistics_fresh: created,
             summary: Default::default(),
             launches: 0,
         };
         if created {
             // Stored at once, so a crash leaves a session the next invocation reuses.
             self.persist(&mut run).await?;
+        } else if !self.refresh_statistics(&mut run, stop).await? {
+            return Ok(None);
         }
         run.summary.session_id = Some(run.session.id.to_string());
         Ok(Some(run))
+    }
+
+    /// Refreshes a reused session for the service's current statistics. Without them the
+    /// first pass could not scale down, and on a quiet queue no later pass comes: the service
+    /// holds every empty poll (~50 s) past a window of that length, so idle runners would stay
+    /// until the next message. A gone session is replaced; any other failure leaves the
+    /// restored statistics (no scale-down) and the first poll to meet it. `Ok(false)` when
+    /// another live session blocked the replacement until `stop`.
+    async fn refresh_statistics(&self, run: &mut Run, stop: &Stop) -> Result<bool, CycleError> {
+        match self.actions.refresh_session(&mut run.session).await {
+            // The new queue token is persisted with the rest at the end of the invocation.
+            Ok(()) => {
+                run.statistics = run.session.statistics;
+                run.statistics_fresh = true;
+                Ok(true)
+            }
+            Err(e) => match self.recover(run, e, stop).await {
+                Ok(replaced) => {
+                    run.statistics_fresh = replaced;
+                    Ok(replaced)
+                }
+                Err(CycleError::Actions(e)) => {
+                    tracing::info!(error = %e, "Could not refresh the session; keeping the stored statistics.");
+                    Ok(true)
+                }
+                Err(e) => Err(e),
+            },
+        }
     }
 
     /// Recovers from a failed poll or acknowledgement: a gone session is replaced (the old
