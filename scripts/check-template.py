@@ -12,8 +12,8 @@ ignoring case, as IAM does):
 - no action wildcard (`*`, `?`) except read-only `ec2:Describe*`; no NotAction/NotResource;
   no managed policy or SAM policy template on the function (only reviewable statements);
 - on Resource "*" (or an ARN whose resource part is "*") only read-only actions;
-- mutating EC2 actions on instances carry a ghaec2 tag condition (RequestTag, ResourceTag or
-  ec2:CreateAction);
+- mutating EC2 actions on instances, and on launch templates (launching aside), carry a ghaec2
+  tag condition (RequestTag, ResourceTag or ec2:CreateAction);
 - DynamoDB only on the state table; the runner role only GetItem/DeleteItem of its own JIT
   item (dynamodb:LeadingKeys = jit#${ec2:SourceInstanceARN});
 - SSM only on the configured secret parameters and the public /aws/service/ path;
@@ -103,6 +103,9 @@ def strip_if(value):
     if isinstance(value, list):
         return [v for item in value for v in strip_if(item)]
     return [value]
+
+
+LAUNCH_ACTIONS = {"ec2:createfleet", "ec2:runinstances"}
 
 
 def is_read_only(action):
@@ -208,6 +211,15 @@ def review(template):
                 )
                 if on_instances and not tagged:
                     finding(where, st, f"{action} on instances without a ghaec2 tag condition")
+                # Launching reads a template; anything else changes it (its user-data, role).
+                on_templates = any(
+                    (arn_resource_part(sub_text(r) or "") or "").startswith("launch-template")
+                    for r in resources
+                )
+                if on_templates and canonical not in LAUNCH_ACTIONS and not tagged:
+                    finding(
+                        where, st, f"{action} on launch templates without a ghaec2 tag condition"
+                    )
                 if any(sub_text(r) and ":ec2:*" in sub_text(r) for r in resources):
                     finding(where, st, f"{action} not scoped to the stack's region")
             if service == "dynamodb" and not all(is_get_att(r, STATE_TABLE) for r in resources):

@@ -182,6 +182,21 @@ fn instance_actions_without_a_tag_condition_fail() {
             &format!("Mutant: {action} on instances without a ghaec2 tag condition"),
         );
     }
+    // Changing a launch template changes what every later launch runs.
+    for action in [
+        "ec2:CreateLaunchTemplateVersion",
+        "ec2:DeleteLaunchTemplate",
+    ] {
+        let statement = allow(
+            "Mutant",
+            json!(action),
+            json!({"Fn::Sub": INSTANCES.replace("instance/*", "launch-template/*")}),
+        );
+        assert_fails(
+            &with_function_statement(statement),
+            &format!("Mutant: {action} on launch templates without a ghaec2 tag condition"),
+        );
+    }
     // A condition on something other than ghaec2's tags is no scope.
     let mut statement = allow(
         "Mutant",
