@@ -3,54 +3,21 @@
 //! the finding; controls show that the real template, and harmless additions to it, pass.
 //!
 //! Mutants start from `--json` of the current template, so they follow edits of template.yaml.
-//! Python: `$GHAEC2_VENV/bin/python`, else `~/.cache/ghaec2-venv/bin/python`, else `python3`
-//! (as in tests/template.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+#[path = "support/template_script.rs"]
+mod template_script;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{Value, json};
+use template_script::{check_template, dump, root};
 
 const INSTANCES: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*";
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let venv = std::env::var_os("GHAEC2_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ghaec2-venv")));
-    venv.map(|v| v.join("bin/python"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("python3"))
-}
-
-fn check_template(args: &[&str]) -> Output {
-    let python = python();
-    Command::new(&python)
-        .arg(root().join("scripts/check-template.py"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()))
-}
-
-/// The real template with short-form tags expanded, read once.
+/// The real template with short-form tags expanded.
 fn real_template() -> &'static Value {
-    static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        let out = check_template(&["--json"]);
-        assert!(
-            out.status.success(),
-            "scripts/check-template.py --json failed (PyYAML missing? run scripts/venv.sh):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let dump: Value = serde_json::from_slice(&out.stdout).unwrap();
-        dump["template"].clone()
-    })
+    &dump()["template"]
 }
 
 /// The review of `template`: (passed, stderr).

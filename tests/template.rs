@@ -10,14 +10,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::sync::OnceLock;
+#[path = "support/template_script.rs"]
+mod template_script;
 
 use ghaec2::aws::schema;
 use ghaec2::config::{Config, vars};
 use ghaec2::cycle::SAFETY_MARGIN;
 use serde_json::{Value, json};
+use template_script::{check_template, dump};
 
 /// Variables the function deliberately does not set.
 const NOT_SET: [(&str, &str); 4] = [
@@ -34,42 +34,6 @@ const NOT_SET: [(&str, &str); 4] = [
 ];
 /// Variables the function sets that are not configuration (read by `telemetry`).
 const ALSO_KNOWN: [&str; 1] = ["RUST_LOG"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn python() -> PathBuf {
-    let venv = std::env::var_os("GHAEC2_VENV")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/ghaec2-venv")));
-    venv.map(|v| v.join("bin/python"))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("python3"))
-}
-
-fn check_template(args: &[&str]) -> Output {
-    let python = python();
-    Command::new(&python)
-        .arg(root().join("scripts/check-template.py"))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()))
-}
-
-/// `{"template": …, "samconfig_overrides": {…}}`, read once.
-fn dump() -> &'static Value {
-    static DUMP: OnceLock<Value> = OnceLock::new();
-    DUMP.get_or_init(|| {
-        let out = check_template(&["--json"]);
-        assert!(
-            out.status.success(),
-            "scripts/check-template.py --json failed (PyYAML missing? run scripts/venv.sh):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    })
-}
 
 fn template() -> &'static Value {
     &dump()["template"]
