@@ -567,3 +567,39 @@ async fn ssm_throttling_at_start_is_retried_then_reported_without_the_secret() {
     assert!(text.contains("ThrottlingException"), "{text}");
     assert!(!text.contains(secret), "{text}");
 }
+
+/// EC2 refuses, for good, to terminate instances (`UnauthorizedOperation`, as when someone
+/// removed the tag the IAM policy needs): their runners are removed, the instances are left and
+/// reported, and the scale set goes on serving jobs. Once EC2 lets go, they are cleaned up.
+#[tokio::test]
+async fn instances_ec2_will_not_terminate_do_not_block_the_scale_set() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let ids = h.enqueue(2);
+    let first = h.cycle(SHORT).await.unwrap();
+    let id = id_of(&first);
+    assert_eq!(first.launched, 2, "{first:?}");
+    for job in ids {
+        h.fake.cancel_job(job).unwrap();
+    }
+    h.proxy
+        .fail("ec2", "TerminateInstances", 1_000, "UnauthorizedOperation");
+    let refused = h.cycle(SHORT).await.unwrap();
+    assert_eq!((refused.desired, refused.terminated), (0, 0), "{refused:?}");
+    assert_eq!(
+        live(&h, id).await.len(),
+        2,
+        "the refused instances are still there"
+    );
+    // A new job gets a runner of its own; the refused instances are met again as unknown.
+    h.enqueue(1);
+    let serving = h.cycle(SHORT).await.unwrap();
+    assert_eq!(
+        (serving.launched, serving.terminated),
+        (1, 0),
+        "{serving:?}"
+    );
+    h.proxy.clear();
+    let cleaned = h.cycle(SHORT).await.unwrap();
+    assert_eq!(cleaned.terminated, 2, "{cleaned:?}");
+    assert_converged(&h, id, 1, "after EC2 let go").await;
+}

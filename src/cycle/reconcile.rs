@@ -9,7 +9,9 @@ use secrecy::SecretString;
 use super::{CycleError, Services};
 use crate::actions::Removal as ServiceRemoval;
 use crate::metrics;
-use crate::ports::{Fleet, JitStore, LaunchOutcome, Lease, RunnerRecord, RunnerState, StateStore};
+use crate::ports::{
+    Fleet, JitStore, LaunchOutcome, Lease, PortErrorKind, RunnerRecord, RunnerState, StateStore,
+};
 use crate::scaling::{self, Observation, Plan, Registration, Removal};
 
 /// Per-instance set-up after a launch runs this many at a time.
@@ -181,11 +183,23 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             return Ok(false);
         }
         if let Some(instance_id) = &removal.instance_id {
-            self.fleet
+            match self
+                .fleet
                 .terminate(std::slice::from_ref(instance_id))
-                .await?;
+                .await
+            {
+                Ok(()) => outcome.terminated += 1,
+                // EC2 refuses this instance for good (termination protection, the tag IAM needs
+                // removed by hand): it must not stop the scale set. Its runner is gone; the
+                // instance is left to the operator, reported again whenever a later pass
+                // meets it as unknown.
+                Err(e) if e.kind == PortErrorKind::Fatal => {
+                    tracing::warn!(instance_id, error = %e, "EC2 refused to terminate the instance; leaving it.");
+                    metrics::count("TerminationFailures", 1, &[]);
+                }
+                Err(e) => return Err(e.into()),
+            }
             self.jit.delete(instance_id).await?;
-            outcome.terminated += 1;
         }
         self.store
             .delete_runner(&self.settings.scale_set_name, lease, &removal.name)
