@@ -165,9 +165,10 @@ async fn crash_after_acquire_converges() {
     assert_converged(&h, id, 2, "after a crash after acquire").await;
 }
 
-/// Scale-down removed a runner's registration, then died before terminating its instance. The
-/// next invocation finishes the job: no instance, ledger entry, JIT material or registration
-/// is left.
+/// Scale-down removed a runner's registration, then lost its lease before terminating the
+/// instance (the step fails and the invocation must stop writing). The next invocation
+/// finishes the job: no instance, ledger entry, JIT material or registration is left. The
+/// process killed at the same point: `tests/crash_overlap.rs`.
 #[tokio::test]
 async fn crash_between_remove_runner_and_terminate_converges() {
     let h = harness("af-south-1", Mode::Dotcom, 0, 10).await;
@@ -178,11 +179,11 @@ async fn crash_between_remove_runner_and_terminate_converges() {
     for job in ids {
         h.fake.cancel_job(job).unwrap();
     }
-    let fleet = Faulty::new(&h.fleet).fail(TERMINATE, 1);
+    let fleet = Faulty::new(&h.fleet).fail_with(TERMINATE, 1, When::Before, PortErrorKind::Fenced);
     let crashed = h
         .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(SHORT))
         .await;
-    assert!(crashed.is_err(), "{crashed:?}");
+    assert!(matches!(crashed, Err(CycleError::Fenced(_))), "{crashed:?}");
     assert_eq!(fleet.fired(), [(TERMINATE, 1)]);
     let removed = h.fake.calls_to("agents.delete");
     assert_eq!(
@@ -192,6 +193,7 @@ async fn crash_between_remove_runner_and_terminate_converges() {
     );
     assert_eq!(live(&h, id).await.len(), 2, "nothing terminated yet");
 
+    h.lapse_lease().await;
     let clean = h.cycle(SHORT).await.unwrap();
     assert_eq!(clean.terminated, 2, "{clean:?}");
     assert_converged(&h, id, 0, "after a crash between remove and terminate").await;

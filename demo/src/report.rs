@@ -391,7 +391,7 @@ impl Summary {
             (
                 "instances".to_owned(),
                 format!(
-                    "{} launched · {} terminated ({} after their job, {} idle ones scaled down) · {} left",
+                    "{} launched · {} terminated ({} after their job, {} idle scaled down) · {} left",
                     self.launched,
                     self.terminated,
                     self.after_job,
@@ -890,7 +890,7 @@ mod tests {
         assert!(text.contains("jobs completed"));
         assert!(text.contains("2 of 3 queued; the other one was cancelled as planned"));
         assert!(text.contains(
-            "3 launched · 2 terminated (2 after their job, 0 idle ones scaled down) · 1 left"
+            "3 launched · 2 terminated (2 after their job, 0 idle scaled down) · 1 left"
         ));
         assert!(text.contains("sessions created"));
         // Job 1 waited 0.5 s for its runner (ghaec2's log), job 2 none (EC2's launch time,

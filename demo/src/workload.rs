@@ -197,6 +197,17 @@ impl SplitMix64 {
     pub fn between(&mut self, low: u64, high: u64) -> u64 {
         low + self.below(high.saturating_sub(low) + 1)
     }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Exponentially distributed with `mean`: the gaps of a Poisson arrival process.
+    pub fn exponential(&mut self, mean: Duration) -> Duration {
+        // 1 - unit() is in (0, 1], so ln is finite.
+        mean.mul_f64(-(1.0 - self.unit()).ln())
+    }
 }
 
 #[cfg(test)]

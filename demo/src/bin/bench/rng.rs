@@ -1,36 +1,9 @@
-//! Seeded arrival times. The workload must be the same on every run, so the generator is a
-//! fixed splitmix64 rather than an OS-seeded one (and no dependency for a dozen lines).
+//! Seeded arrival times. The workload must be the same on every run, so the generator is the
+//! demo's seeded splitmix64 rather than an OS-seeded one.
 
 use std::time::Duration;
 
-/// splitmix64 (Steele, Lea, Flood 2014).
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Exponentially distributed with `mean`: the gaps of a Poisson arrival process.
-    pub fn exponential(&mut self, mean: Duration) -> Duration {
-        // 1 - unit() is in (0, 1], so ln is finite.
-        mean.mul_f64(-(1.0 - self.unit()).ln())
-    }
-}
+use ghaec2_demo::workload::SplitMix64 as Rng;
 
 /// Arrival offsets of a Poisson process with `mean` gap, first arrival after one gap, all
 /// before `span`.
