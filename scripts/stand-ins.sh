@@ -12,6 +12,8 @@ if [ -z "${AWS_ENDPOINT_URL:-}" ]; then
 fi
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ghaec2-target}"
 cargo build --quiet -p ghaec2-fake --bin ghaec2-fake --manifest-path "$root/Cargo.toml"
+# ghaec2 itself, for commands like `scripts/stand-ins.sh ghaec2 --dry-run` (on PATH below).
+cargo build --quiet --bin ghaec2 --manifest-path "$root/Cargo.toml"
 port="${FAKE_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}"
 ready="$(mktemp)"
 "$CARGO_TARGET_DIR/debug/ghaec2-fake" --port "$port" --mode "${FAKE_MODE:-dotcom}" >"$ready" 2>"${TMPDIR:-/tmp}/ghaec2-fake-$port.log" &
