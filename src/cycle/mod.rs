@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 pub use summary::{EndReason, Summary};
 
-use crate::actions::wire::Statistics;
+use crate::actions::wire::{Envelope, Statistics};
 use crate::actions::{ActionsClient, ActionsError, Session};
 use crate::ports::{
     Fleet, JitStore, Lease, LeaseOutcome, PortError, PortErrorKind, ScaleSetState, StateStore,
@@ -157,6 +157,14 @@ async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
+/// One step of the drain loop.
+enum Step {
+    /// The invocation's first reconcile, before any poll.
+    FirstPass,
+    /// What a poll brought: a message, an empty poll, or an error.
+    Polled(Result<Option<Envelope>, ActionsError>),
+}
+
 /// Mutable state of a running cycle.
 struct Run {
     lease: Lease,
@@ -252,9 +260,8 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                     EndReason::WindowOver
                 });
             }
-            // `None`: no poll, the invocation's first reconcile is the step.
-            let polled = if first_pass {
-                None
+            let step = if first_pass {
+                Step::FirstPass
             } else {
                 let poll = self.actions.get_message(
                     &mut run.session,
@@ -264,20 +271,20 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 );
                 // The poll is cut at the window's end or on shutdown; an unacknowledged
                 // message is simply delivered again.
-                let polled = tokio::select! {
-                    polled = poll => Some(polled),
-                    _ = tokio::time::sleep_until(stop.listen_until) => None,
-                    _ = shutdown_requested(&mut shutdown) => None,
-                };
-                let Some(polled) = polled else { continue };
-                Some(polled)
+                tokio::select! {
+                    polled = poll => Step::Polled(polled),
+                    _ = tokio::time::sleep_until(stop.listen_until) => continue,
+                    _ = shutdown_requested(&mut shutdown) => continue,
+                }
             };
             let work = async {
-                match polled {
-                    None => self.reconcile_now(run, true).await.map(|()| true),
-                    Some(Ok(Some(envelope))) => self.handle(run, envelope).await.map(|()| true),
-                    Some(Ok(None)) => self.reconcile_now(run, false).await.map(|()| true),
-                    Some(Err(e)) => self.recover(run, e, stop).await,
+                match step {
+                    Step::FirstPass => self.reconcile_now(run, true).await.map(|()| true),
+                    Step::Polled(Ok(Some(envelope))) => {
+                        self.handle(run, envelope).await.map(|()| true)
+                    }
+                    Step::Polled(Ok(None)) => self.reconcile_now(run, false).await.map(|()| true),
+                    Step::Polled(Err(e)) => self.recover(run, e, stop).await,
                 }
             };
             // A step that hangs (a held response, a slow AWS call) is cut short a little after
