@@ -7,7 +7,7 @@ use crate::actions::{ActionsClient, ActionsError, ClientOptions};
 use crate::aws::{DynamoJitStore, DynamoStateStore, Ec2Fleet, InstanceArns, LaunchSettings};
 use crate::config::{Config, ConfigError, Credential, SecretError};
 use crate::cycle::CycleSettings;
-use crate::ports::PortError;
+use crate::ports::{PortError, PortErrorKind};
 
 /// Why ghaec2 could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,19 +63,12 @@ pub struct Adapters {
     pub jit: DynamoJitStore,
 }
 
-/// Builds the adapters; learns the account id once from the first security group.
-pub async fn adapters(config: &Config, aws: &SdkConfig) -> Result<Adapters, StartError> {
+/// Builds the adapters for instances named by `arns` ([`instance_arns`] or, in Lambda,
+/// [`InstanceArns::of_caller`] with the function's ARN).
+pub fn adapters(config: &Config, aws: &SdkConfig, arns: InstanceArns) -> Adapters {
     let dynamodb = aws_sdk_dynamodb::Client::new(aws);
-    let ec2 = aws_sdk_ec2::Client::new(aws);
     let table = config.runtime.state_table_name.clone();
-    let first_group = config
-        .ec2
-        .security_group_ids
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let arns = InstanceArns::discover(&ec2, &first_group).await?;
-    Ok(Adapters {
+    Adapters {
         store: DynamoStateStore::new(dynamodb.clone(), table.clone()),
         jit: DynamoJitStore::new(
             dynamodb,
@@ -84,11 +77,27 @@ pub async fn adapters(config: &Config, aws: &SdkConfig) -> Result<Adapters, Star
             arns.clone(),
         ),
         fleet: Ec2Fleet::new(
-            ec2,
+            aws_sdk_ec2::Client::new(aws),
             aws_sdk_ssm::Client::new(aws),
             LaunchSettings::from_config(config, arns),
         ),
-    })
+    }
+}
+
+/// The region the instances launch in: the SDK configuration's.
+pub fn region(aws: &SdkConfig) -> Result<String, PortError> {
+    aws.region()
+        .map(ToString::to_string)
+        .ok_or_else(|| PortError {
+            operation: "aws configuration",
+            kind: PortErrorKind::Fatal,
+            message: "no AWS region: set AWS_REGION".to_owned(),
+        })
+}
+
+/// Instance ARNs in this caller's partition and account, from STS (the local modes).
+pub async fn instance_arns(aws: &SdkConfig) -> Result<InstanceArns, PortError> {
+    InstanceArns::discover(&aws_sdk_sts::Client::new(aws), region(aws)?).await
 }
 
 /// The cycle's settings for this process; `owner` names the invocation.

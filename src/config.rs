@@ -19,8 +19,9 @@
 //! | `RUNNER_LABELS` | none (the scale set name is always a label) |
 //! | `MIN_RUNNERS` / `MAX_RUNNERS` | `0` / `10` |
 //! | `AWS_REGION` (else `AWS_DEFAULT_REGION`) | none (SDK chain) |
-//! | `EC2_SUBNET_ID`, `EC2_SECURITY_GROUP_ID`, `EC2_AMI_ID` | required |
-//! | `EC2_KEY_PAIR_NAME`, `EC2_SPOT_PRICE`, `EC2_INSTANCE_PROFILE` | none |
+//! | `EC2_SUBNET_ID`, `EC2_SECURITY_GROUP_ID` | required |
+//! | `EC2_AMI_ID` | none: the current Amazon Linux 2023 of the instance types' architecture |
+//! | `EC2_KEY_PAIR_NAME`, `EC2_SPOT_PRICE`, `EC2_INSTANCE_PROFILE`, `EC2_EBS_KMS_KEY_ID` | none |
 //! | `EC2_INSTANCE_TYPE` | `m7i.large,m6i.large,m5.large` |
 //! | `EC2_ASSOCIATE_PUBLIC_IP` / `EC2_ON_DEMAND_FAILOVER` | `false` / `true` |
 //! | `EC2_ROOT_VOLUME_SIZE_GIB` | `30` |

@@ -99,13 +99,16 @@ async fn check_all(config: &Config, report: &mut Report) {
         )),
     );
     let aws = app::aws_config(config).await;
-    match app::actions_client(config, &aws).await {
-        Err(e) => report.push("credentials", Outcome::Failed(e.to_string())),
+    let scale_set_id = match app::actions_client(config, &aws).await {
+        Err(e) => {
+            report.push("credentials", Outcome::Failed(e.to_string()));
+            None
+        }
         Ok(client) => {
             report.push("credentials", Outcome::Passed("resolved".to_owned()));
-            check_github(&client, &config.github, report).await;
+            check_github(&client, &config.github, report).await
         }
-    }
+    };
     let table = &config.runtime.state_table_name;
     let described = aws_sdk_dynamodb::Client::new(&aws)
         .describe_table()
@@ -119,15 +122,22 @@ async fn check_all(config: &Config, report: &mut Report) {
             Err(e) => Outcome::Failed(format!("DescribeTable {table}: {}", aws_error(&e))),
         },
     );
-    match app::adapters(config, &aws).await {
-        Err(e) => report.push("ec2 launch", Outcome::Failed(e.to_string())),
-        Ok(adapters) => report.push(
-            "ec2 launch",
-            match adapters.fleet.dry_run_launch().await {
-                Ok(()) => Outcome::Passed("CreateFleet with DryRun=true is allowed".to_owned()),
-                Err(e) => Outcome::Failed(e.to_string()),
-            },
-        ),
+    match app::instance_arns(&aws).await {
+        Err(e) => report.push("identity", Outcome::Failed(e.to_string())),
+        Ok(arns) => {
+            report.push(
+                "identity",
+                Outcome::Passed(format!("instances are {}…", arns.prefix())),
+            );
+            let adapters = app::adapters(config, &aws, arns);
+            report.push(
+                "ec2 launch",
+                match adapters.fleet.dry_run_launch(scale_set_id).await {
+                    Ok(checked) => Outcome::Passed(format!("{checked} with DryRun=true allowed")),
+                    Err(e) => Outcome::Failed(e.to_string()),
+                },
+            );
+        }
     }
 }
 
@@ -144,8 +154,13 @@ fn aws_error<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Erro
     }
 }
 
-/// The GitHub side: registration token, admin connection, runner group, scale set.
-pub async fn check_github(client: &ActionsClient, github: &GitHubSettings, report: &mut Report) {
+/// The GitHub side: registration token, admin connection, runner group, scale set. Returns
+/// the scale set's id when it exists, so the EC2 checks tag as the real launch will.
+pub async fn check_github(
+    client: &ActionsClient,
+    github: &GitHubSettings,
+    report: &mut Report,
+) -> Option<i64> {
     let skipped = |after: &str| Outcome::Skipped(format!("needs {after}"));
     match client.authenticator().registration_token().await {
         Ok(_) => report.push(
@@ -156,7 +171,7 @@ pub async fn check_github(client: &ActionsClient, github: &GitHubSettings, repor
             report.push("registration token", Outcome::Failed(e.to_string()));
             report.push("actions service", skipped("a registration token"));
             report.push("scale set", skipped("the Actions Service"));
-            return;
+            return None;
         }
     }
     match client.admin_connection().await {
@@ -167,28 +182,39 @@ pub async fn check_github(client: &ActionsClient, github: &GitHubSettings, repor
         Err(e) => {
             report.push("actions service", Outcome::Failed(e.to_string()));
             report.push("scale set", skipped("the Actions Service"));
-            return;
+            return None;
         }
     }
-    report.push("scale set", scale_set_outcome(client, github).await);
+    let (outcome, id) = scale_set_outcome(client, github).await;
+    report.push("scale set", outcome);
+    id
 }
 
-async fn scale_set_outcome(client: &ActionsClient, github: &GitHubSettings) -> Outcome {
+async fn scale_set_outcome(
+    client: &ActionsClient,
+    github: &GitHubSettings,
+) -> (Outcome, Option<i64>) {
     let group_id = match client.runner_group_id(&github.runner_group).await {
         Ok(id) => id,
-        Err(e) => return Outcome::Failed(e.to_string()),
+        Err(e) => return (Outcome::Failed(e.to_string()), None),
     };
     let name = &github.scale_set_name;
     match client.scale_set_by_name(group_id, name).await {
         Ok(Some(set)) => match github.scale_set_id {
-            Some(expected) if expected != set.id => Outcome::Failed(format!(
-                "RUNNER_SCALE_SET_ID={expected}, but scale set {name:?} in runner group {:?} has id {}",
-                github.runner_group, set.id
-            )),
-            _ => Outcome::Passed(format!(
-                "{name:?} found with id {} in runner group {:?}",
-                set.id, github.runner_group
-            )),
+            Some(expected) if expected != set.id => (
+                Outcome::Failed(format!(
+                    "RUNNER_SCALE_SET_ID={expected}, but scale set {name:?} in runner group {:?} has id {}",
+                    github.runner_group, set.id
+                )),
+                None,
+            ),
+            _ => (
+                Outcome::Passed(format!(
+                    "{name:?} found with id {} in runner group {:?}",
+                    set.id, github.runner_group
+                )),
+                Some(set.id),
+            ),
         },
         Ok(None) => {
             let group = if group_id == DEFAULT_RUNNER_GROUP_ID {
@@ -196,11 +222,12 @@ async fn scale_set_outcome(client: &ActionsClient, github: &GitHubSettings) -> O
             } else {
                 github.runner_group.clone()
             };
-            Outcome::Passed(format!(
+            let outcome = Outcome::Passed(format!(
                 "{name:?} does not exist in runner group {group:?}; it would be created with labels {:?}",
                 github.labels
-            ))
+            ));
+            (outcome, None)
         }
-        Err(e) => Outcome::Failed(e.to_string()),
+        Err(e) => (Outcome::Failed(e.to_string()), None),
     }
 }

@@ -7,12 +7,14 @@ use std::time::Duration;
 use clap::Parser;
 use ghaec2::actions::ActionsClient;
 use ghaec2::app::{self, Adapters, StartError};
+use ghaec2::aws::InstanceArns;
 use ghaec2::config::Config;
 use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop, Summary};
+use ghaec2::ports::{PortError, PortErrorKind};
 use ghaec2::{dry_run, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 use tokio::time::Instant;
 
 /// Autoscale GitHub Actions runners on EC2 spot from the runner scale set message queue.
@@ -33,8 +35,8 @@ struct Cli {
 /// Built once per process, borrowed by every cycle.
 struct Deps {
     config: Config,
+    aws: aws_config::SdkConfig,
     actions: ActionsClient,
-    adapters: Adapters,
 }
 
 #[tokio::main]
@@ -47,8 +49,14 @@ async fn main() -> ExitCode {
     if cli.dry_run {
         return dry_run::run().await;
     }
-    let deps = match start().await {
-        Ok(deps) => deps,
+    let started = async {
+        let deps = start().await?;
+        let arns = app::instance_arns(&deps.aws).await?;
+        let adapters = app::adapters(&deps.config, &deps.aws, arns);
+        Ok::<_, StartError>((deps, adapters))
+    };
+    let (deps, adapters) = match started.await {
+        Ok(started) => started,
         Err(e) => {
             tracing::error!(error = %e, "ghaec2 cannot start.");
             eprintln!("{e}");
@@ -56,9 +64,9 @@ async fn main() -> ExitCode {
         }
     };
     if cli.once {
-        once(&deps).await
+        once(&deps, &adapters).await
     } else {
-        continuous(&deps).await
+        continuous(&deps, &adapters).await
     }
 }
 
@@ -66,17 +74,17 @@ async fn start() -> Result<Deps, StartError> {
     let config = Config::from_env()?;
     let aws = app::aws_config(&config).await;
     let actions = app::actions_client(&config, &aws).await?;
-    let adapters = app::adapters(&config, &aws).await?;
     Ok(Deps {
         config,
+        aws,
         actions,
-        adapters,
     })
 }
 
 /// One cycle of `owner` that listens until `listen_until`.
 async fn cycle(
     deps: &Deps,
+    adapters: &Adapters,
     owner: String,
     stop: &Stop,
     delete_session_on_shutdown: bool,
@@ -84,9 +92,9 @@ async fn cycle(
     let settings = app::cycle_settings(&deps.config, owner, delete_session_on_shutdown);
     let services = Services {
         actions: &deps.actions,
-        store: &deps.adapters.store,
-        fleet: &deps.adapters.fleet,
-        jit: &deps.adapters.jit,
+        store: &adapters.store,
+        fleet: &adapters.fleet,
+        jit: &adapters.jit,
         settings: &settings,
     };
     services.run(stop).await
@@ -105,9 +113,9 @@ fn print_summary(summary: &Summary) {
     println!("{}", serde_json::to_string(summary).unwrap_or_default());
 }
 
-async fn once(deps: &Deps) -> ExitCode {
+async fn once(deps: &Deps, adapters: &Adapters) -> ExitCode {
     let stop = window_stop(deps, shutdown_signal());
-    match cycle(deps, app::local_owner(), &stop, false).await {
+    match cycle(deps, adapters, app::local_owner(), &stop, false).await {
         Ok(summary) => {
             print_summary(&summary);
             ExitCode::SUCCESS
@@ -122,13 +130,13 @@ async fn once(deps: &Deps) -> ExitCode {
 
 /// Cycle after cycle until SIGINT/SIGTERM; a failed cycle is logged and retried after a pause,
 /// so the loop needs no babysitting.
-async fn continuous(deps: &Deps) -> ExitCode {
+async fn continuous(deps: &Deps, adapters: &Adapters) -> ExitCode {
     let shutdown = shutdown_signal();
     let owner = app::local_owner();
     let mut failures: u32 = 0;
     loop {
         let stop = window_stop(deps, shutdown.clone());
-        match cycle(deps, owner.clone(), &stop, true).await {
+        match cycle(deps, adapters, owner.clone(), &stop, true).await {
             Ok(summary) => {
                 failures = 0;
                 print_summary(&summary);
@@ -197,7 +205,23 @@ async fn lambda() -> ExitCode {
         }
     };
     let deps = &deps;
+    // Built at the first event, whose context names the function and so the account and
+    // partition the instances launch in, without a call to STS.
+    let adapters = &OnceCell::new();
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+        let adapters = adapters
+            .get_or_try_init(|| async {
+                let region = app::region(&deps.aws)?;
+                InstanceArns::of_caller(region, &event.context.invoked_function_arn)
+                    .map(|arns| app::adapters(&deps.config, &deps.aws, arns))
+                    .map_err(|message| PortError {
+                        operation: "read the function's ARN",
+                        kind: PortErrorKind::Fatal,
+                        message,
+                    })
+            })
+            .await
+            .map_err(CycleError::from)?;
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
         let window = Instant::now() + deps.config.runtime.drain_window;
         // A deadline already past on arrival is not a real one (`cargo lambda watch` sends a
@@ -212,7 +236,14 @@ async fn lambda() -> ExitCode {
             deadline_bound: listen_until < window,
             shutdown: watch::channel(false).1,
         };
-        let summary = cycle(deps, event.context.request_id.clone(), &stop, false).await?;
+        let summary = cycle(
+            deps,
+            adapters,
+            event.context.request_id.clone(),
+            &stop,
+            false,
+        )
+        .await?;
         Ok::<Summary, CycleError>(summary)
     });
     match lambda_runtime::run(handler).await {

@@ -37,7 +37,8 @@ async fn setup(region: &str) -> Setup {
             security_group_ids: vec![network.security_group_id.clone()],
             key_pair_name: None,
             instance_types: vec!["m5.large".into(), "c5.large".into()],
-            ami_id: ami,
+            ami_id: Some(ami),
+            ebs_kms_key_id: None,
             spot_max_price: Some("0.08".into()),
             instance_profile: None,
             associate_public_ip: false,
@@ -298,7 +299,7 @@ async fn launching_nothing_calls_nothing() {
 async fn dry_run_passes_and_creates_nothing() {
     let mut s = setup("ap-southeast-2").await;
     s.settings.ec2.instance_profile = Some(InstanceProfile::Name(moto::instance_profile().await));
-    s.fleet().dry_run_launch().await.unwrap();
+    s.fleet().dry_run_launch(None).await.unwrap();
     let templates = s.ec2.describe_launch_templates().send().await.unwrap();
     assert!(templates.launch_templates().is_empty());
     let instances = s.ec2.describe_instances().send().await.unwrap();
@@ -306,13 +307,13 @@ async fn dry_run_passes_and_creates_nothing() {
 
     // moto checks that the instance profile exists, as IAM would.
     s.settings.ec2.instance_profile = Some(InstanceProfile::Name("missing-profile".into()));
-    assert!(s.fleet().dry_run_launch().await.is_err());
+    assert!(s.fleet().dry_run_launch(None).await.is_err());
 }
 
 #[tokio::test]
 async fn resolve_ssm_amis_stay_in_the_template() {
     let mut s = setup("ap-northeast-1").await;
-    s.settings.ec2.ami_id = format!("resolve:ssm:{}", moto::AMI_PARAMETER);
+    s.settings.ec2.ami_id = Some(format!("resolve:ssm:{}", moto::AMI_PARAMETER));
     let fleet = s.fleet();
     let template = fleet.template(scale_set_id()).await.unwrap();
     let versions = s
@@ -325,7 +326,7 @@ async fn resolve_ssm_amis_stay_in_the_template() {
     let data = versions.launch_template_versions()[0]
         .launch_template_data()
         .unwrap();
-    assert_eq!(data.image_id(), Some(s.settings.ec2.ami_id.as_str()));
+    assert_eq!(data.image_id(), s.settings.ec2.ami_id.as_deref());
     // The root device was read from the resolved AMI (Amazon Linux 2023: /dev/xvda).
     assert_eq!(
         data.block_device_mappings()[0].device_name(),

@@ -82,13 +82,10 @@ async fn put_list_delete_and_delete_again() {
 }
 
 #[tokio::test]
-async fn the_account_is_discovered_from_the_security_group() {
+async fn partition_and_account_are_discovered_from_the_caller_identity() {
     let config = moto::sdk_config("eu-west-3").await;
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let network = moto::network(&ec2).await;
-    let arns = InstanceArns::discover(&ec2, &network.security_group_id)
-        .await
-        .unwrap();
+    let sts = aws_sdk_sts::Client::new(&config);
+    let arns = InstanceArns::discover(&sts, "eu-west-3").await.unwrap();
     assert_eq!(arns, InstanceArns::new("eu-west-3", moto::ACCOUNT_ID));
     assert_eq!(
         arns.prefix(),

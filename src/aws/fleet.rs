@@ -86,12 +86,15 @@ impl Ec2Fleet {
     /// The template spec for `scale_set_id`, from settings and the AMI's root device.
     pub async fn template_spec(&self, scale_set_id: i64) -> Result<TemplateSpec, PortError> {
         let ec2 = &self.settings.ec2;
+        let image_id =
+            image::image_for(&self.ec2, ec2.ami_id.as_deref(), &ec2.instance_types).await?;
         Ok(TemplateSpec {
             name: self.template_name(),
             scale_set_id,
-            image_id: ec2.ami_id.clone(),
-            root_device_name: image::root_device_name(&self.ec2, &self.ssm, &ec2.ami_id).await?,
+            root_device_name: image::root_device_name(&self.ec2, &self.ssm, &image_id).await?,
+            image_id,
             root_volume_gib: ec2.root_volume_size_gib,
+            ebs_kms_key_id: ec2.ebs_kms_key_id.clone(),
             security_group_ids: ec2.security_group_ids.clone(),
             key_pair_name: ec2.key_pair_name.clone(),
             instance_profile: ec2.instance_profile.clone(),

@@ -1,13 +1,17 @@
 //! `--dry-run` for EC2: the calls a launch makes, sent with `DryRun=true`, so EC2 checks
 //! permissions (including `iam:PassRole` for the instance profile) and changes nothing.
 
+use aws_sdk_ec2::operation::run_instances::builders::RunInstancesFluentBuilder;
 use aws_sdk_ec2::types::{
-    InstanceNetworkInterfaceSpecification, InstanceType, ResourceType, TagSpecification,
+    BlockDeviceMapping, EbsBlockDevice, HttpTokensState, IamInstanceProfileSpecification,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    InstanceNetworkInterfaceSpecification, InstanceType, ResourceType, ShutdownBehavior,
+    TagSpecification, VolumeType,
 };
 
 use super::error::{Detail, code_of, from_sdk};
 use super::fleet::Ec2Fleet;
-use super::launch_template::scale_set_tags;
+use super::launch_template::{self, METADATA_HOP_LIMIT, TemplateSpec, scale_set_tags};
 use crate::config::InstanceProfile;
 use crate::ports::{PortError, PortErrorKind};
 
@@ -31,7 +35,7 @@ pub fn dry_run_verdict(code: Option<&str>) -> DryRunVerdict {
     }
 }
 
-/// Scale set id placed in dry-run tags when the real one is not known yet.
+/// Scale set id placed in dry-run tags when the scale set does not exist yet.
 const DRY_RUN_SCALE_SET_ID: i64 = 0;
 
 fn verdict<E>(
@@ -61,64 +65,118 @@ where
 }
 
 impl Ec2Fleet {
-    /// Checks, without changing anything, that this role may describe instances, create the
-    /// launch template and launch an instance as configured (RunInstances stands in for
-    /// CreateFleet, which cannot dry-run without an existing template). Also renders the
-    /// user-data and reads the AMI's root device.
-    pub async fn dry_run_launch(&self) -> Result<(), PortError> {
-        let spec = self.template_spec(DRY_RUN_SCALE_SET_ID).await?;
-        let ec2 = &self.settings.ec2;
+    /// Checks, without changing anything, that this role may make the EC2 calls of a launch:
+    /// each is sent with `DryRun=true` and the same tags and resources as the real one (the
+    /// template's own statements allow nothing less). With the scale set's template present:
+    /// a new template version and CreateFleet from it. Without: CreateLaunchTemplate, and
+    /// RunInstances standing in for CreateFleet (which needs an existing template) with the
+    /// template's launch data and the fleet's instance tags. Says what it checked.
+    pub async fn dry_run_launch(&self, scale_set_id: Option<i64>) -> Result<String, PortError> {
+        let scale_set_id = scale_set_id.unwrap_or(DRY_RUN_SCALE_SET_ID);
+        let spec = self.template_spec(scale_set_id).await?;
         verdict(
             "ec2 describe instances (dry run)",
             self.ec2.describe_instances().dry_run(true).send().await,
         )?;
-        verdict(
-            "ec2 create launch template (dry run)",
-            self.ec2
-                .create_launch_template()
-                .dry_run(true)
-                .launch_template_name(&spec.name)
-                .version_description(spec.description())
-                .launch_template_data(spec.data())
-                .send()
-                .await,
-        )?;
-        let profile = ec2.instance_profile.as_ref().map(|p| {
-            let builder = aws_sdk_ec2::types::IamInstanceProfileSpecification::builder();
+        let checked = match launch_template::find(&self.ec2, &spec.name).await? {
+            Some(template) => {
+                verdict(
+                    "ec2 create launch template version (dry run)",
+                    launch_template::version_request(&self.ec2, &spec, &template.id)
+                        .dry_run(true)
+                        .send()
+                        .await,
+                )?;
+                verdict(
+                    "ec2 create fleet (dry run)",
+                    self.fleet_request(&template, scale_set_id, 1, true)
+                        .dry_run(true)
+                        .send()
+                        .await,
+                )?;
+                "CreateLaunchTemplateVersion and CreateFleet"
+            }
+            None => {
+                verdict(
+                    "ec2 create launch template (dry run)",
+                    launch_template::create_request(&self.ec2, &spec)
+                        .dry_run(true)
+                        .send()
+                        .await,
+                )?;
+                verdict(
+                    "ec2 run instances (dry run)",
+                    self.run_request(&spec).dry_run(true).send().await,
+                )?;
+                "CreateLaunchTemplate and RunInstances (for CreateFleet)"
+            }
+        };
+        tracing::info!(template = spec.name, checked, "EC2 dry run passed.");
+        Ok(checked.to_owned())
+    }
+
+    /// RunInstances with what the template and CreateFleet would give the instance.
+    fn run_request(&self, spec: &TemplateSpec) -> RunInstancesFluentBuilder {
+        let ec2 = &self.settings.ec2;
+        let profile = spec.instance_profile.as_ref().map(|p| {
+            let builder = IamInstanceProfileSpecification::builder();
             match p {
                 InstanceProfile::Name(n) => builder.name(n).build(),
                 InstanceProfile::Arn(a) => builder.arn(a).build(),
             }
         });
-        let mut run = self
-            .ec2
+        let tags = |resource| {
+            TagSpecification::builder()
+                .resource_type(resource)
+                .set_tags(Some(scale_set_tags(spec.scale_set_id, &spec.name)))
+                .build()
+        };
+        self.ec2
             .run_instances()
-            .dry_run(true)
-            .image_id(&ec2.ami_id)
+            .image_id(&spec.image_id)
+            .set_instance_type(
+                ec2.instance_types
+                    .first()
+                    .map(|t| InstanceType::from(t.as_str())),
+            )
             .min_count(1)
             .max_count(1)
-            .set_key_name(ec2.key_pair_name.clone())
+            .set_key_name(spec.key_pair_name.clone())
             .set_iam_instance_profile(profile)
             .network_interfaces(
                 InstanceNetworkInterfaceSpecification::builder()
                     .device_index(0)
                     .set_subnet_id(ec2.subnet_ids.first().cloned())
-                    .set_groups(Some(ec2.security_group_ids.clone()))
-                    .associate_public_ip_address(ec2.associate_public_ip)
+                    .set_groups(Some(spec.security_group_ids.clone()))
+                    .associate_public_ip_address(spec.associate_public_ip)
+                    .delete_on_termination(true)
                     .build(),
             )
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Instance)
-                    .set_tags(Some(scale_set_tags(DRY_RUN_SCALE_SET_ID, &spec.name)))
+            .metadata_options(
+                InstanceMetadataOptionsRequest::builder()
+                    .http_endpoint(InstanceMetadataEndpointState::Enabled)
+                    .http_tokens(HttpTokensState::Required)
+                    .http_put_response_hop_limit(METADATA_HOP_LIMIT)
                     .build(),
-            );
-        if let Some(instance_type) = ec2.instance_types.first() {
-            run = run.instance_type(InstanceType::from(instance_type.as_str()));
-        }
-        verdict("ec2 run instances (dry run)", run.send().await)?;
-        tracing::info!(template = spec.name, "EC2 dry run passed.");
-        Ok(())
+            )
+            .block_device_mappings(
+                BlockDeviceMapping::builder()
+                    .device_name(&spec.root_device_name)
+                    .ebs(
+                        EbsBlockDevice::builder()
+                            .encrypted(true)
+                            .set_kms_key_id(spec.ebs_kms_key_id.clone())
+                            .volume_type(VolumeType::Gp3)
+                            .volume_size(i32::try_from(spec.root_volume_gib).unwrap_or(i32::MAX))
+                            .delete_on_termination(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .instance_initiated_shutdown_behavior(ShutdownBehavior::Terminate)
+            .user_data(&spec.user_data_base64)
+            .tag_specifications(tags(ResourceType::Instance))
+            .tag_specifications(tags(ResourceType::Volume))
     }
 }
 

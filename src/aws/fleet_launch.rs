@@ -11,6 +11,8 @@ use aws_sdk_ec2::types::{
     TargetCapacitySpecificationRequest,
 };
 
+use aws_sdk_ec2::operation::create_fleet::builders::CreateFleetFluentBuilder;
+
 use super::error::{Detail, from_sdk};
 use super::fleet::Ec2Fleet;
 use super::launch_plan::{client_token, is_capacity_error, on_demand_token, overrides};
@@ -76,14 +78,15 @@ impl Ec2Fleet {
         Ok(outcome)
     }
 
-    async fn create_fleet(
+    /// The CreateFleet request without its client token (shared with `--dry-run`, so IAM
+    /// judges exactly the tags and resources of a real launch).
+    pub(super) fn fleet_request(
         &self,
         template: &TemplateRef,
         scale_set_id: i64,
         count: u32,
         spot: bool,
-        token: &str,
-    ) -> Result<LaunchOutcome, PortError> {
+    ) -> CreateFleetFluentBuilder {
         let ec2 = &self.settings.ec2;
         let max_price = if spot {
             ec2.spot_max_price.as_deref()
@@ -115,11 +118,9 @@ impl Ec2Fleet {
             DefaultTargetCapacityType::OnDemand
         };
         let total = i32::try_from(count).unwrap_or(i32::MAX);
-        let sent = self
-            .ec2
+        self.ec2
             .create_fleet()
             .r#type(FleetType::Instant)
-            .client_token(token)
             .launch_template_configs(config)
             .target_capacity_specification(
                 TargetCapacitySpecificationRequest::builder()
@@ -145,6 +146,19 @@ impl Ec2Fleet {
                     .set_tags(Some(scale_set_tags(scale_set_id, &self.template_name())))
                     .build(),
             )
+    }
+
+    async fn create_fleet(
+        &self,
+        template: &TemplateRef,
+        scale_set_id: i64,
+        count: u32,
+        spot: bool,
+        token: &str,
+    ) -> Result<LaunchOutcome, PortError> {
+        let sent = self
+            .fleet_request(template, scale_set_id, count, spot)
+            .client_token(token)
             .send()
             .await
             .map_err(|e| from_sdk("ec2 create fleet", &e, Detail::Full))?;

@@ -1,5 +1,6 @@
 //! [`InstanceArns`]: how ghaec2 names an instance by ARN, which the JIT item key and the
-//! instance role's IAM policy share (see [`super::jit_store`]).
+//! instance role's IAM policy share (see [`super::jit_store`]). Partition and account come from
+//! ghaec2's own identity, since `${ec2:SourceInstanceARN}` names the launching account.
 
 use super::error::{Detail, from_sdk, malformed};
 use super::schema::JIT_PREFIX;
@@ -25,31 +26,46 @@ impl InstanceArns {
         }
     }
 
-    /// Learns the account from the owner of a security group ghaec2 is configured with, so
-    /// no STS client is needed (needs `ec2:DescribeSecurityGroups`). The region is the EC2
-    /// client's.
+    /// For `region`, in the partition and account of `caller_arn`: the function's own ARN
+    /// (Lambda's `invoked_function_arn`) or the caller identity STS reports. The account is
+    /// the one that launches the instances, whoever owns the subnets or security groups (a
+    /// shared VPC), and the partition is the caller's, not guessed from the region.
+    pub fn of_caller(region: impl Into<String>, caller_arn: &str) -> Result<Self, String> {
+        let fields: Vec<&str> = caller_arn.splitn(6, ':').collect();
+        match fields.as_slice() {
+            ["arn", partition, _service, _region, account, _resource]
+                if partition.starts_with("aws")
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok(Self {
+                    partition: (*partition).to_owned(),
+                    region: region.into(),
+                    account_id: (*account).to_owned(),
+                })
+            }
+            _ => Err(format!(
+                "{caller_arn:?} is not an ARN with a partition and a 12-digit account"
+            )),
+        }
+    }
+
+    /// Learns partition and account from STS GetCallerIdentity (which needs no permission),
+    /// for the local modes; inside Lambda the function's ARN gives both for free.
     pub async fn discover(
-        ec2: &aws_sdk_ec2::Client,
-        security_group_id: &str,
+        sts: &aws_sdk_sts::Client,
+        region: impl Into<String>,
     ) -> Result<Self, PortError> {
-        const OP: &str = "ec2 describe security group owner";
-        let region = ec2
-            .config()
-            .region()
-            .map(ToString::to_string)
-            .ok_or_else(|| malformed(OP, "the EC2 client has no region"))?;
-        let groups = ec2
-            .describe_security_groups()
-            .group_ids(security_group_id)
+        const OP: &str = "sts get caller identity";
+        let identity = sts
+            .get_caller_identity()
             .send()
             .await
             .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
-        let account = groups
-            .security_groups()
-            .first()
-            .and_then(|g| g.owner_id())
-            .ok_or_else(|| malformed(OP, "no owner for the security group"))?;
-        Ok(Self::new(region, account))
+        let arn = identity
+            .arn()
+            .ok_or_else(|| malformed(OP, "no ARN in the answer"))?;
+        Self::of_caller(region, arn).map_err(|message| malformed(OP, &message))
     }
 
     /// The region.
@@ -117,6 +133,31 @@ mod tests {
             ("us-isob-east-1", "aws-iso-b"),
         ] {
             assert_eq!(partition(region), expected, "{region}");
+        }
+    }
+
+    #[test]
+    fn the_caller_arn_gives_partition_and_account() {
+        let function = "arn:aws-cn:lambda:cn-north-1:123456789012:function:ghaec2";
+        let arns = InstanceArns::of_caller("cn-north-1", function).unwrap();
+        assert_eq!(
+            arns.prefix(),
+            "arn:aws-cn:ec2:cn-north-1:123456789012:instance/"
+        );
+        let assumed = "arn:aws-us-gov:sts::210987654321:assumed-role/ghaec2/session";
+        let arns = InstanceArns::of_caller("us-gov-west-1", assumed).unwrap();
+        assert_eq!(
+            arns.prefix(),
+            "arn:aws-us-gov:ec2:us-gov-west-1:210987654321:instance/"
+        );
+        for bad in [
+            "",
+            "arn:aws:sts::12345:user/x",
+            "not:an:arn:at:all:x",
+            "arn:foo:sts::123456789012:x",
+        ] {
+            let err = InstanceArns::of_caller("eu-west-1", bad).unwrap_err();
+            assert!(err.contains("12-digit account"), "{bad}: {err}");
         }
     }
 

@@ -8,6 +8,8 @@
 //! costs two describe calls per process.
 
 use aws_sdk_ec2::Client;
+use aws_sdk_ec2::operation::create_launch_template::builders::CreateLaunchTemplateFluentBuilder;
+use aws_sdk_ec2::operation::create_launch_template_version::builders::CreateLaunchTemplateVersionFluentBuilder;
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateEbsBlockDeviceRequest,
     LaunchTemplateHttpTokensState, LaunchTemplateIamInstanceProfileSpecificationRequest,
@@ -34,6 +36,8 @@ pub const TAG_RUNNER_NAME: &str = "ghaec2:runner-name";
 pub const TAG_NAME: &str = "Name";
 /// Version descriptions start with this, followed by the settings fingerprint.
 pub const FINGERPRINT_PREFIX: &str = "ghaec2 settings ";
+/// Error code of a launch template name EC2 does not know.
+const TEMPLATE_NOT_FOUND: &str = "InvalidLaunchTemplateName.NotFoundException";
 /// Root device name when DescribeImages cannot tell (Amazon Linux's).
 pub const FALLBACK_ROOT_DEVICE: &str = "/dev/xvda";
 /// IMDS hop limit: 2, so job containers on the runner reach IMDS like the runner's own steps
@@ -53,6 +57,8 @@ pub struct TemplateSpec {
     pub root_device_name: String,
     /// Root volume size in GiB.
     pub root_volume_gib: u32,
+    /// KMS key of the root volume; none: the account's default EBS key (or the snapshot's).
+    pub ebs_kms_key_id: Option<String>,
     /// Security groups.
     pub security_group_ids: Vec<String>,
     /// Key pair.
@@ -100,6 +106,10 @@ impl TemplateSpec {
             format!("image_id={}", self.image_id),
             format!("root_device_name={}", self.root_device_name),
             format!("root_volume_gib={}", self.root_volume_gib),
+            format!(
+                "ebs_kms_key_id={}",
+                self.ebs_kms_key_id.as_deref().unwrap_or("")
+            ),
             format!("security_group_ids={}", self.security_group_ids.join(",")),
             format!(
                 "key_pair_name={}",
@@ -171,6 +181,7 @@ impl TemplateSpec {
                     .ebs(
                         LaunchTemplateEbsBlockDeviceRequest::builder()
                             .encrypted(true)
+                            .set_kms_key_id(self.ebs_kms_key_id.clone())
                             .volume_type(VolumeType::Gp3)
                             .volume_size(i32::try_from(self.root_volume_gib).unwrap_or(i32::MAX))
                             .delete_on_termination(true)
@@ -201,27 +212,13 @@ impl TemplateSpec {
 /// Makes sure the template exists with `spec`'s fingerprint as its default version, and
 /// returns the version to launch.
 pub async fn ensure(ec2: &Client, spec: &TemplateSpec) -> Result<TemplateRef, PortError> {
-    const OP: &str = "ec2 describe launch template";
-    let described = ec2
-        .describe_launch_templates()
-        .launch_template_names(&spec.name)
-        .send()
-        .await;
-    let template = match described {
-        Ok(out) => out.launch_templates().first().cloned(),
-        Err(e) if code_of(&e) == Some("InvalidLaunchTemplateName.NotFoundException") => None,
-        Err(e) => return Err(from_sdk(OP, &e, Detail::Full)),
-    };
-    let Some(template) = template else {
+    let Some(TemplateRef {
+        id,
+        version: default,
+    }) = find(ec2, &spec.name).await?
+    else {
         return create(ec2, spec).await;
     };
-    let id = template
-        .launch_template_id()
-        .ok_or_else(|| malformed(OP, "template without id"))?
-        .to_owned();
-    let default = template
-        .default_version_number()
-        .ok_or_else(|| malformed(OP, "template without default version"))?;
     let versions = ec2
         .describe_launch_template_versions()
         .launch_template_id(&id)
@@ -243,16 +240,59 @@ pub async fn ensure(ec2: &Client, spec: &TemplateSpec) -> Result<TemplateRef, Po
     add_version(ec2, spec, id).await
 }
 
-async fn create(ec2: &Client, spec: &TemplateSpec) -> Result<TemplateRef, PortError> {
-    const OP: &str = "ec2 create launch template";
-    let created = ec2
-        .create_launch_template()
+/// The CreateLaunchTemplate request, tags included; `--dry-run` sends the same one, so IAM
+/// judges exactly what the real call will ask.
+pub fn create_request(ec2: &Client, spec: &TemplateSpec) -> CreateLaunchTemplateFluentBuilder {
+    ec2.create_launch_template()
         .launch_template_name(&spec.name)
         .version_description(spec.description())
         .launch_template_data(spec.data())
         .tag_specifications(spec.template_tags())
+}
+
+/// The CreateLaunchTemplateVersion request for template `id` (shared with `--dry-run`).
+pub fn version_request(
+    ec2: &Client,
+    spec: &TemplateSpec,
+    id: &str,
+) -> CreateLaunchTemplateVersionFluentBuilder {
+    ec2.create_launch_template_version()
+        .launch_template_id(id)
+        .version_description(spec.description())
+        .launch_template_data(spec.data())
+}
+
+/// The id and default version of the template named `name`, if it exists.
+pub async fn find(ec2: &Client, name: &str) -> Result<Option<TemplateRef>, PortError> {
+    const OP: &str = "ec2 describe launch template";
+    let described = ec2
+        .describe_launch_templates()
+        .launch_template_names(name)
         .send()
         .await;
+    let template = match described {
+        Ok(out) => out.launch_templates().first().cloned(),
+        Err(e) if code_of(&e) == Some(TEMPLATE_NOT_FOUND) => None,
+        Err(e) => return Err(from_sdk(OP, &e, Detail::Full)),
+    };
+    let Some(template) = template else {
+        return Ok(None);
+    };
+    let id = template
+        .launch_template_id()
+        .ok_or_else(|| malformed(OP, "template without id"))?;
+    let version = template
+        .default_version_number()
+        .ok_or_else(|| malformed(OP, "template without default version"))?;
+    Ok(Some(TemplateRef {
+        id: id.to_owned(),
+        version,
+    }))
+}
+
+async fn create(ec2: &Client, spec: &TemplateSpec) -> Result<TemplateRef, PortError> {
+    const OP: &str = "ec2 create launch template";
+    let created = create_request(ec2, spec).send().await;
     match created {
         Ok(out) => {
             let template = out
@@ -286,11 +326,7 @@ async fn add_version(
     id: String,
 ) -> Result<TemplateRef, PortError> {
     const OP: &str = "ec2 create launch template version";
-    let created = ec2
-        .create_launch_template_version()
-        .launch_template_id(&id)
-        .version_description(spec.description())
-        .launch_template_data(spec.data())
+    let created = version_request(ec2, spec, &id)
         .send()
         .await
         .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
@@ -325,6 +361,7 @@ mod tests {
             image_id: "ami-0123456789abcdef0".into(),
             root_device_name: "/dev/xvda".into(),
             root_volume_gib: 30,
+            ebs_kms_key_id: None,
             security_group_ids: vec!["sg-01234567".into()],
             key_pair_name: None,
             instance_profile: Some(InstanceProfile::Name("runner".into())),
@@ -338,7 +375,8 @@ mod tests {
         let base = spec();
         assert_eq!(base.fingerprint(), spec().fingerprint());
         assert_eq!(base.fingerprint().len(), 16);
-        let changes: [fn(&mut TemplateSpec); 9] = [
+        let changes: [fn(&mut TemplateSpec); 10] = [
+            |s| s.ebs_kms_key_id = Some("arn:aws:kms:eu-west-1:123456789012:key/k".into()),
             |s| s.image_id = "ami-0fedcba9876543210".into(),
             |s| s.root_volume_gib = 31,
             |s| s.security_group_ids.push("sg-89abcdef".into()),

@@ -4,7 +4,8 @@
 //! Build the SDK clients once (in `main`) and hand them in:
 //!
 //! - [`DynamoStateStore::new`]`(dynamodb, table)`;
-//! - [`InstanceArns::discover`]`(&ec2, first security group)` once, then
+//! - [`InstanceArns::discover`]`(&sts, region)` once (or [`InstanceArns::of_caller`] with the
+//!   Lambda function's ARN), then
 //!   [`DynamoJitStore::new`]`(dynamodb, table, scale set name, arns.clone())` and
 //!   [`Ec2Fleet::new`]`(ec2, ssm, `[`LaunchSettings::from_config`]`(&config, arns))`.
 //!
@@ -17,7 +18,8 @@
 //! - `identity`: [`InstanceArns`], the instance ARN scheme JIT keys and IAM share.
 //! - `jit_store`: [`DynamoJitStore`], JIT configs keyed by instance ARN (why not SSM: there).
 //! - `user_data` + `user_data.sh`: the runner bootstrap script, rendered without secrets.
-//! - `image`: the AMI's root device name (`resolve:ssm:` AMIs resolved for that only).
+//! - `image`: the image to launch (the configured AMI, else Amazon Linux 2023 for the instance
+//!   types' architecture) and its root device name.
 //! - `launch_template`: [`TemplateSpec`], tags and the versioned per-scale-set template.
 //! - `launch_plan`: overrides matrix, capacity errors, client tokens, hashing (pure).
 //! - `fleet`: [`Ec2Fleet`], instances, tagging, termination.

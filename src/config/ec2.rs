@@ -20,8 +20,13 @@ pub struct Ec2Settings {
     /// Default `m7i.large,m6i.large,m5.large`.
     pub instance_types: Vec<String>,
     /// `EC2_AMI_ID`: `ami-` + 8 to 17 hex digits, or `resolve:ssm:/parameter/name`, passed to
-    /// the launch template as given (EC2 resolves the parameter at launch). Required.
-    pub ami_id: String,
+    /// the launch template as given (EC2 resolves the parameter at launch). Default: none,
+    /// meaning the current Amazon Linux 2023 for the instance types' architecture
+    /// ([`crate::aws::image`]), whose runner the user-data installs at boot.
+    pub ami_id: Option<String>,
+    /// `EC2_EBS_KMS_KEY_ID`: ARN of the customer managed KMS key that encrypts the root volume.
+    /// Default: none (the account's default EBS key, or the AMI snapshot's key).
+    pub ebs_kms_key_id: Option<String>,
     /// `EC2_SPOT_PRICE`: maximum spot price per instance hour in USD, a positive decimal such
     /// as `0.05`. Default: none (capped at the on-demand price).
     pub spot_max_price: Option<String>,
@@ -81,21 +86,16 @@ impl Ec2Settings {
                 is_instance_type,
             )
             .unwrap_or_else(|| DEFAULT_INSTANCE_TYPES.map(str::to_owned).to_vec());
-        let ami_id = env.required(
+        let ami_id = env.parsed(
             EC2_AMI_ID,
-            "the runner AMI: an ami-… id or resolve:ssm:/parameter/name",
+            "an AMI id (ami- followed by 8 to 17 hex digits) or resolve:ssm:/parameter/name",
+            |v| is_ami(v).then(|| v.to_owned()),
         );
-        let ami_id = ami_id.and_then(|ami| {
-            if is_ami(&ami) {
-                return Some(ami);
-            }
-            env.invalid(
-                EC2_AMI_ID,
-                &ami,
-                "an AMI id (ami- followed by 8 to 17 hex digits) or resolve:ssm:/parameter/name",
-            );
-            None
-        });
+        let ebs_kms_key_id = env.parsed(
+            EC2_EBS_KMS_KEY_ID,
+            "a KMS key ARN such as arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            |v| is_kms_key_arn(v).then(|| v.to_owned()),
+        );
         let spot_max_price = env.parsed(
             EC2_SPOT_PRICE,
             "a positive price in USD per hour, such as 0.05",
@@ -120,7 +120,8 @@ impl Ec2Settings {
             security_group_ids: security_group_ids?,
             key_pair_name,
             instance_types,
-            ami_id: ami_id?,
+            ami_id,
+            ebs_kms_key_id,
             spot_max_price,
             instance_profile,
             associate_public_ip: associate_public_ip?,
@@ -178,6 +179,20 @@ fn is_ami(ami: &str) -> bool {
                 .all(|b| b.is_ascii_alphanumeric() || b"_.-/:".contains(&b));
     }
     is_resource_id(ami, "ami-")
+}
+
+/// `arn:<partition>:kms:<region>:<account>:key/<id>`: IAM grants name keys by ARN, and an
+/// alias would leave the function's grant pointing at nothing.
+fn is_kms_key_arn(value: &str) -> bool {
+    let fields: Vec<&str> = value.splitn(6, ':').collect();
+    matches!(fields.as_slice(), ["arn", partition, "kms", region, account, resource]
+    if partition.starts_with("aws")
+        && is_region(region)
+        && account.len() == 12
+        && account.bytes().all(|b| b.is_ascii_digit())
+        && resource.strip_prefix("key/").is_some_and(|id| {
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        }))
 }
 
 /// `family.size`: e.g. `m7i.large`, `c7gn.16xlarge`, `m7i-flex.large`, `u-6tb1.metal`,

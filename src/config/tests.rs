@@ -89,6 +89,10 @@ fn a_full_configuration_sets_every_field() {
         ("EC2_ASSOCIATE_PUBLIC_IP", "yes"),
         ("EC2_ROOT_VOLUME_SIZE_GIB", "100"),
         ("EC2_ON_DEMAND_FAILOVER", "FALSE"),
+        (
+            "EC2_EBS_KMS_KEY_ID",
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ),
         ("STATE_TABLE_NAME", "my.state_table-1"),
         ("DRAIN_WINDOW_SECONDS", "840"),
         ("RUNNER_BOOT_TIMEOUT_SECONDS", "30"),
@@ -144,9 +148,14 @@ fn a_full_configuration_sets_every_field() {
             security_group_ids: vec!["sg-0123abcd".to_owned(), "sg-89abcdef".to_owned()],
             key_pair_name: Some("ops key".to_owned()),
             instance_types: vec!["c7i.xlarge".to_owned(), "c6i.xlarge".to_owned()],
-            ami_id:
+            ami_id: Some(
                 "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
-                    .to_owned(),
+                    .to_owned()
+            ),
+            ebs_kms_key_id: Some(
+                "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+                    .to_owned()
+            ),
             spot_max_price: Some("0.25".to_owned()),
             instance_profile: Some(InstanceProfile::Arn(
                 "arn:aws:iam::123456789012:instance-profile/runner".to_owned()
@@ -174,8 +183,11 @@ fn unset_and_blank_optional_variables_take_their_defaults() {
         ("MAX_RUNNERS", ""),
         ("RUNNER_GROUP", "  "),
         ("EC2_INSTANCE_TYPE", " "),
+        ("EC2_AMI_ID", ""),
     ]);
-    for vars in [minimal(), blank] {
+    let mut unset = minimal();
+    without(&mut unset, &["EC2_AMI_ID"]);
+    for vars in [unset, blank] {
         let config = ok(&vars);
         assert!(config.github.config_url.is_hosted());
         assert!(
@@ -199,6 +211,10 @@ fn unset_and_blank_optional_variables_take_their_defaults() {
             (None, None)
         );
         assert_eq!(ec2.instance_profile, None);
+        assert_eq!(
+            (ec2.ami_id.as_ref(), ec2.ebs_kms_key_id.as_ref()),
+            (None, None)
+        );
         assert!(!ec2.associate_public_ip);
         assert_eq!(ec2.root_volume_size_gib, 30);
         assert!(ec2.on_demand_failover);
@@ -233,6 +249,8 @@ fn every_invalid_value_names_the_variable_the_value_and_the_expectation() {
         ("EC2_INSTANCE_TYPE", "m7i.large,large", "a comma-separated list of instance types of the form family.size"),
         ("EC2_AMI_ID", "ami-xyz", "an AMI id (ami- followed by 8 to 17 hex digits) or resolve:ssm:"),
         ("EC2_SPOT_PRICE", "0", "a positive price"),
+        ("EC2_EBS_KMS_KEY_ID", "alias/ebs", "a KMS key ARN"),
+        ("EC2_EBS_KMS_KEY_ID", "arn:aws:kms:eu-west-1:123456789012:alias/ebs", "a KMS key ARN"),
         ("EC2_INSTANCE_PROFILE", "arn:aws:iam::123:role/x", "an instance profile name"),
         ("EC2_ASSOCIATE_PUBLIC_IP", "maybe", "true or false"),
         ("EC2_ROOT_VOLUME_SIZE_GIB", "4", "a whole number from 8 to 16384"),

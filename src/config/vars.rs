@@ -47,6 +47,8 @@ pub const EC2_KEY_PAIR_NAME: &str = "EC2_KEY_PAIR_NAME";
 pub const EC2_INSTANCE_TYPE: &str = "EC2_INSTANCE_TYPE";
 /// AMI id or `resolve:ssm:` parameter.
 pub const EC2_AMI_ID: &str = "EC2_AMI_ID";
+/// KMS key ARN for the encrypted root volume.
+pub const EC2_EBS_KMS_KEY_ID: &str = "EC2_EBS_KMS_KEY_ID";
 /// Maximum spot price per instance hour.
 pub const EC2_SPOT_PRICE: &str = "EC2_SPOT_PRICE";
 /// Instance profile name or ARN.
