@@ -95,7 +95,8 @@ RUNNER_ROLE = "RunnerRole"
 STATE_TABLE = "StateTable"
 SECRET_PARAMETERS = ("GitHubTokenSsmParameter", "GitHubAppPrivateKeySsmParameter")
 KMS_KEY_PARAMETERS = ("SecretsKmsKeyArn", "Ec2EbsKmsKeyId")
-# What EC2 needs of a key to encrypt a volume for the caller; no plaintext data keys.
+# KMS actions the function may have: decrypting secrets through SSM, and what EC2 needs of a
+# key to encrypt a volume for the caller. No Encrypt, no plaintext data keys.
 KMS_ACTIONS = {
     "kms:creategrant", "kms:decrypt", "kms:describekey", "kms:generatedatakeywithoutplaintext",
     "kms:reencryptfrom", "kms:reencryptto",
