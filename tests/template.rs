@@ -335,6 +335,32 @@ fn function_shape_and_timeout_fit_the_drain_window() {
     );
 }
 
+/// The EBS key reaches the function, and its KMS statements exist only when a key is given (an
+/// empty Resource would make IAM reject the whole policy, and the deploy fail).
+#[test]
+fn ebs_key_reaches_the_function_and_is_granted_only_when_given() {
+    assert_eq!(
+        env_vars()["EC2_EBS_KMS_KEY_ID"],
+        json!({"Ref": "Ec2EbsKmsKeyId"})
+    );
+    assert_eq!(parameter_default("Ec2EbsKmsKeyId").as_deref(), Some(""));
+    let key = json!({"Ref": "Ec2EbsKmsKeyId"});
+    let statements = function()["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    let granting: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s.to_string().contains(&key.to_string()))
+        .collect();
+    assert_eq!(granting.len(), 2, "use through EC2, and grants for EC2");
+    for statement in granting {
+        let branches = statement["Fn::If"].as_array().expect("behind a condition");
+        assert_eq!(branches[0], "HasEbsKmsKey");
+        assert_eq!(branches[1]["Resource"], key);
+        assert_eq!(branches[2], json!({"Ref": "AWS::NoValue"}));
+    }
+}
+
 /// Values the stack gives its own resources, for resolving the environment offline.
 fn sample_attribute(reference: &Value) -> String {
     let text = reference.to_string();
