@@ -14,10 +14,17 @@ ignoring case, as IAM does):
 - on Resource "*" (or an ARN whose resource part is "*") only read-only actions;
 - mutating EC2 actions on instances, and on launch templates (launching aside), carry a ghaec2
   tag condition (RequestTag, ResourceTag or ec2:CreateAction);
+- EC2 ARNs name the stack's account, except subnets and security groups (any account: a VPC
+  shared through RAM) and images and snapshots (no account: public or shared);
 - DynamoDB only on the state table; the runner role only GetItem/DeleteItem of its own JIT
-  item (dynamodb:LeadingKeys = jit#${ec2:SourceInstanceARN});
+  item (dynamodb:LeadingKeys = jit#${ec2:SourceInstanceARN}), and PutItem there of exactly the
+  boot-failure attributes;
 - SSM only on the configured secret parameters and the public /aws/service/ path;
-- iam:PassRole only for the runner role, only to EC2;
+- KMS only on the configured key parameters, only through a service of this partition
+  (kms:ViaService = <service>.${AWS::Region}.${AWS::URLSuffix}), grants only for AWS resources;
+- iam:PassRole only for the runner role, only to EC2 (the Partitions mapping's principals);
+- no hard-coded amazonaws.com in a statement or trust policy: names that differ by partition
+  come from the Partitions mapping or ${AWS::URLSuffix};
 - no plaintext secret: the function never sets GITHUB_TOKEN or GITHUB_APP_PRIVATE_KEY.
 
 tests/template.rs reads the --json output and checks what ties the template to the Rust code
@@ -87,6 +94,23 @@ READ_ONLY_VERBS = ("describe", "get", "list")
 RUNNER_ROLE = "RunnerRole"
 STATE_TABLE = "StateTable"
 SECRET_PARAMETERS = ("GitHubTokenSsmParameter", "GitHubAppPrivateKeySsmParameter")
+KMS_KEY_PARAMETERS = ("SecretsKmsKeyArn", "Ec2EbsKmsKeyId")
+# KMS actions the function may have: decrypting secrets through SSM, and what EC2 needs of a
+# key to encrypt a volume for the caller. No Encrypt, no plaintext data keys.
+KMS_ACTIONS = {
+    "kms:creategrant", "kms:decrypt", "kms:describekey", "kms:generatedatakeywithoutplaintext",
+    "kms:reencryptfrom", "kms:reencryptto",
+}
+# The runner role's own JIT item: read and delete it, or record a boot failure in its partition.
+RUNNER_JIT_ACTIONS = {"dynamodb:getitem", "dynamodb:deleteitem"}
+RUNNER_OWN_PARTITION = "jit#${ec2:SourceInstanceARN}"
+BOOT_FAILURE_ATTRIBUTES = {
+    "pk", "sk", "reason", "instance_id", "scale_set_name", "expires_at_epoch",
+}
+# EC2 resource types whose ARN may name another account, and which account field they may have.
+OTHER_ACCOUNT_EC2_TYPES = {"subnet": "*", "security-group": "*", "image": "", "snapshot": ""}
+EC2_PRINCIPALS = {"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "Ec2Principals"]}
+VIA_SERVICE_SUFFIX = ".${AWS::Region}.${AWS::URLSuffix}"
 
 
 def as_list(value):
@@ -156,12 +180,42 @@ def unreviewable_policies(template):
                 yield name, policy
 
 
-def arn_resource_part(text):
-    """The resource part of an ARN (after the fifth colon), pseudo parameters first replaced
-    since ${AWS::Partition} holds colons; None for something that is not an ARN."""
-    plain = re.sub(r"\$\{AWS::[A-Za-z]+\}", "x", text)
+def arn_fields(text):
+    """(service, region, account, resource) of an ARN, pseudo parameters first replaced by
+    <Name> since ${AWS::Partition} holds colons; None for something that is not an ARN."""
+    plain = re.sub(r"\$\{AWS::([A-Za-z]+)\}", r"<\1>", text)
     parts = plain.split(":", 5)
-    return parts[5] if len(parts) == 6 and parts[0] == "arn" else None
+    return tuple(parts[2:]) if len(parts) == 6 and parts[0] == "arn" else None
+
+
+def arn_resource_part(text):
+    """The resource part of an ARN (after the fifth colon); None for a non-ARN."""
+    fields = arn_fields(text)
+    return fields[3] if fields else None
+
+
+def foreign_ec2_arn(resource):
+    """The resource type of an EC2 ARN that names another account than the stack's where
+    OTHER_ACCOUNT_EC2_TYPES does not allow it, else None."""
+    fields = arn_fields(sub_text(resource) or "")
+    if not fields or fields[0] != "ec2":
+        return None
+    account, kind = fields[2], re.split(r"[/:]", fields[3])[0]
+    if account == "<AccountId>" or OTHER_ACCOUNT_EC2_TYPES.get(kind) == account:
+        return None
+    return kind
+
+
+def literal_strings(value):
+    """Every string in a (nested) policy value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from literal_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from literal_strings(item)
 
 
 def is_everything(resource):
@@ -174,12 +228,58 @@ def condition_keys(statement):
     return {key for operator in statement.get("Condition", {}).values() for key in operator}
 
 
+def condition(statement, operator, key):
+    return statement.get("Condition", {}).get(operator, {}).get(key)
+
+
+def trust_statements(template):
+    """(role, statement) of every role's trust policy."""
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            document = resource.get("Properties", {}).get("AssumeRolePolicyDocument", {})
+            for statement in strip_if(document.get("Statement", [])):
+                yield name, statement
+
+
+def review_runner_dynamodb(actions, statement, finding):
+    """The runner role's DynamoDB statement: Get/Delete, or PutItem of a boot failure, both
+    only in its own partition."""
+    verbs = {a.lower() for a in actions}
+    if verbs == {"dynamodb:putitem"}:
+        attributes = condition(statement, "ForAllValues:StringEquals", "dynamodb:Attributes")
+        if set(as_list(attributes or [])) != BOOT_FAILURE_ATTRIBUTES:
+            finding(f"runner role PutItem not limited to the boot-failure attributes "
+                    f"{sorted(BOOT_FAILURE_ATTRIBUTES)}")
+    elif verbs - RUNNER_JIT_ACTIONS:
+        finding(f"runner role may {actions}: only GetItem/DeleteItem, or PutItem alone")
+    leading = condition(statement, "ForAllValues:StringEquals", "dynamodb:LeadingKeys")
+    if as_list(leading or []) != [RUNNER_OWN_PARTITION]:
+        finding(f"runner role not limited to {RUNNER_OWN_PARTITION}")
+
+
+def review_kms(action, canonical, resources, statement, finding):
+    if canonical not in KMS_ACTIONS:
+        finding(f"unexpected KMS action {action}")
+    if not all(r in [{"Ref": p} for p in KMS_KEY_PARAMETERS] for r in resources):
+        finding(f"{action} on {resources!r}, not a configured key")
+    via = sub_text(condition(statement, "StringEquals", "kms:ViaService") or "") or ""
+    if not via.endswith(VIA_SERVICE_SUFFIX):
+        finding(f"{action} without kms:ViaService <service>{VIA_SERVICE_SUFFIX}")
+    if canonical == "kms:creategrant" and \
+            condition(statement, "Bool", "kms:GrantIsForAWSResource") not in ("true", True):
+        finding("kms:CreateGrant without kms:GrantIsForAWSResource true")
+
+
 def review(template):
     findings = []
 
     def finding(where, statement, text):
         findings.append(f"{where}/{statement.get('Sid', '?')}: {text}")
 
+    for where, st in list(statements(template)) + list(trust_statements(template)):
+        if any("amazonaws.com" in text for text in literal_strings(st)):
+            finding(where, st, "hard-coded amazonaws.com; per-partition names come from the "
+                    "Partitions mapping or ${AWS::URLSuffix}")
     for name, policy in unreviewable_policies(template):
         findings.append(f"{name}: policy {policy!r} is not an inline statement list")
     for where, st in statements(template):
@@ -222,6 +322,8 @@ def review(template):
                     )
                 if any(sub_text(r) and ":ec2:*" in sub_text(r) for r in resources):
                     finding(where, st, f"{action} not scoped to the stack's region")
+                for kind in filter(None, map(foreign_ec2_arn, resources)):
+                    finding(where, st, f"{action} on {kind} of another account")
             if service == "dynamodb" and not all(is_get_att(r, STATE_TABLE) for r in resources):
                 finding(where, st, f"{action} on something other than the state table")
             if service == "ssm":
@@ -232,25 +334,22 @@ def review(template):
                     )
                     if not allowed:
                         finding(where, st, f"{action} on {r!r}")
+            if service == "kms":
+                review_kms(action, canonical, resources, st,
+                           lambda text: finding(where, st, text))
             if canonical == "iam:passrole":
                 if not all(is_get_att(r, RUNNER_ROLE) or r == {"Ref": "Ec2InstanceProfileRoleArn"}
                            for r in resources):
                     finding(where, st, f"iam:PassRole for {resources!r}, not the runner role")
-                passed = st.get("Condition", {}).get("StringEquals", {}).get("iam:PassedToService")
-                if passed != "ec2.amazonaws.com":
-                    finding(where, st, "iam:PassRole without iam:PassedToService ec2.amazonaws.com")
+                if condition(st, "StringEquals", "iam:PassedToService") != EC2_PRINCIPALS:
+                    finding(where, st, "iam:PassRole without iam:PassedToService of the "
+                            "Partitions mapping's Ec2Principals")
             if service == "iam" and canonical not in ("iam:passrole", "iam:createservicelinkedrole"):
                 finding(where, st, f"unexpected IAM action {action}")
             if canonical == "iam:createservicelinkedrole" and "iam:AWSServiceName" not in keys:
                 finding(where, st, "iam:CreateServiceLinkedRole without iam:AWSServiceName")
         if where == RUNNER_ROLE and any(a.lower().startswith("dynamodb:") for a in actions):
-            if {a.lower() for a in actions} - {"dynamodb:getitem", "dynamodb:deleteitem"}:
-                finding(where, st, f"runner role may {actions}, only GetItem/DeleteItem expected")
-            leading = st.get("Condition", {}).get("ForAllValues:StringEquals", {}).get(
-                "dynamodb:LeadingKeys"
-            )
-            if as_list(leading or []) != ["jit#${ec2:SourceInstanceARN}"]:
-                finding(where, st, "runner role not limited to jit#${ec2:SourceInstanceARN}")
+            review_runner_dynamodb(actions, st, lambda text: finding(where, st, text))
 
     for name, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":

@@ -15,6 +15,11 @@ use template_script::{check_template, dump, root};
 
 const INSTANCES: &str = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:instance/*";
 
+/// EC2's principals in the stack's partition, as the template names them.
+fn ec2_principals() -> Value {
+    json!({"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "Ec2Principals"]})
+}
+
 /// The real template with short-form tags expanded.
 fn real_template() -> &'static Value {
     &dump()["template"]
@@ -191,23 +196,166 @@ fn ssm_and_dynamodb_outside_their_resources_fail() {
     );
     // The runner role: only its own JIT item, only Get/Delete.
     let mut template = real_template().clone();
-    let statement = &mut template["Resources"]["RunnerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
-        ["Statement"][0];
-    assert!(statement.is_object(), "RunnerRole has no inline statement");
-    statement["Action"] = json!(["dynamodb:GetItem", "dynamodb:PutItem"]);
-    assert_fails(&template, "only GetItem/DeleteItem expected");
+    runner_statement(&mut template, 0)["Action"] = json!(["dynamodb:GetItem", "dynamodb:PutItem"]);
+    assert_fails(&template, "only GetItem/DeleteItem, or PutItem alone");
     let mut template = real_template().clone();
-    template["Resources"]["RunnerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        [0]["Condition"] = json!({});
+    runner_statement(&mut template, 0)["Condition"] = json!({});
     assert_fails(
         &template,
         "runner role not limited to jit#${ec2:SourceInstanceARN}",
     );
 }
 
+/// A statement of the runner role's inline policy.
+fn runner_statement(template: &mut Value, index: usize) -> &mut Value {
+    let statement = &mut template["Resources"]["RunnerRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"][index];
+    assert!(statement.is_object(), "RunnerRole has no statement {index}");
+    statement
+}
+
+/// The boot-failure record: PutItem of exactly its attributes, in the instance's own partition.
+#[test]
+fn widened_boot_failure_writes_fail() {
+    let boot_failure = |template: &mut Value| -> Value {
+        let statement = runner_statement(template, 1).clone();
+        assert_eq!(statement["Sid"], "OwnBootFailureItemOnly");
+        statement
+    };
+    let widen = |change: &dyn Fn(&mut Value)| {
+        let mut template = real_template().clone();
+        let mut statement = boot_failure(&mut template);
+        change(&mut statement);
+        *runner_statement(&mut template, 1) = statement;
+        template
+    };
+    let only = "ForAllValues:StringEquals";
+    // Another attribute: the JIT config itself, written over by the runner.
+    let extra = widen(&|s| {
+        s["Condition"][only]["dynamodb:Attributes"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("jit_config"));
+    });
+    assert_fails(
+        &extra,
+        "runner role PutItem not limited to the boot-failure attributes",
+    );
+    // No attribute limit at all.
+    let unlimited = widen(&|s| {
+        s["Condition"][only]
+            .as_object_mut()
+            .unwrap()
+            .remove("dynamodb:Attributes");
+    });
+    assert_fails(
+        &unlimited,
+        "runner role PutItem not limited to the boot-failure attributes",
+    );
+    // Any partition: another runner's JIT item, the lease, the ledger.
+    let anywhere = widen(&|s| {
+        s["Condition"][only]
+            .as_object_mut()
+            .unwrap()
+            .remove("dynamodb:LeadingKeys");
+    });
+    assert_fails(
+        &anywhere,
+        "runner role not limited to jit#${ec2:SourceInstanceARN}",
+    );
+    // UpdateItem beside PutItem (an update names no attribute list of the whole item).
+    let update = widen(&|s| s["Action"] = json!(["dynamodb:PutItem", "dynamodb:UpdateItem"]));
+    assert_fails(&update, "only GetItem/DeleteItem, or PutItem alone");
+    // Control: the same statement, unchanged, passes.
+    assert_passes(&widen(&|_| {}));
+}
+
+/// Launches may use another account's subnets and security groups (a VPC shared through RAM)
+/// and public images; nothing else may name another account.
+#[test]
+fn other_accounts_beyond_shared_vpc_and_images_fail() {
+    let any_account = |kind: &str| json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:ec2:${{AWS::Region}}:*:{kind}/*")});
+    for kind in [
+        "instance",
+        "network-interface",
+        "volume",
+        "launch-template",
+        "key-pair",
+    ] {
+        let mut statement = allow("Mutant", json!("ec2:RunInstances"), any_account(kind));
+        statement["Condition"] =
+            json!({"StringEquals": {"aws:RequestTag/ghaec2:managed-by": "ghaec2"}});
+        assert_fails(
+            &with_function_statement(statement),
+            &format!("Mutant: ec2:RunInstances on {kind} of another account"),
+        );
+    }
+    // An image of no account is public; one of any account is not what the review allows.
+    let any_image = allow("Mutant", json!("ec2:RunInstances"), any_account("image"));
+    assert_fails(
+        &with_function_statement(any_image),
+        "Mutant: ec2:RunInstances on image of another account",
+    );
+    // Controls: shared subnets and security groups, public images.
+    for kind in ["subnet", "security-group"] {
+        let statement = allow("Fine", json!("ec2:RunInstances"), any_account(kind));
+        assert_passes(&with_function_statement(statement));
+    }
+    let public = json!({"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}::image/*"});
+    assert_passes(&with_function_statement(allow(
+        "Fine",
+        json!("ec2:RunInstances"),
+        public,
+    )));
+}
+
+/// KMS only on the configured keys, only through a service of this partition, grants only for
+/// AWS resources; no name pinned to the aws partition.
+#[test]
+fn kms_and_partition_pinned_names_fail() {
+    let key = json!({"Ref": "Ec2EbsKmsKeyId"});
+    let via_ec2 = json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "ec2.${AWS::Region}.${AWS::URLSuffix}"}}});
+    let mut grant = allow("Mutant", json!("kms:CreateGrant"), key.clone());
+    grant["Condition"] = via_ec2.clone();
+    assert_fails(
+        &with_function_statement(grant),
+        "Mutant: kms:CreateGrant without kms:GrantIsForAWSResource true",
+    );
+    let direct = allow("Mutant", json!("kms:Decrypt"), key.clone());
+    assert_fails(
+        &with_function_statement(direct),
+        "Mutant: kms:Decrypt without kms:ViaService",
+    );
+    let mut plaintext = allow("Mutant", json!("kms:GenerateDataKey"), key.clone());
+    plaintext["Condition"] = via_ec2.clone();
+    assert_fails(
+        &with_function_statement(plaintext),
+        "Mutant: unexpected KMS action kms:GenerateDataKey",
+    );
+    let mut any_key = allow("Mutant", json!("kms:Decrypt"), json!("*"));
+    any_key["Condition"] = via_ec2.clone();
+    assert_fails(&with_function_statement(any_key), "not a configured key");
+    // The aws partition's endpoint suffix, hard-coded.
+    let mut pinned = allow("Mutant", json!("kms:Decrypt"), key.clone());
+    pinned["Condition"] = json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "ec2.${AWS::Region}.amazonaws.com"}}});
+    assert_fails(
+        &with_function_statement(pinned),
+        "Mutant: hard-coded amazonaws.com",
+    );
+    // The runner role trusting the aws partition's EC2 only.
+    let mut template = real_template().clone();
+    template["Resources"]["RunnerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+        ["Principal"] = json!({"Service": "ec2.amazonaws.com"});
+    assert_fails(&template, "RunnerRole/?: hard-coded amazonaws.com");
+    // Control: the real EBS statements' shape passes.
+    let mut fine = allow("Fine", json!(["kms:Decrypt", "kms:ReEncryptTo"]), key);
+    fine["Condition"] = via_ec2;
+    assert_passes(&with_function_statement(fine));
+}
+
 #[test]
 fn pass_role_to_anything_but_the_runner_role_fails() {
-    let ec2_only = json!({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}});
+    let ec2_only = json!({"StringEquals": {"iam:PassedToService": ec2_principals()}});
     let cases = [
         (
             "iam:PassRole",
@@ -244,8 +392,16 @@ fn pass_role_to_anything_but_the_runner_role_fails() {
     pass["Condition"] = json!({});
     assert_fails(
         &template,
-        "iam:PassRole without iam:PassedToService ec2.amazonaws.com",
+        "iam:PassRole without iam:PassedToService of the Partitions mapping's Ec2Principals",
     );
+    // To any service in the partition of the mapping is not EC2 either.
+    let mut template = real_template().clone();
+    let pass = function_statements(&mut template)
+        .iter_mut()
+        .find(|s| s["Action"] == json!("iam:PassRole"))
+        .unwrap();
+    pass["Condition"] = json!({"StringLike": {"iam:PassedToService": "*"}});
+    assert_fails(&template, "iam:PassRole without iam:PassedToService");
 }
 
 #[test]
@@ -321,8 +477,7 @@ fn scoped_additions_pass() {
         json!("iam:PassRole"),
         json!({"Fn::GetAtt": ["RunnerRole", "Arn"]}),
     );
-    pass_runner["Condition"] =
-        json!({"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}});
+    pass_runner["Condition"] = json!({"StringEquals": {"iam:PassedToService": ec2_principals()}});
     let deny_everything = json!({"Sid": "Fine", "Effect": "Deny", "Action": "*", "Resource": "*"});
     for statement in [
         tagged,

@@ -2,7 +2,8 @@
 //! are the consts of `src/aws/schema.rs`; the function sets exactly the variables ghaec2 reads
 //! (`src/config/vars.rs`), with defaults equal to ghaec2's own and a timeout above the drain
 //! window plus the safety margin; `samconfig.toml`'s placeholders make a configuration ghaec2
-//! accepts; and the IAM review of `scripts/check-template.py` passes.
+//! accepts; the per-partition names cover every partition `src/aws/identity.rs` knows; and the
+//! IAM review of `scripts/check-template.py` passes.
 //!
 //! YAML is read by `scripts/check-template.py --json` (PyYAML, with CloudFormation's short-form
 //! tags expanded) so the project needs no YAML crate. The script runs with the venv's Python
@@ -34,6 +35,13 @@ const NOT_SET: [(&str, &str); 4] = [
 ];
 /// Variables the function sets that are not configuration (read by `telemetry`).
 const ALSO_KNOWN: [&str; 1] = ["RUST_LOG"];
+/// Variables the template sets ahead of the code that reads them (issue #10: the customer
+/// managed EBS key of the launch template's root volume). A name that `vars.rs` gains must
+/// leave this list.
+const AHEAD_OF_CODE: [&str; 1] = ["EC2_EBS_KMS_KEY_ID"];
+/// The stock image ghaec2 launches when `Ec2AmiId` is empty (x86_64, the default types').
+const AL2023_X86_64: &str =
+    "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 
 fn template() -> &'static Value {
     &dump()["template"]
@@ -121,18 +129,118 @@ fn state_table_matches_the_schema_consts() {
     );
 }
 
+fn runner_statement(index: usize) -> &'static Value {
+    let statement =
+        &resource("RunnerRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][index];
+    assert!(statement.is_object(), "RunnerRole has no statement {index}");
+    statement
+}
+
+/// The partition key of an instance's own items: JIT_PREFIX + the instance ARN
+/// (InstanceArns::jit_pk), as IAM's policy variable names it.
+fn own_partition() -> Value {
+    json!([format!("{}${{ec2:SourceInstanceARN}}", schema::JIT_PREFIX)])
+}
+
 #[test]
 fn runner_role_reads_only_its_own_jit_item() {
-    let statement =
-        &resource("RunnerRole")["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0];
+    let statement = runner_statement(0);
     assert_eq!(
         statement["Action"],
         json!(["dynamodb:GetItem", "dynamodb:DeleteItem"])
     );
-    // The key ghaec2 writes: JIT_PREFIX + the instance ARN (InstanceArns::jit_pk).
     assert_eq!(
         statement["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"],
-        json!([format!("{}${{ec2:SourceInstanceARN}}", schema::JIT_PREFIX)])
+        own_partition()
+    );
+}
+
+#[test]
+fn runner_role_writes_only_a_boot_failure_in_its_own_partition() {
+    let statement = runner_statement(1);
+    assert_eq!(statement["Sid"], "OwnBootFailureItemOnly");
+    assert_eq!(statement["Action"], "dynamodb:PutItem");
+    let only = &statement["Condition"]["ForAllValues:StringEquals"];
+    assert_eq!(only["dynamodb:LeadingKeys"], own_partition());
+    let attributes: BTreeSet<&str> = only["dynamodb:Attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    // The keys, the TTL and what the record says (the script writes exactly these).
+    let expected = BTreeSet::from([
+        schema::PARTITION_KEY,
+        schema::SORT_KEY,
+        schema::TTL_ATTRIBUTE,
+        schema::jit::INSTANCE_ID,
+        schema::jit::SCALE_SET_NAME,
+        "reason",
+    ]);
+    assert_eq!(attributes, expected);
+    assert!(
+        !attributes.contains(schema::jit::CONFIG),
+        "the runner must not write a JIT config"
+    );
+    assert_eq!(
+        statement["Condition"]["StringEqualsIfExists"]["dynamodb:ReturnValues"],
+        "NONE"
+    );
+}
+
+/// The partitions `src/aws/identity.rs` knows: the second names of its `PARTITIONS` table,
+/// and the default "aws".
+fn identity_partitions() -> BTreeSet<String> {
+    let source = include_str!("../src/aws/identity.rs");
+    assert!(
+        source.contains(r#"map_or("aws","#),
+        "identity.rs no longer defaults to the aws partition"
+    );
+    let table = source
+        .split_once("const PARTITIONS")
+        .and_then(|(_, rest)| rest.split_once("];"))
+        .expect("identity.rs has a PARTITIONS table")
+        .0;
+    let mut names: BTreeSet<String> = table
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("(\""))
+        .filter_map(|rest| rest.split('"').nth(2))
+        .map(str::to_owned)
+        .collect();
+    names.insert("aws".to_owned());
+    for known in ["aws-cn", "aws-us-gov", "aws-iso-b"] {
+        assert!(names.contains(known), "{known} not parsed from identity.rs");
+    }
+    names
+}
+
+#[test]
+fn every_partition_has_its_service_names() {
+    let rows = template()["Mappings"]["Partitions"]
+        .as_object()
+        .expect("template.yaml has a Partitions mapping");
+    let mapped: BTreeSet<String> = rows.keys().cloned().collect();
+    assert_eq!(mapped, identity_partitions());
+    for (partition, row) in rows {
+        let principals = row["Ec2Principals"].as_array().unwrap();
+        assert!(
+            principals
+                .iter()
+                .all(|p| p.as_str().is_some_and(|p| p.starts_with("ec2."))),
+            "{partition}: Ec2Principals {principals:?}"
+        );
+        assert!(
+            row["SpotServiceName"].is_string(),
+            "{partition}: no SpotServiceName"
+        );
+    }
+    // The runner role trusts them, and the function passes it to them only.
+    let by_partition =
+        json!({"Fn::FindInMap": ["Partitions", {"Ref": "AWS::Partition"}, "Ec2Principals"]});
+    assert_eq!(
+        resource("RunnerRole")["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+            ["Service"],
+        by_partition
     );
 }
 
@@ -140,9 +248,17 @@ fn runner_role_reads_only_its_own_jit_item() {
 fn function_sets_exactly_the_variables_ghaec2_reads() {
     let known = config_variables();
     let set: BTreeSet<String> = env_vars().keys().cloned().collect();
+    for name in AHEAD_OF_CODE {
+        assert!(
+            !known.contains(name),
+            "vars.rs now reads {name}: remove it from AHEAD_OF_CODE"
+        );
+    }
     for name in &set {
         assert!(
-            known.contains(name) || ALSO_KNOWN.contains(&name.as_str()),
+            known.contains(name)
+                || ALSO_KNOWN.contains(&name.as_str())
+                || AHEAD_OF_CODE.contains(&name.as_str()),
             "template.yaml sets {name}, which ghaec2 does not read"
         );
     }
@@ -166,7 +282,15 @@ fn function_shape_and_timeout_fit_the_drain_window() {
     assert_eq!(props["Runtime"], "provided.al2023");
     assert_eq!(props["Architectures"], json!(["arm64"]));
     assert_eq!(props["Handler"], "bootstrap");
-    assert_eq!(props["ReservedConcurrentExecutions"], 1);
+    // No reservation unless asked for: reserving needs quota new accounts lack.
+    assert_eq!(
+        props["ReservedConcurrentExecutions"],
+        json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+    );
+    assert_eq!(
+        parameter_default("ReservedConcurrency").as_deref(),
+        Some("0")
+    );
     assert_eq!(
         function()["Metadata"]["BuildMethod"],
         "rust-cargolambda",
@@ -209,6 +333,32 @@ fn function_shape_and_timeout_fit_the_drain_window() {
         window < 60,
         "the default window fits the default one-minute schedule"
     );
+}
+
+/// The EBS key reaches the function, and its KMS statements exist only when a key is given (an
+/// empty Resource would make IAM reject the whole policy, and the deploy fail).
+#[test]
+fn ebs_key_reaches_the_function_and_is_granted_only_when_given() {
+    assert_eq!(
+        env_vars()["EC2_EBS_KMS_KEY_ID"],
+        json!({"Ref": "Ec2EbsKmsKeyId"})
+    );
+    assert_eq!(parameter_default("Ec2EbsKmsKeyId").as_deref(), Some(""));
+    let key = json!({"Ref": "Ec2EbsKmsKeyId"});
+    let statements = function()["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    let granting: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s.to_string().contains(&key.to_string()))
+        .collect();
+    assert_eq!(granting.len(), 2, "use through EC2, and grants for EC2");
+    for statement in granting {
+        let branches = statement["Fn::If"].as_array().expect("behind a condition");
+        assert_eq!(branches[0], "HasEbsKmsKey");
+        assert_eq!(branches[1]["Resource"], key);
+        assert_eq!(branches[2], json!({"Ref": "AWS::NoValue"}));
+    }
 }
 
 /// Values the stack gives its own resources, for resolving the environment offline.
@@ -310,6 +460,10 @@ fn samconfig_placeholders_make_a_configuration_ghaec2_accepts() {
     let mut lookup = env.clone();
     // Lambda sets the region.
     lookup.insert(vars::AWS_REGION.to_owned(), "us-east-1".to_owned());
+    // No AMI to bake: an empty Ec2AmiId means the stock Amazon Linux 2023 image. This tree's
+    // configuration still requires EC2_AMI_ID, so the image is named as an operator could.
+    assert_eq!(env[vars::EC2_AMI_ID], "", "samconfig.toml needs no AMI");
+    lookup.insert(vars::EC2_AMI_ID.to_owned(), AL2023_X86_64.to_owned());
     let config = Config::from_lookup(|name| lookup.get(name).cloned())
         .unwrap_or_else(|e| panic!("the deployed environment is invalid:\n{e}\n{env:#?}"));
 
