@@ -35,13 +35,6 @@ const NOT_SET: [(&str, &str); 4] = [
 ];
 /// Variables the function sets that are not configuration (read by `telemetry`).
 const ALSO_KNOWN: [&str; 1] = ["RUST_LOG"];
-/// Variables the template sets ahead of the code that reads them (issue #10: the customer
-/// managed EBS key of the launch template's root volume). A name that `vars.rs` gains must
-/// leave this list.
-const AHEAD_OF_CODE: [&str; 1] = ["EC2_EBS_KMS_KEY_ID"];
-/// The stock image ghaec2 launches when `Ec2AmiId` is empty (x86_64, the default types').
-const AL2023_X86_64: &str =
-    "resolve:ssm:/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 
 fn template() -> &'static Value {
     &dump()["template"]
@@ -248,17 +241,9 @@ fn every_partition_has_its_service_names() {
 fn function_sets_exactly_the_variables_ghaec2_reads() {
     let known = config_variables();
     let set: BTreeSet<String> = env_vars().keys().cloned().collect();
-    for name in AHEAD_OF_CODE {
-        assert!(
-            !known.contains(name),
-            "vars.rs now reads {name}: remove it from AHEAD_OF_CODE"
-        );
-    }
     for name in &set {
         assert!(
-            known.contains(name)
-                || ALSO_KNOWN.contains(&name.as_str())
-                || AHEAD_OF_CODE.contains(&name.as_str()),
+            known.contains(name) || ALSO_KNOWN.contains(&name.as_str()),
             "template.yaml sets {name}, which ghaec2 does not read"
         );
     }
@@ -460,10 +445,8 @@ fn samconfig_placeholders_make_a_configuration_ghaec2_accepts() {
     let mut lookup = env.clone();
     // Lambda sets the region.
     lookup.insert(vars::AWS_REGION.to_owned(), "us-east-1".to_owned());
-    // No AMI to bake: an empty Ec2AmiId means the stock Amazon Linux 2023 image. This tree's
-    // configuration still requires EC2_AMI_ID, so the image is named as an operator could.
+    // No AMI to bake: an empty Ec2AmiId means the stock Amazon Linux 2023 image.
     assert_eq!(env[vars::EC2_AMI_ID], "", "samconfig.toml needs no AMI");
-    lookup.insert(vars::EC2_AMI_ID.to_owned(), AL2023_X86_64.to_owned());
     let config = Config::from_lookup(|name| lookup.get(name).cloned())
         .unwrap_or_else(|e| panic!("the deployed environment is invalid:\n{e}\n{env:#?}"));
 
