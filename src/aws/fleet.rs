@@ -4,9 +4,9 @@
 //! and terminated in batches (`fleet_terminate`). EC2 is eventually consistent: an instance id
 //! CreateFleet just returned may be unknown to the next calls for a while ([`Patience`]).
 
-use aws_sdk_ec2::Client;
 use std::time::Duration;
 
+use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
