@@ -18,7 +18,7 @@ use ghaec2::ports::Fleet;
 use ghaec2_fake::Mode;
 use support::aws_proxy::{INSTANCE_NOT_FOUND, Naming};
 use support::cycle::{Harness, isolated, stop};
-use support::faulty::{Faulty, NAME_RUNNER, When};
+use support::faulty::{Faulty, JIT_PUT, NAME_RUNNER, When};
 use support::invariants::{assert_converged, id_of, live};
 
 /// A cycle long enough for a message, a few waits on an unknown id, and a few empty polls.
@@ -309,6 +309,42 @@ async fn terminate_not_found_is_confirmed_by_describe_and_terminated_for_real() 
     );
     assert_eq!(ec2_view(&h, &instance).await.0, "terminated");
     assert_converged(&h, id, 0, "after NotFound on terminate").await;
+}
+
+/// A runner whose set-up fails right after the launch is taken down at once, while EC2 does
+/// not know its instance yet to TerminateInstances or DescribeInstances: the termination is
+/// waited out, not skipped, and a replacement serves the job.
+#[tokio::test]
+async fn a_just_launched_instance_unknown_to_terminate_is_terminated_for_real() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let id = ready(&h, 1).await;
+    let jit = Faulty::new(&h.jit).fail(JIT_PUT, 1);
+    h.proxy.not_found("TerminateInstances", Naming::Launched, 1);
+    h.proxy.not_found("DescribeInstances", Naming::Launched, 1);
+    let summary = h
+        .run(h.with_ports(&h.store, &h.fleet, &jit), &stop(WITH_RETRY))
+        .await
+        .unwrap();
+    assert_eq!(h.proxy.armed(), 0, "both NotFound answers were met");
+    assert_eq!(summary.terminated, 1, "{summary:?}");
+    let launched = h.proxy.launched();
+    assert_eq!(launched.len(), 2, "the failed one and its replacement");
+    let states: Vec<String> = futures::future::join_all(launched.iter().map(|i| ec2_view(&h, i)))
+        .await
+        .into_iter()
+        .map(|(state, _)| state)
+        .collect();
+    assert!(
+        states.contains(&"terminated".to_owned()) && states.contains(&"running".to_owned()),
+        "{states:?}"
+    );
+    assert_converged(
+        &h,
+        id,
+        1,
+        "after NotFound on a fresh instance's termination",
+    )
+    .await;
 }
 
 /// Neither TerminateInstances nor DescribeInstances knows the instance for the whole
