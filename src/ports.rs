@@ -225,6 +225,14 @@ pub enum InstanceState {
     Terminated,
 }
 
+impl InstanceState {
+    /// Pending or running: the instance can host a runner. Any other state is gone for good
+    /// (ghaec2 never starts a stopped instance again).
+    pub fn is_live(self) -> bool {
+        matches!(self, InstanceState::Pending | InstanceState::Running)
+    }
+}
+
 /// An instance of the scale set as EC2 reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -258,7 +266,8 @@ pub struct LaunchOutcome {
 
 /// The EC2 side of a scale set.
 pub trait Fleet {
-    /// Instances tagged with the scale set that are not terminated.
+    /// Instances tagged with the scale set, in every state EC2 lists: terminated ones stay
+    /// listed for about an hour, so that their runners are known to be gone at once.
     fn instances(
         &self,
         scale_set_id: i64,
@@ -271,13 +280,15 @@ pub trait Fleet {
         count: u32,
         client_token: &str,
     ) -> impl Future<Output = Result<LaunchOutcome, PortError>> + Send;
-    /// Tags an instance with its runner name (`ghaec2:runner-name`, `Name`).
+    /// Tags an instance with its runner name (`ghaec2:runner-name`, `Name`). An instance id
+    /// EC2 does not know yet (a launch still propagating) is retried for a bounded time.
     fn name_runner(
         &self,
         instance_id: &str,
         runner_name: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Terminates instances; already-terminated ones are fine.
+    /// Terminates instances; already-terminated ones are fine. An id EC2 says it does not
+    /// know counts as terminated only once DescribeInstances agrees.
     fn terminate(
         &self,
         instance_ids: &[String],

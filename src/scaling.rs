@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use crate::ports::{Instance, InstanceState, RunnerRecord, RunnerState};
 
 /// How long a just-launched instance may be missing from DescribeInstances (EC2 is eventually
-/// consistent) before its ledger entry counts as gone.
+/// consistent) before its ledger entry counts as gone. Only for an instance EC2 does not list
+/// at all: one it lists as shutting-down, stopping, stopped or terminated is gone at once.
 pub const DESCRIBE_GRACE: Duration = Duration::from_secs(120);
 
 /// The timeouts a plan judges runners by.
@@ -40,7 +41,7 @@ pub fn runner_name(scale_set_name: &str, instance_id: &str) -> String {
 pub struct Observation {
     /// Ledger entries of the scale set.
     pub ledger: Vec<RunnerRecord>,
-    /// Instances EC2 reports for the scale set (not terminated).
+    /// Instances EC2 lists for the scale set, in any state.
     pub instances: Vec<Instance>,
     /// Instance ids that still have JIT material.
     pub jit_instance_ids: Vec<String>,
@@ -55,7 +56,8 @@ pub enum RemovalReason {
     Finished,
     /// Not online within the boot timeout.
     BootTimeout,
-    /// Its instance is gone (spot interruption, manual termination, powered off).
+    /// Its instance is gone: EC2 lists it on the way out or terminated (spot interruption,
+    /// manual termination, powered off), or has not listed it for the describe grace.
     InstanceGone,
     /// An instance of ours with no ledger entry (a crash between launch and ledger write).
     Unknown,
@@ -109,6 +111,18 @@ pub struct Plan {
     pub remove: Vec<Removal>,
     /// JIT material of instances that no longer exist.
     pub stale_jit: Vec<String>,
+    /// Kept runners whose live instance lacks their name tag (a crash between the ledger
+    /// write and CreateTags, or tagging that gave up): tagged again.
+    pub untagged: Vec<Untagged>,
+}
+
+/// A live instance to tag with its runner's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Untagged {
+    /// Instance id.
+    pub instance_id: String,
+    /// Its runner's name, from the ledger.
+    pub name: String,
 }
 
 /// Booting runners past the boot timeout: the cycle asks the service whether they are online
@@ -128,9 +142,10 @@ fn age(record: &RunnerRecord, now: DateTime<Utc>) -> Duration {
     (now - record.launched_at).to_std().unwrap_or_default()
 }
 
-/// Decides one reconcile: how many to launch, what to take down, which JIT material to drop.
-/// With `scale_down` false, idle runners beyond `desired` stay: statistics restored from an
-/// earlier invocation may be older than the fleet, and a crash must never shrink it.
+/// Decides one reconcile: how many to launch, what to take down, which JIT material to drop,
+/// which instances to tag. With `scale_down` false, idle runners beyond `desired` stay:
+/// statistics restored from an earlier invocation may be older than the fleet, and a crash must
+/// never shrink it.
 pub fn plan(
     desired: u32,
     scale_down: bool,
@@ -139,10 +154,9 @@ pub fn plan(
     scale_set_name: &str,
     now: DateTime<Utc>,
 ) -> Plan {
-    let live: HashMap<&str, &Instance> = observation
+    let listed: HashMap<&str, &Instance> = observation
         .instances
         .iter()
-        .filter(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running))
         .map(|i| (i.id.as_str(), i))
         .collect();
     let known: HashSet<&str> = observation
@@ -154,16 +168,22 @@ pub fn plan(
     let mut keep: Vec<&RunnerRecord> = Vec::new();
 
     for record in &observation.ledger {
-        let age = age(record, now);
-        let present = live.contains_key(record.instance_id.as_str());
-        let reason = match record.state {
-            RunnerState::Terminating => Some(RemovalReason::Finished),
-            _ if !present && age > timeouts.describe_grace => Some(RemovalReason::InstanceGone),
-            RunnerState::Booting if age > timeouts.boot => Some(RemovalReason::BootTimeout),
+        let instance = listed.get(record.instance_id.as_str()).copied();
+        let reason = match (record.state, instance) {
+            (RunnerState::Terminating, _) => Some(RemovalReason::Finished),
+            // Listed on the way out or terminated: gone now, whatever its age.
+            (_, Some(i)) if !i.state.is_live() => Some(RemovalReason::InstanceGone),
+            // Not listed at all: a launch EC2 may not show yet, until the grace runs out.
+            (_, None) if age(record, now) > timeouts.describe_grace => {
+                Some(RemovalReason::InstanceGone)
+            }
+            (RunnerState::Booting, _) if age(record, now) > timeouts.boot => {
+                Some(RemovalReason::BootTimeout)
+            }
             _ => None,
         };
         match reason {
-            Some(reason) => plan.remove.push(removal_of(record, present, reason)),
+            Some(reason) => plan.remove.push(removal_of(record, instance, reason)),
             None => keep.push(record),
         }
     }
@@ -171,7 +191,7 @@ pub fn plan(
     let unknown = observation
         .instances
         .iter()
-        .filter(|i| live.contains_key(i.id.as_str()) && !known.contains(i.id.as_str()));
+        .filter(|i| i.state.is_live() && !known.contains(i.id.as_str()));
     for instance in unknown {
         let name = instance
             .runner_name
@@ -198,16 +218,33 @@ pub fn plan(
         idle.sort_by_key(|r| r.launched_at);
         let excess = (plan.current - desired) as usize;
         for record in idle.into_iter().take(excess) {
-            let present = live.contains_key(record.instance_id.as_str());
+            let instance = listed.get(record.instance_id.as_str()).copied();
             plan.remove
-                .push(removal_of(record, present, RemovalReason::ScaleDown));
+                .push(removal_of(record, instance, RemovalReason::ScaleDown));
         }
     }
 
+    let removed: HashSet<&str> = plan.remove.iter().map(|r| r.name.as_str()).collect();
+    plan.untagged = keep
+        .iter()
+        .filter(|r| !removed.contains(r.name.as_str()))
+        .filter(|r| {
+            listed.get(r.instance_id.as_str()).is_some_and(|i| {
+                i.state.is_live() && i.runner_name.as_deref() != Some(r.name.as_str())
+            })
+        })
+        .map(|r| Untagged {
+            instance_id: r.instance_id.clone(),
+            name: r.name.clone(),
+        })
+        .collect();
+
     // Material of a kept runner stays even while DescribeInstances has not caught up.
-    let existing: HashSet<&str> = live
-        .keys()
-        .copied()
+    let existing: HashSet<&str> = observation
+        .instances
+        .iter()
+        .filter(|i| i.state.is_live())
+        .map(|i| i.id.as_str())
         .chain(keep.iter().map(|r| r.instance_id.as_str()))
         .collect();
     plan.stale_jit = observation
@@ -219,10 +256,19 @@ pub fn plan(
     plan
 }
 
-fn removal_of(record: &RunnerRecord, present: bool, reason: RemovalReason) -> Removal {
+/// The removal of a ledger entry. Its instance is terminated whenever EC2 still lists it short
+/// of terminated: a stopped instance would otherwise be kept (and its volume paid for) for good,
+/// and terminating one already shutting down is harmless.
+fn removal_of(
+    record: &RunnerRecord,
+    instance: Option<&Instance>,
+    reason: RemovalReason,
+) -> Removal {
     Removal {
         name: record.name.clone(),
-        instance_id: present.then(|| record.instance_id.clone()),
+        instance_id: instance
+            .filter(|i| i.state != InstanceState::Terminated)
+            .map(|i| i.id.clone()),
         runner_id: record.runner_id,
         reason,
     }

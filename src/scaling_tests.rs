@@ -176,3 +176,115 @@ fn overdue_booting_lists_only_booting_past_the_timeout() {
         .collect();
     assert_eq!(names, vec!["old"]);
 }
+
+/// EC2's view of a ledger entry's instance decides at once whether the runner is gone; the
+/// describe grace only covers an instance EC2 does not list at all.
+#[test]
+fn instances_on_the_way_out_are_gone_at_once_and_unlisted_ones_after_the_grace() {
+    use InstanceState::{Pending, Running, Stopping, Terminated};
+    let young = 5;
+    let old = 200; // past the grace (120 s), within the boot timeout (300 s)
+    // (EC2's state, or None when not listed; age; removed as gone?; instance to terminate?)
+    let cases: [(Option<InstanceState>, i64, bool, bool); 10] = [
+        (Some(Pending), young, false, false),
+        (Some(Running), young, false, false),
+        (Some(Running), old, false, false),
+        (Some(Stopping), young, true, true),
+        (Some(Stopping), old, true, true),
+        (Some(Terminated), young, true, false),
+        (Some(Terminated), old, true, false),
+        (None, young, false, false),
+        (None, old, true, false),
+        (Some(Pending), old, false, false),
+    ];
+    for (state, age_s, gone, terminate) in cases {
+        let observation = Observation {
+            ledger: vec![record("r", "i-1", RunnerState::Idle, age_s)],
+            instances: state.map(|s| instance("i-1", s)).into_iter().collect(),
+            jit_instance_ids: vec!["i-1".into()],
+        };
+        let plan = plan(1, true, &observation, BOOT, "set", now());
+        let what = format!("{state:?}, {age_s} s old");
+        if gone {
+            assert_eq!(plan.remove.len(), 1, "{what}: {plan:?}");
+            assert_eq!(plan.remove[0].reason, RemovalReason::InstanceGone, "{what}");
+            assert_eq!(plan.remove[0].registration(), Registration::Id(1), "{what}");
+            assert_eq!(
+                plan.remove[0].instance_id.is_some(),
+                terminate,
+                "{what}: {plan:?}"
+            );
+            // Replaced in the same reconcile.
+            assert_eq!((plan.current, plan.launch), (0, 1), "{what}");
+            assert_eq!(plan.stale_jit, vec!["i-1".to_owned()], "{what}");
+        } else {
+            assert!(plan.remove.is_empty(), "{what}: {plan:?}");
+            assert_eq!((plan.current, plan.launch), (1, 0), "{what}");
+            assert!(plan.stale_jit.is_empty(), "{what}");
+        }
+    }
+}
+
+/// A busy runner whose instance EC2 lists as shutting down (a spot interruption) is gone too:
+/// the plan removes it (the service decides whether its registration may go) and replaces it.
+#[test]
+fn a_busy_runner_on_an_interrupted_instance_is_replaced() {
+    let observation = Observation {
+        ledger: vec![record("busy", "i-1", RunnerState::Busy, 30)],
+        instances: vec![instance("i-1", InstanceState::Stopping)],
+        jit_instance_ids: vec![],
+    };
+    let plan = plan(1, true, &observation, BOOT, "set", now());
+    assert_eq!(plan.remove[0].reason, RemovalReason::InstanceGone);
+    assert_eq!((plan.current, plan.launch), (0, 1));
+}
+
+/// Kept runners whose live instance lacks their name tag are tagged; runners being removed and
+/// instances not (or no longer) live are not.
+#[test]
+fn untagged_instances_of_kept_runners_are_tagged() {
+    let tagged = |id: &str, name: &str| Instance {
+        runner_name: Some(name.into()),
+        ..instance(id, InstanceState::Running)
+    };
+    let observation = Observation {
+        ledger: vec![
+            record("named", "i-1", RunnerState::Idle, 60),
+            record("bare", "i-2", RunnerState::Booting, 60),
+            record("renamed", "i-3", RunnerState::Busy, 60),
+            record("unlisted", "i-4", RunnerState::Booting, 5),
+            record("leaving", "i-5", RunnerState::Idle, 60),
+            record("idle-excess", "i-6", RunnerState::Idle, 900),
+        ],
+        instances: vec![
+            tagged("i-1", "named"),
+            instance("i-2", InstanceState::Pending),
+            tagged("i-3", "someone-else"),
+            instance("i-5", InstanceState::Stopping),
+            instance("i-6", InstanceState::Running),
+        ],
+        jit_instance_ids: vec![],
+    };
+    let plan = plan(5, true, &observation, BOOT, "set", now());
+    assert_eq!(
+        plan.remove
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["leaving"]
+    );
+    let untagged: Vec<(&str, &str)> = plan
+        .untagged
+        .iter()
+        .map(|u| (u.instance_id.as_str(), u.name.as_str()))
+        .collect();
+    assert_eq!(
+        untagged,
+        vec![("i-2", "bare"), ("i-3", "renamed"), ("i-6", "idle-excess")]
+    );
+    let fewer = super::plan(4, true, &observation, BOOT, "set", now());
+    assert!(
+        fewer.untagged.iter().all(|u| u.name != "idle-excess"),
+        "a runner scaled down is not tagged: {fewer:?}"
+    );
+}

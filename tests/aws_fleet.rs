@@ -7,11 +7,13 @@
 
 mod support;
 
+use std::time::Duration;
+
 use aws_sdk_ec2::types::{Filter, LaunchTemplateHttpTokensState, ShutdownBehavior, VolumeType};
 use base64::Engine;
 use ghaec2::aws::{
-    Ec2Fleet, FINGERPRINT_PREFIX, InstanceArns, LaunchSettings, MANAGED_BY, TAG_MANAGED_BY,
-    TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID, UserDataParams,
+    Ec2Fleet, FINGERPRINT_PREFIX, InstanceArns, LaunchSettings, MANAGED_BY, Patience,
+    TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID, UserDataParams,
 };
 use ghaec2::config::{Ec2Settings, InstanceProfile};
 use ghaec2::ports::{Fleet, InstanceState};
@@ -211,7 +213,11 @@ async fn launch_returns_tagged_spot_instances_from_a_hardened_template() {
 #[tokio::test]
 async fn instances_lists_the_scale_set_names_runners_and_terminates() {
     let s = setup("ca-central-1").await;
-    let fleet = s.fleet();
+    // Short waits for the unknown id below, which no wait will make known.
+    let fleet = s.fleet().with_patience(Patience {
+        first: Duration::from_millis(10),
+        total: Duration::from_millis(30),
+    });
     let (mine, theirs) = (scale_set_id(), scale_set_id());
     let launched = fleet
         .launch(mine, 2, "ghaec2-test-mine")
@@ -268,17 +274,26 @@ async fn instances_lists_the_scale_set_names_runners_and_terminates() {
         .terminate(&[launched[0].clone(), "i-0000000000000dead".into()])
         .await
         .unwrap();
-    let left: Vec<_> = fleet
-        .instances(mine)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| i.id)
-        .collect();
-    assert_eq!(left, [launched[1].clone()]);
+    let live = |listed: Vec<ghaec2::ports::Instance>| -> Vec<String> {
+        listed
+            .into_iter()
+            .filter(|i| i.state.is_live())
+            .map(|i| i.id)
+            .collect()
+    };
+    assert_eq!(
+        live(fleet.instances(mine).await.unwrap()),
+        [launched[1].clone()]
+    );
     fleet.terminate(&launched).await.unwrap();
-    assert!(fleet.instances(mine).await.unwrap().is_empty());
-    assert_eq!(fleet.instances(theirs).await.unwrap().len(), 1);
+    // Terminated instances stay listed (EC2 lists them for about an hour), as terminated.
+    let listed = fleet.instances(mine).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        listed.iter().all(|i| i.state == InstanceState::Terminated),
+        "{listed:?}"
+    );
+    assert_eq!(live(fleet.instances(theirs).await.unwrap()).len(), 1);
     fleet.terminate(&[]).await.unwrap();
 }
 

@@ -35,6 +35,12 @@ pub const RETRYABLE_CODES: &[&str] = &[
     "RequestTimeoutException",
 ];
 
+/// EC2's code for an instance id it does not know. Right after a launch this is eventual
+/// consistency, not absence ("Eventual consistency in the Amazon EC2 API",
+/// <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>): the fleet
+/// retries it for a while, and what is left of it is worth retrying later.
+pub const INSTANCE_NOT_FOUND: &str = "InvalidInstanceID.NotFound";
+
 /// How much of the AWS message goes into the [`PortError`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Detail {
@@ -48,7 +54,9 @@ pub enum Detail {
 pub fn classify(code: Option<&str>, status: Option<u16>) -> PortErrorKind {
     match code {
         Some(c) if CONDITION_CODES.contains(&c) => PortErrorKind::Fenced,
-        Some(c) if RETRYABLE_CODES.contains(&c) => PortErrorKind::Retryable,
+        Some(c) if RETRYABLE_CODES.contains(&c) || c == INSTANCE_NOT_FOUND => {
+            PortErrorKind::Retryable
+        }
         _ if status.is_some_and(|s| s >= 500 || s == 429) => PortErrorKind::Retryable,
         _ => PortErrorKind::Fatal,
     }
@@ -151,6 +159,16 @@ mod tests {
                 PortErrorKind::Retryable,
             ),
             (Some("SomethingNew"), Some(503), PortErrorKind::Retryable),
+            (
+                Some("InvalidInstanceID.NotFound"),
+                Some(400),
+                PortErrorKind::Retryable,
+            ),
+            (
+                Some("InvalidAMIID.NotFound"),
+                Some(400),
+                PortErrorKind::Fatal,
+            ),
             (None, Some(500), PortErrorKind::Retryable),
             (None, Some(429), PortErrorKind::Retryable),
             (

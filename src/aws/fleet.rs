@@ -1,14 +1,17 @@
 //! [`Ec2Fleet`]: the EC2 side of a scale set. Instances are found by the
 //! `ghaec2:scale-set-id` tag, launched through CreateFleet `instant` from ghaec2's own launch
 //! template ([`super::launch_template`]; launching lives in `fleet_launch`), named with tags,
-//! and terminated in batches.
+//! and terminated in batches (`fleet_terminate`). EC2 is eventually consistent: an instance id
+//! CreateFleet just returned may be unknown to the next calls for a while ([`Patience`]).
+
+use std::time::Duration;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
-use super::error::{Detail, code_of, from_sdk};
+use super::error::{Detail, INSTANCE_NOT_FOUND, code_of, from_sdk};
 use super::identity::InstanceArns;
 use super::image;
 use super::launch_plan::template_name;
@@ -19,14 +22,46 @@ use super::user_data::{self, UserDataParams};
 use crate::config::{Config, Ec2Settings};
 use crate::ports::{Fleet, Instance, InstanceState, LaunchOutcome, PortError};
 
-/// Instance states asked for: everything but `terminated`.
-pub const LIVE_STATES: &[&str] = &["pending", "running", "shutting-down", "stopping", "stopped"];
+/// How long a call naming an instance id EC2 does not know yet is retried, and how often.
+///
+/// AWS advises retrying with exponential backoff "starting with a couple of seconds of wait
+/// time, and increasing gradually up to a few minutes" ("Eventual consistency in the Amazon
+/// EC2 API", <https://docs.aws.amazon.com/ec2/latest/devguide/eventual-consistency.html>).
+/// Minutes do not fit in one reconcile of a 50-second window, so one call waits at most
+/// [`Patience::DEFAULT`]'s 15 s (under a third of the window, leaving the rest to serve the
+/// queue), and the rest of the advice is kept across reconciles: tags converge at the next
+/// one, and an instance that surfaces late is met as unknown and terminated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Patience {
+    /// The first wait; each next one doubles.
+    pub first: Duration,
+    /// The waits add up to at most this.
+    pub total: Duration,
+}
 
-/// TerminateInstances batch size.
-const TERMINATE_BATCH: usize = 500;
+impl Patience {
+    /// Half a second first, 15 s in all: 0.5, 1, 2, 4, 7.5 s.
+    pub const DEFAULT: Patience = Patience {
+        first: Duration::from_millis(500),
+        total: Duration::from_secs(15),
+    };
 
-/// Error code of an instance id EC2 does not know (any more).
-const NOT_FOUND: &str = "InvalidInstanceID.NotFound";
+    /// The waits between attempts (pure): doubling from `first`, the last one cut so that
+    /// they add up to `total`.
+    pub fn waits(self) -> impl Iterator<Item = Duration> {
+        let mut left = self.total;
+        let mut next = self.first;
+        std::iter::from_fn(move || {
+            let wait = next.min(left);
+            if wait.is_zero() {
+                return None;
+            }
+            left -= wait;
+            next = next.saturating_mul(2);
+            Some(wait)
+        })
+    }
+}
 
 /// What the fleet launches, derived from configuration.
 #[derive(Debug, Clone)]
@@ -64,6 +99,8 @@ pub struct Ec2Fleet {
     /// The template version checked in this process, per scale set id: settings only change
     /// with a new deployment, so one check per process is enough.
     template: Mutex<Option<(i64, TemplateRef)>>,
+    /// How long an instance id EC2 does not know yet is retried.
+    pub(super) patience: Patience,
 }
 
 impl Ec2Fleet {
@@ -75,7 +112,14 @@ impl Ec2Fleet {
             ssm,
             settings,
             template: Mutex::new(None),
+            patience: Patience::DEFAULT,
         }
+    }
+
+    /// The same fleet retrying unknown instance ids with `patience` instead of
+    /// [`Patience::DEFAULT`].
+    pub fn with_patience(self, patience: Patience) -> Self {
+        Self { patience, ..self }
     }
 
     /// The launch template's name: `ghaec2-<scale set name>`.
@@ -136,7 +180,9 @@ fn to_chrono(at: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
 impl Fleet for Ec2Fleet {
     async fn instances(&self, scale_set_id: i64) -> Result<Vec<Instance>, PortError> {
         const OP: &str = "ec2 describe instances";
-        // Only filters moto knows too (tag and state); moto answers unknown ones with a 500.
+        // Every state, terminated included: an instance EC2 still lists as terminated is known
+        // gone at once, not only after the describe grace. Only a tag filter, which moto knows
+        // too (it answers unknown filters with a 500).
         let mut pages = self
             .ec2
             .describe_instances()
@@ -144,12 +190,6 @@ impl Fleet for Ec2Fleet {
                 Filter::builder()
                     .name(format!("tag:{TAG_SCALE_SET_ID}"))
                     .values(scale_set_id.to_string())
-                    .build(),
-            )
-            .filters(
-                Filter::builder()
-                    .name("instance-state-name")
-                    .set_values(Some(LIVE_STATES.iter().map(|s| (*s).to_owned()).collect()))
                     .build(),
             )
             .into_paginator()
@@ -194,59 +234,89 @@ impl Fleet for Ec2Fleet {
     }
 
     async fn name_runner(&self, instance_id: &str, runner_name: &str) -> Result<(), PortError> {
-        self.ec2
-            .create_tags()
-            .resources(instance_id)
-            .tags(
-                Tag::builder()
-                    .key(TAG_RUNNER_NAME)
-                    .value(runner_name)
-                    .build(),
-            )
-            .tags(Tag::builder().key(TAG_NAME).value(runner_name).build())
-            .send()
-            .await
-            .map_err(|e| from_sdk("ec2 tag runner name", &e, Detail::Full))?;
-        Ok(())
+        let mut waits = self.patience.waits();
+        loop {
+            let tagged = self
+                .ec2
+                .create_tags()
+                .resources(instance_id)
+                .tags(
+                    Tag::builder()
+                        .key(TAG_RUNNER_NAME)
+                        .value(runner_name)
+                        .build(),
+                )
+                .tags(Tag::builder().key(TAG_NAME).value(runner_name).build())
+                .send()
+                .await;
+            let error = match tagged {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            // A launch still propagating: wait, within the patience.
+            if code_of(&error) == Some(INSTANCE_NOT_FOUND)
+                && let Some(wait) = waits.next()
+            {
+                tracing::debug!(
+                    instance_id,
+                    wait_ms = wait.as_millis() as u64,
+                    "EC2 does not know the instance yet; tagging again."
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Err(from_sdk("ec2 tag runner name", &error, Detail::Full));
+        }
     }
 
     async fn terminate(&self, instance_ids: &[String]) -> Result<(), PortError> {
-        for batch in instance_ids.chunks(TERMINATE_BATCH) {
-            // EC2 refuses the whole batch for one unknown id: then one by one, so the others
-            // still go and the unknown (already gone) ones are skipped.
-            if !self.terminate_batch(batch).await? && batch.len() > 1 {
-                for id in batch {
-                    self.terminate_batch(std::slice::from_ref(id)).await?;
-                }
-            }
-        }
-        if !instance_ids.is_empty() {
-            tracing::info!(count = instance_ids.len(), instance_ids = ?instance_ids, "Terminated instances.");
-        }
-        Ok(())
-    }
-}
-
-impl Ec2Fleet {
-    /// Terminates a batch; `Ok(false)` when EC2 does not know one of the ids (any more).
-    async fn terminate_batch(&self, ids: &[String]) -> Result<bool, PortError> {
-        let result = self
-            .ec2
-            .terminate_instances()
-            .set_instance_ids(Some(ids.to_vec()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if code_of(&e) == Some(NOT_FOUND) => Ok(false),
-            Err(e) => Err(from_sdk("ec2 terminate instances", &e, Detail::Full)),
-        }
+        self.terminate_instances(instance_ids).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn patience_doubles_its_waits_up_to_the_total() {
+        let ms = Duration::from_millis;
+        let cases = [
+            (Patience::DEFAULT, vec![500, 1000, 2000, 4000, 7500]),
+            (
+                Patience {
+                    first: ms(100),
+                    total: ms(700),
+                },
+                vec![100, 200, 400],
+            ),
+            (
+                Patience {
+                    first: ms(100),
+                    total: ms(50),
+                },
+                vec![50],
+            ),
+            (
+                Patience {
+                    first: ms(100),
+                    total: Duration::ZERO,
+                },
+                vec![],
+            ),
+            (
+                Patience {
+                    first: Duration::ZERO,
+                    total: ms(100),
+                },
+                vec![],
+            ),
+        ];
+        for (patience, want) in cases {
+            let waits: Vec<u128> = patience.waits().map(|w| w.as_millis()).collect();
+            assert_eq!(waits, want, "{patience:?}");
+        }
+    }
 
     #[test]
     fn states_map_to_the_ports_view() {

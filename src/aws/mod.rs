@@ -22,14 +22,16 @@
 //!   types' architecture) and its root device name.
 //! - `launch_template`: [`TemplateSpec`], tags and the versioned per-scale-set template.
 //! - `launch_plan`: overrides matrix, capacity errors, client tokens, hashing (pure).
-//! - `fleet`: [`Ec2Fleet`], instances, tagging, termination.
+//! - `fleet`: [`Ec2Fleet`], instances, tagging, patience with unknown instance ids.
 //! - `fleet_launch`: CreateFleet spot launch with on-demand failover.
+//! - `fleet_terminate`: TerminateInstances, an unknown id confirmed by DescribeInstances.
 //! - `fleet_dry_run`: [`Ec2Fleet::dry_run_launch`] for `--dry-run`.
 
 mod error;
 mod fleet;
 mod fleet_dry_run;
 mod fleet_launch;
+mod fleet_terminate;
 mod identity;
 mod image;
 mod jit_store;
@@ -41,7 +43,7 @@ mod state_item;
 pub mod user_data;
 
 pub use error::{CONDITION_CODES, RETRYABLE_CODES, classify};
-pub use fleet::{Ec2Fleet, LIVE_STATES, LaunchSettings};
+pub use fleet::{Ec2Fleet, LaunchSettings, Patience};
 pub use fleet_dry_run::{DryRunVerdict, dry_run_verdict};
 pub use fleet_launch::on_demand_remainder;
 pub use identity::{InstanceArns, partition};

@@ -99,6 +99,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         for instance_id in &plan.stale_jit {
             self.jit.delete(instance_id).await?;
         }
+        for untagged in &plan.untagged {
+            self.name_runner(&untagged.instance_id, &untagged.name)
+                .await;
+        }
         if plan.launch > 0 {
             let token = format!("ghaec2-{scale_set_id}-{}-{seq}", lease.fence);
             let launch = self.fleet.launch(scale_set_id, plan.launch, &token).await?;
@@ -288,8 +292,19 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         self.jit
             .put(instance_id, &SecretString::from(jit.encoded_jit_config))
             .await?;
-        self.fleet.name_runner(instance_id, &name).await?;
+        self.name_runner(instance_id, &name).await;
         Ok(())
+    }
+
+    /// Tags an instance with its runner's name. The tags are for people and for finding the
+    /// runner of an instance the ledger lost; the runner works without them, so a failure
+    /// (an instance EC2 still does not know past the fleet's patience, a denied CreateTags)
+    /// never takes it down: the next reconcile tags it again.
+    async fn name_runner(&self, instance_id: &str, name: &str) {
+        if let Err(e) = self.fleet.name_runner(instance_id, name).await {
+            tracing::warn!(instance_id, runner = name, error = %e, "Could not tag the instance; the next reconcile tries again.");
+            metrics::count("TaggingFailures", 1, &[]);
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use super::{CycleError, Run, Services, Stop};
 use crate::actions::auth::AdminConnection;
 use crate::actions::error::exception;
 use crate::actions::{ActionsError, Session};
-use crate::ports::{Fleet, JitStore, Lease, ScaleSetState, StateStore, StoredAdmin, StoredSession};
+use crate::ports::{
+    Fleet, InstanceState, JitStore, Lease, ScaleSetState, StateStore, StoredAdmin, StoredSession,
+};
 
 /// Longest wait between two session creations while another session is live.
 const MAX_CONFLICT_WAIT: Duration = Duration::from_secs(30);
@@ -207,6 +209,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             .instances(old_id)
             .await?
             .into_iter()
+            .filter(|i| i.state != InstanceState::Terminated)
             .map(|i| i.id)
             .collect();
         self.fleet.terminate(&instances).await?;

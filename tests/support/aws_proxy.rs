@@ -11,11 +11,15 @@
 //!   caller does not hear of is ever launched. With no capacity left at all, moto is not
 //!   called and the answer is an instant fleet with errors only.
 //!
+//! A rule may also be narrowed to calls naming an instance id ([`Naming`]), to play EC2's
+//! eventual consistency: `InvalidInstanceID.NotFound` for an instance that exists
+//! ([`AwsProxy::not_found`]).
+//!
 //! DynamoDB serializes conditional writes per item; moto does not, so the proxy forwards
 //! DynamoDB calls one at a time.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
@@ -82,10 +86,25 @@ pub struct Capacity {
 /// Error code EC2 reports for missing capacity.
 pub const ICE: &str = "InsufficientInstanceCapacity";
 
+/// Error code EC2 reports for an instance id it does not know (yet).
+pub const INSTANCE_NOT_FOUND: &str = "InvalidInstanceID.NotFound";
+
+/// Which instance ids a rule is about: it applies only to calls naming one of them (as
+/// `InstanceId.N` or `ResourceId.N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Naming {
+    /// This id.
+    Id(String),
+    /// Any id that a CreateFleet through this proxy returned.
+    Launched,
+}
+
 #[derive(Debug, Clone)]
 struct Rule {
     service: String,
     action: String,
+    /// Only calls naming these instance ids, when set.
+    naming: Option<Naming>,
     /// Matching calls let through before the rule answers.
     skip: u32,
     times: u32,
@@ -126,6 +145,8 @@ struct Shared {
     client: reqwest::Client,
     rules: Mutex<Vec<Rule>>,
     calls: Mutex<Vec<ProxyCall>>,
+    /// Instance ids CreateFleet returned, in its answers.
+    launched: Mutex<BTreeSet<String>>,
     dynamodb: tokio::sync::Mutex<()>,
 }
 
@@ -158,6 +179,7 @@ impl AwsProxy {
             client: reqwest::Client::new(),
             rules: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
+            launched: Mutex::new(BTreeSet::new()),
             dynamodb: tokio::sync::Mutex::new(()),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -193,10 +215,40 @@ impl AwsProxy {
         self.shared.rules.lock().unwrap().push(Rule {
             service: service.to_owned(),
             action: action.to_owned(),
+            naming: None,
             skip,
             times,
             answer,
         });
+    }
+
+    /// Answers `InvalidInstanceID.NotFound` to the next `times` EC2 `action` calls naming an id
+    /// of `naming`, as EC2 does while a new instance id propagates (or once an instance is
+    /// long gone). The calls never reach moto.
+    pub fn not_found(&self, action: &str, naming: Naming, times: u32) {
+        self.shared.rules.lock().unwrap().push(Rule {
+            service: "ec2".to_owned(),
+            action: action.to_owned(),
+            naming: Some(naming),
+            skip: 0,
+            times,
+            answer: Answer::Error {
+                status: 400,
+                code: INSTANCE_NOT_FOUND.to_owned(),
+                message: "The instance ID does not exist".to_owned(),
+            },
+        });
+    }
+
+    /// Instance ids CreateFleet returned so far.
+    pub fn launched(&self) -> Vec<String> {
+        self.shared
+            .launched
+            .lock()
+            .unwrap()
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Answers the next `times` calls with an AWS error of the usual status for `code`.
@@ -274,9 +326,48 @@ fn action_of(headers: &HeaderMap, query: &str, form: &[(String, String)]) -> Str
         .unwrap_or_default()
 }
 
-/// Whether a rule applies to a request: its service and action, and for a capacity rule
-/// the request's capacity type.
-fn applies(rule: &Rule, service: &str, action: &str, form: &[(String, String)]) -> bool {
+/// Instance ids a request names.
+fn named_ids(form: &[(String, String)]) -> impl Iterator<Item = &str> {
+    form.iter()
+        .filter(|(k, _)| k.starts_with("InstanceId.") || k.starts_with("ResourceId."))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Whether a request names an id of `naming`.
+fn names(form: &[(String, String)], naming: &Naming, launched: &BTreeSet<String>) -> bool {
+    named_ids(form).any(|id| match naming {
+        Naming::Id(wanted) => id == wanted,
+        Naming::Launched => launched.contains(id),
+    })
+}
+
+/// Instance ids in a CreateFleet answer (`<instanceIds><item>i-…</item>…</instanceIds>`).
+fn fleet_instance_ids(xml: &str) -> Vec<String> {
+    xml.split("<instanceIds>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</instanceIds>").next())
+        .flat_map(|list| list.split("<item>").skip(1))
+        .filter_map(|item| item.split("</item>").next())
+        .map(|id| id.trim().to_owned())
+        .collect()
+}
+
+/// Whether a rule applies to a request: its service and action, for a capacity rule the
+/// request's capacity type, and for a naming rule the instance ids it names.
+fn applies(
+    rule: &Rule,
+    service: &str,
+    action: &str,
+    form: &[(String, String)],
+    launched: &BTreeSet<String>,
+) -> bool {
+    if rule
+        .naming
+        .as_ref()
+        .is_some_and(|naming| !names(form, naming, launched))
+    {
+        return false;
+    }
     let kind_ok = match &rule.answer {
         Answer::Capacity(Capacity {
             capacity_type: Some(wanted),
@@ -295,10 +386,11 @@ fn take_rule(
     action: &str,
     form: &[(String, String)],
 ) -> Option<Answer> {
+    let launched = shared.launched.lock().unwrap().clone();
     let mut rules = shared.rules.lock().unwrap();
     let index = rules
         .iter()
-        .position(|r| applies(r, service, action, form))?;
+        .position(|r| applies(r, service, action, form, &launched))?;
     if rules[index].skip > 0 {
         rules[index].skip -= 1;
         return None;
@@ -587,6 +679,10 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let status = answer.status();
     let headers = answer.headers().clone();
     let mut bytes = answer.bytes().await.unwrap_or_default();
+    if action == "CreateFleet" && status.is_success() {
+        let ids = fleet_instance_ids(&String::from_utf8_lossy(&bytes));
+        shared.launched.lock().unwrap().extend(ids);
+    }
     if !fleet_errors.is_empty() && status.is_success() {
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let set = format!("<errorSet>{}</errorSet>", fleet_errors.concat());

@@ -288,7 +288,8 @@ impl Harness {
     /// The scale set's live instances.
     pub async fn instances(&self) -> Vec<Instance> {
         let id = self.scale_set_id().await;
-        self.fleet.instances(id).await.unwrap()
+        let listed = self.fleet.instances(id).await.unwrap();
+        listed.into_iter().filter(|i| i.state.is_live()).collect()
     }
 
     /// The scale set id the fake assigned.
