@@ -314,6 +314,24 @@ async fn add_version(
     Ok(TemplateRef { id, version })
 }
 
+/// Deletes the template `name` with all its versions (`ghaec2 --teardown`); `Ok(false)` when
+/// there is none (already deleted, or never created).
+pub async fn delete(ec2: &Client, name: &str) -> Result<bool, PortError> {
+    let deleted = ec2
+        .delete_launch_template()
+        .launch_template_name(name)
+        .send()
+        .await;
+    match deleted {
+        Ok(_) => {
+            tracing::info!(template = name, "Deleted the launch template.");
+            Ok(true)
+        }
+        Err(e) if code_of(&e) == Some("InvalidLaunchTemplateName.NotFoundException") => Ok(false),
+        Err(e) => Err(from_sdk("ec2 delete launch template", &e, Detail::Full)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,9 @@
 //! - `fleet`: [`Ec2Fleet`], instances, tagging, termination.
 //! - `fleet_launch`: CreateFleet spot launch with on-demand failover.
 //! - `fleet_dry_run`: [`Ec2Fleet::dry_run_launch`] for `--dry-run`.
+//! - `cleanup`: [`TableCleanup`], every item of a scale set, for `--teardown`.
 
+mod cleanup;
 mod error;
 mod fleet;
 mod fleet_dry_run;
@@ -38,6 +40,7 @@ mod state;
 mod state_item;
 pub mod user_data;
 
+pub use cleanup::TableCleanup;
 pub use error::{CONDITION_CODES, RETRYABLE_CODES, classify};
 pub use fleet::{Ec2Fleet, LIVE_STATES, LaunchSettings};
 pub use fleet_dry_run::{DryRunVerdict, dry_run_verdict};
@@ -51,7 +54,7 @@ pub use launch_plan::{
 };
 pub use launch_template::{
     FINGERPRINT_PREFIX, MANAGED_BY, METADATA_HOP_LIMIT, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME,
-    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, scale_set_tags,
+    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, delete as delete_launch_template, scale_set_tags,
 };
 pub use schema::create_table;
 pub use state::DynamoStateStore;
