@@ -315,19 +315,36 @@ async fn add_version(
 }
 
 /// Deletes the template `name` with all its versions (`ghaec2 --teardown`); `Ok(false)` when
-/// there is none (already deleted, or never created).
+/// there is none (already deleted, or never created). Looked up by name first, then deleted by
+/// id: moto answers a delete by an unknown name with `MissingParameter`, not EC2's NotFound.
 pub async fn delete(ec2: &Client, name: &str) -> Result<bool, PortError> {
-    let deleted = ec2
-        .delete_launch_template()
-        .launch_template_name(name)
+    const NOT_FOUND: [&str; 2] = [
+        "InvalidLaunchTemplateName.NotFoundException",
+        "InvalidLaunchTemplateId.NotFound",
+    ];
+    let described = ec2
+        .describe_launch_templates()
+        .launch_template_names(name)
         .send()
         .await;
-    match deleted {
+    let id = match described {
+        Ok(out) => out
+            .launch_templates()
+            .first()
+            .and_then(|t| t.launch_template_id())
+            .map(str::to_owned),
+        Err(e) if code_of(&e).is_some_and(|c| NOT_FOUND.contains(&c)) => None,
+        Err(e) => return Err(from_sdk("ec2 describe launch template", &e, Detail::Full)),
+    };
+    let Some(id) = id else {
+        return Ok(false);
+    };
+    match ec2.delete_launch_template().launch_template_id(&id).send().await {
         Ok(_) => {
-            tracing::info!(template = name, "Deleted the launch template.");
+            tracing::info!(template = name, template_id = id, "Deleted the launch template.");
             Ok(true)
         }
-        Err(e) if code_of(&e) == Some("InvalidLaunchTemplateName.NotFoundException") => Ok(false),
+        Err(e) if code_of(&e).is_some_and(|c| NOT_FOUND.contains(&c)) => Ok(false),
         Err(e) => Err(from_sdk("ec2 delete launch template", &e, Detail::Full)),
     }
 }
