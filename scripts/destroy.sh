@@ -3,19 +3,21 @@
 #
 #   1. reads the stack: its outputs (function, schedule rule) and the function's environment,
 #      so the operator repeats none of the configuration;
-#   2. stops every new invocation: the function's reserved concurrency goes to 0 (this also
-#      drops a tick EventBridge already queued) and the schedule rule is disabled. A tick that
-#      started after the teardown and before the stack is gone would find no state and create
-#      the scale set and runners again;
+#   2. stops every new invocation: the function's reserved concurrency goes to 0 (a tick
+#      EventBridge already handed to Lambda is throttled until its 60 s maximum event age drops
+#      it) and the schedule rule is disabled. A tick that started after the teardown and before
+#      the stack is gone would find no state and create the scale set and runners again. Then it
+#      pauses SETTLE_SECONDS (20): an invocation that started just before has taken the lease by
+#      then (its start-up is Lambda's init phase, at most 10 s), so the teardown waits for it;
 #   3. runs `ghaec2 --teardown` here, with the function's configuration and the operator's AWS
-#      credentials (it waits for an invocation still running, through the scale set's lease);
+#      credentials (it waits for a running invocation through the scale set's lease);
 #   4. `sam delete`, only once the teardown succeeded.
 #
 # Usage: scripts/destroy.sh [--dry-run] [--yes] [ghaec2 --teardown flags...]
 #   --dry-run  runs the reads, lists the changing calls without making them
 #   --yes      no confirmation prompt
 # Environment: STACK (default ghaec2), REGION (default: the AWS CLI's), GHAEC2 (a ghaec2
-# binary for this machine; default: built with cargo).
+# binary for this machine; default: built with cargo), SETTLE_SECONDS (20).
 set -euo pipefail
 
 stack="${STACK:-ghaec2}"
@@ -75,6 +77,7 @@ fi
 run aws lambda put-function-concurrency "${region_flag[@]}" --function-name "$function_name" \
   --reserved-concurrent-executions 0
 run aws events disable-rule "${region_flag[@]}" --name "$rule"
+run sleep "${SETTLE_SECONDS:-20}"
 
 # 3. The teardown, with the function's configuration and only the operator's AWS settings
 # (nothing else of this shell, e.g. a GITHUB_TOKEN for local runs, reaches it).

@@ -55,6 +55,7 @@ impl Stubs {
             .args(args)
             .env("PATH", path)
             .env("STACK", "my-stack")
+            .env("SETTLE_SECONDS", "0")
             .env("GHAEC2", self.dir.join("ghaec2"))
             .env("AWS_PROFILE", "ops")
             .env("GITHUB_TOKEN", "ghp_from_the_operators_shell")
@@ -163,7 +164,11 @@ fn a_failed_teardown_leaves_the_stack_and_says_how_to_go_on() {
     let stubs = Stubs::new(1);
     let output = stubs.run(&["--yes"], "");
     assert!(!output.status.success());
-    assert!(!stubs.calls().contains(&"sam delete".to_owned()), "{}", stubs.log());
+    assert!(
+        !stubs.calls().contains(&"sam delete".to_owned()),
+        "{}",
+        stubs.log()
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("Run make destroy again"), "{stderr}");
     assert!(
@@ -186,13 +191,17 @@ fn dry_run_reads_and_only_lists_the_changes() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     let listed: Vec<&str> = stdout.lines().collect();
-    assert_eq!(listed.len(), 4, "{stdout}");
+    assert_eq!(listed.len(), 5, "{stdout}");
     assert!(listed[0].starts_with("would run: aws lambda put-function-concurrency"));
     assert!(listed[1].starts_with("would run: aws events disable-rule"));
-    assert!(listed[2].contains("--teardown"));
-    assert!(listed[2].contains("RUNNER_SCALE_SET_NAME AWS_REGION"), "{stdout}");
+    assert_eq!(listed[2], "would run: sleep 0");
+    assert!(listed[3].contains("--teardown"));
+    assert!(
+        listed[3].contains("RUNNER_SCALE_SET_NAME AWS_REGION"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("https://github.com/acme"), "names only");
-    assert!(listed[3].starts_with("would run: sam delete"));
+    assert!(listed[4].starts_with("would run: sam delete"));
 }
 
 #[test]

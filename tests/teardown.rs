@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ec2::types::{ResourceType, TagSpecification};
-use ghaec2::aws::{TableCleanup, schema, scale_set_tags, template_name};
+use ghaec2::aws::{TableCleanup, scale_set_tags, schema, template_name};
 use ghaec2::ports::{LeaseOutcome, StateStore};
 use ghaec2::teardown::{Report, ScaleSetOutcome, Teardown, TeardownError, TeardownSettings};
 use ghaec2_fake::{JobSpec, Mode};
@@ -78,7 +78,10 @@ async fn put_boot_failure(h: &Harness, instance_id: &str) {
         .item("reason", s("AccessDenied reading its JIT config"))
         .item(schema::jit::INSTANCE_ID, s(instance_id))
         .item(schema::jit::SCALE_SET_NAME, s(SCALE_SET))
-        .item(schema::TTL_ATTRIBUTE, AttributeValue::N("4102444800".into()))
+        .item(
+            schema::TTL_ATTRIBUTE,
+            AttributeValue::N("4102444800".into()),
+        )
         .send()
         .await
         .unwrap();
@@ -182,7 +185,11 @@ async fn everything_goes_and_a_busy_runner_is_waited_for() {
     let session = h.fake.live_session(scene.scale_set_id as u64);
     assert!(session.is_some(), "the cycle left its session");
     assert!(template_left(&h).await);
-    assert_eq!(items_left(&h).await.len(), 1 + 3 + 1 + 1, "state, ledger, jit, boot failure");
+    assert_eq!(
+        items_left(&h).await.len(),
+        1 + 3 + 1 + 1,
+        "state, ledger, jit, boot failure"
+    );
 
     let report = tear_down(&h, &settings(&h, Duration::from_secs(30)))
         .await
@@ -249,7 +256,13 @@ async fn a_runner_still_busy_stops_it_and_keeps_its_instance() {
     assert_eq!(job.result, None, "the job runs on: {job:?}");
     assert!(h.fake.live_session(scene.scale_set_id as u64).is_some());
     assert!(template_left(&h).await);
-    assert!(h.actions.scale_set_by_name(1, SCALE_SET).await.unwrap().is_some());
+    assert!(
+        h.actions
+            .scale_set_by_name(1, SCALE_SET)
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     // Once the job ends, a rerun finishes the job, and a cycle could still have run meanwhile:
     // the lease was released.
@@ -284,7 +297,10 @@ async fn a_partial_run_is_finished_by_the_rerun() {
     let error = tear_down(&h, &settings(&h, Duration::from_secs(30)))
         .await
         .unwrap_err();
-    assert!(error.to_string().contains("UnauthorizedOperation"), "{error}");
+    assert!(
+        error.to_string().contains("UnauthorizedOperation"),
+        "{error}"
+    );
     // Instances, session and scale set went; the state record stays for the rerun.
     assert!(live_instances(&h, scene.scale_set_id).await.is_empty());
     assert!(!items_left(&h).await.is_empty());
@@ -304,7 +320,12 @@ async fn it_waits_for_a_running_invocations_lease() {
     let now = chrono::Utc::now();
     let taken = h
         .store
-        .acquire(SCALE_SET, "lambda-invocation", now + chrono::Duration::milliseconds(800), now)
+        .acquire(
+            SCALE_SET,
+            "lambda-invocation",
+            now + chrono::Duration::milliseconds(800),
+            now,
+        )
         .await
         .unwrap();
     assert!(matches!(taken, LeaseOutcome::Acquired(..)), "{taken:?}");
@@ -318,7 +339,12 @@ async fn it_waits_for_a_running_invocations_lease() {
     h.cycle(WINDOW).await.unwrap();
     let now = chrono::Utc::now();
     h.store
-        .acquire(SCALE_SET, "lambda-invocation", now + chrono::Duration::minutes(5), now)
+        .acquire(
+            SCALE_SET,
+            "lambda-invocation",
+            now + chrono::Duration::minutes(5),
+            now,
+        )
         .await
         .unwrap();
     let mut short = settings(&h, Duration::from_secs(5));
@@ -339,7 +365,10 @@ async fn the_command_line_exits_non_zero_while_busy_and_zero_when_done() {
     let scene = scene(&h, None).await;
     let (code, stdout, stderr) = run_cli(&h, &["--busy-wait-seconds", "0"]).await;
     assert_eq!(code, Some(1), "{stdout}\n{stderr}");
-    assert!(stderr.contains("teardown stopped: runners still running jobs"), "{stderr}");
+    assert!(
+        stderr.contains("teardown stopped: runners still running jobs"),
+        "{stderr}"
+    );
     assert!(stderr.contains(&scene.busy_instance), "{stderr}");
     assert_eq!(
         live_instances(&h, scene.scale_set_id).await,
@@ -350,7 +379,9 @@ async fn the_command_line_exits_non_zero_while_busy_and_zero_when_done() {
     let (code, stdout, stderr) = run_cli(&h, &[]).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert_eq!(stdout.lines().last(), Some("teardown complete"), "{stdout}");
-    assert!(!stdout.contains(ghaec2_fake::DEFAULT_PAT) && !stderr.contains(ghaec2_fake::DEFAULT_PAT));
+    assert!(
+        !stdout.contains(ghaec2_fake::DEFAULT_PAT) && !stderr.contains(ghaec2_fake::DEFAULT_PAT)
+    );
     assert_all_gone(&h, scene.scale_set_id, false).await;
 }
 

@@ -51,14 +51,16 @@ impl TableCleanup {
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk(OP, &e, Detail::Full))?;
-            names.extend(page.items().iter().filter_map(|item| {
-                match item.get(schema::SORT_KEY) {
-                    Some(AttributeValue::S(sk)) => sk
-                        .strip_prefix(schema::RUNNER_PREFIX)
-                        .map(str::to_owned),
-                    _ => None,
-                }
-            }));
+            names.extend(
+                page.items()
+                    .iter()
+                    .filter_map(|item| match item.get(schema::SORT_KEY) {
+                        Some(AttributeValue::S(sk)) => {
+                            sk.strip_prefix(schema::RUNNER_PREFIX).map(str::to_owned)
+                        }
+                        _ => None,
+                    }),
+            );
         }
         Ok(names)
     }

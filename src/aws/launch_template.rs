@@ -339,9 +339,18 @@ pub async fn delete(ec2: &Client, name: &str) -> Result<bool, PortError> {
     let Some(id) = id else {
         return Ok(false);
     };
-    match ec2.delete_launch_template().launch_template_id(&id).send().await {
+    match ec2
+        .delete_launch_template()
+        .launch_template_id(&id)
+        .send()
+        .await
+    {
         Ok(_) => {
-            tracing::info!(template = name, template_id = id, "Deleted the launch template.");
+            tracing::info!(
+                template = name,
+                template_id = id,
+                "Deleted the launch template."
+            );
             Ok(true)
         }
         Err(e) if code_of(&e).is_some_and(|c| NOT_FOUND.contains(&c)) => Ok(false),

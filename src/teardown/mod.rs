@@ -20,7 +20,8 @@
 //!
 //! A teardown cannot stop the schedule: a tick after it would find no state and create the
 //! scale set and runners again. `make destroy` (scripts/destroy.sh) therefore sets the
-//! function's reserved concurrency to 0 and disables the schedule rule before it runs this.
+//! function's reserved concurrency to 0, disables the schedule rule and pauses until an
+//! invocation that started just before holds the lease, before it runs this.
 //!
 //! - [`plan`]: which instances go, what the operator is told (pure).
 

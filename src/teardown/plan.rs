@@ -28,7 +28,12 @@ pub struct Split {
 /// The runner an instance carries: its `ghaec2:runner-name` tag, else the ledger's entry for
 /// it, else the name ghaec2 gives the instance's runner (an instance whose set-up stopped
 /// before the tag and the ledger entry were written).
-fn runner_of(instance_id: &str, tag: Option<&str>, ledger: &[RunnerRecord], scale_set: &str) -> String {
+fn runner_of(
+    instance_id: &str,
+    tag: Option<&str>,
+    ledger: &[RunnerRecord],
+    scale_set: &str,
+) -> String {
     tag.map(str::to_owned)
         .or_else(|| {
             ledger
@@ -129,7 +134,11 @@ impl fmt::Display for Report {
         };
         writeln!(f, "scale set {:?}:", self.scale_set)?;
         writeln!(f, "  runners removed: {}", list(&self.runners_removed))?;
-        writeln!(f, "  instances terminated: {}", list(&self.instances_terminated))?;
+        writeln!(
+            f,
+            "  instances terminated: {}",
+            list(&self.instances_terminated)
+        )?;
         match self.session_deleted {
             Some(id) => writeln!(f, "  session deleted: {id}")?,
             None => writeln!(f, "  session deleted: none stored")?,
@@ -137,10 +146,16 @@ impl fmt::Display for Report {
         match self.scale_set_outcome {
             ScaleSetOutcome::Deleted(id) => writeln!(f, "  scale set deleted: id {id}")?,
             ScaleSetOutcome::Kept(Some(id)) => writeln!(f, "  scale set kept: id {id}")?,
-            ScaleSetOutcome::Kept(None) => writeln!(f, "  scale set kept: the service does not know it")?,
+            ScaleSetOutcome::Kept(None) => {
+                writeln!(f, "  scale set kept: the service does not know it")?
+            }
             ScaleSetOutcome::AlreadyGone => writeln!(f, "  scale set deleted: already gone")?,
         }
-        let template = if self.template_deleted { "deleted" } else { "none left" };
+        let template = if self.template_deleted {
+            "deleted"
+        } else {
+            "none left"
+        };
         writeln!(f, "  launch template: {template}")?;
         writeln!(
             f,
@@ -211,7 +226,10 @@ mod tests {
     #[test]
     fn ledger_instances_ec2_does_not_list_yet_are_terminated_too() {
         let instances = [instance("i-listed", Some("set-listed"))];
-        let ledger = [record("set-listed", "i-listed"), record("set-late", "i-late")];
+        let ledger = [
+            record("set-listed", "i-listed"),
+            record("set-late", "i-late"),
+        ];
         let split = split(&instances, &ledger, &[], "set");
         assert_eq!(split.terminate, ["i-listed", "i-late"]);
         assert!(split.keep.is_empty());
