@@ -289,6 +289,20 @@ async fn keep_scale_set_keeps_only_the_scale_set() {
 }
 
 #[tokio::test]
+async fn a_scale_set_the_service_deleted_still_has_its_instances_found() {
+    let h = isolated(Mode::Dotcom, 2, 10).await;
+    let scene = scene(&h, None).await;
+    // The service deletes the scale set (e.g. dormant): runners and session go with it.
+    h.fake.delete_scale_set(scene.scale_set_id as u64).unwrap();
+    let report = tear_down(&h, &settings(&h, Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(report.scale_set_outcome, ScaleSetOutcome::AlreadyGone);
+    assert_eq!(report.instances_terminated.len(), 4, "{report:?}");
+    assert_all_gone(&h, scene.scale_set_id, false).await;
+}
+
+#[tokio::test]
 async fn a_partial_run_is_finished_by_the_rerun() {
     let h = isolated(Mode::Dotcom, 2, 10).await;
     let scene = scene(&h, Some(300)).await;

@@ -23,22 +23,26 @@
 //! function's reserved concurrency to 0, disables the schedule rule and pauses until an
 //! invocation that started just before holds the lease, before it runs this.
 //!
+//! - [`mod@self`]: the steps, under the lease.
 //! - [`plan`]: which instances go, what the operator is told (pure).
+//! - [`error`]: why a teardown stops; [`cli`]: `ghaec2 --teardown`.
 
+mod cli;
+mod error;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::ExitCode;
 use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 
+pub use cli::{Options, run};
+pub use error::TeardownError;
 pub use plan::{BusyRunner, Report, ScaleSetOutcome, Split, describe_busy, split};
 
-use crate::actions::{ActionsClient, ActionsError, Removal, Session};
-use crate::app::{self, StartError};
+use crate::actions::{ActionsClient, Removal, Session};
 use crate::aws::{TableCleanup, delete_launch_template, template_name};
 use crate::config::Config;
 use crate::cycle::{LEASE_OVERHANG, SAFETY_MARGIN};
@@ -96,67 +100,6 @@ impl TeardownSettings {
             poll: POLL,
         }
     }
-}
-
-/// Why a teardown stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum TeardownError {
-    /// Another invocation kept the lease for the whole lease wait.
-    #[error(
-        "the lease of scale set {scale_set:?} is still held by {owner} after {waited_s} s: stop \
-         that ghaec2 (make destroy disables the schedule first) and run --teardown again"
-    )]
-    LeaseHeld {
-        /// Scale set name.
-        scale_set: String,
-        /// The holder.
-        owner: String,
-        /// How long it waited.
-        waited_s: u64,
-    },
-    /// Runners still ran jobs when the busy wait ended.
-    #[error(
-        "runners still running jobs after {waited_s} s: {runners}. They and their instances were \
-         left alone, and so were the scale set, its session, the launch template and the state; \
-         idle runners were removed and their instances terminated. Run `ghaec2 --teardown \
-         --busy-wait-seconds <longer>` again once the jobs end (or cancel them in GitHub)"
-    )]
-    Busy {
-        /// The busy runners and their instances.
-        runners: String,
-        /// How long it waited.
-        waited_s: u64,
-    },
-    /// Instances did not reach `terminated` in time.
-    #[error(
-        "instances not terminated after {waited_s} s: {instances}; run --teardown again to wait \
-         for them"
-    )]
-    NotTerminated {
-        /// The instances and their states.
-        instances: String,
-        /// How long it waited.
-        waited_s: u64,
-    },
-    /// The scale set found by name is not the configured one.
-    #[error(
-        "RUNNER_SCALE_SET_ID={expected}, but scale set {name:?} has id {actual}; nothing was \
-         deleted"
-    )]
-    ScaleSetIdMismatch {
-        /// Scale set name.
-        name: String,
-        /// Configured id.
-        expected: i64,
-        /// Id the service reports.
-        actual: i64,
-    },
-    /// GitHub or the Actions Service.
-    #[error(transparent)]
-    Actions(#[from] ActionsError),
-    /// AWS.
-    #[error(transparent)]
-    Port(#[from] PortError),
 }
 
 /// The clients and stores a teardown works with, borrowed.
@@ -427,63 +370,4 @@ impl<S: StateStore + Sync, F: Fleet + Sync> Teardown<'_, S, F> {
             self.pause(lease).await?;
         }
     }
-}
-
-/// What the command line asked for.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
-    /// `--keep-scale-set`.
-    pub keep_scale_set: bool,
-    /// `--busy-wait-seconds`, when given.
-    pub busy_wait: Option<Duration>,
-}
-
-/// `ghaec2 --teardown`: prints the report on stdout and exits 0, or prints why it stopped on
-/// stderr and exits 1 (2 when it cannot start).
-#[allow(clippy::print_stdout)]
-pub async fn run(options: Options) -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(e) => return cannot_start(StartError::from(e)),
-    };
-    let aws = app::aws_config(&config).await;
-    let (actions, adapters) = match (
-        app::actions_client(&config, &aws).await,
-        app::adapters(&config, &aws).await,
-    ) {
-        (Ok(actions), Ok(adapters)) => (actions, adapters),
-        (Err(e), _) | (_, Err(e)) => return cannot_start(e),
-    };
-    let mut settings = TeardownSettings::new(&config, format!("teardown-{}", app::local_owner()));
-    settings.keep_scale_set = options.keep_scale_set;
-    settings.busy_wait = options.busy_wait.unwrap_or(DEFAULT_BUSY_WAIT);
-    let table = TableCleanup::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.runtime.state_table_name.clone(),
-    );
-    let teardown = Teardown {
-        actions: &actions,
-        store: &adapters.store,
-        fleet: &adapters.fleet,
-        ec2: &aws_sdk_ec2::Client::new(&aws),
-        table: &table,
-        settings: &settings,
-    };
-    match teardown.run().await {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "Teardown stopped.");
-            eprintln!("teardown stopped: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn cannot_start(e: StartError) -> ExitCode {
-    tracing::error!(error = %e, "ghaec2 cannot start.");
-    eprintln!("{e}");
-    ExitCode::from(2)
 }
