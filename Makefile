@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY = 0
 STACK ?= ghaec2
 FUNCTION ?=
 
-.PHONY: demo bench test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda fuzz
+.PHONY: demo bench test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda destroy fuzz
 
 ## demo: ghaec2 end to end on this machine, no GitHub or AWS account: moto_server, the fake
 ## Actions Service, ghaec2 (continuous), a workload and a runner simulator, with a live view, a
@@ -100,6 +100,14 @@ deploy:
 	@bin=$(VENV_BIN); set -e; export PATH="$$bin:$$PATH"; \
 	sam build --build-dir $(SAM_DIR)/build --cache-dir $(SAM_DIR)/cache; \
 	sam deploy --template-file $(SAM_DIR)/build/template.yaml
+
+## destroy: takes the deployed stack STACK down (scripts/destroy.sh): stops its schedule, runs
+## `ghaec2 --teardown` with the function's configuration and your credentials, then `sam delete`.
+## DRY_RUN=1 lists the changing calls only; TEARDOWN_FLAGS passes flags, e.g.
+## TEARDOWN_FLAGS="--busy-wait-seconds 3600". See README "Tear down".
+destroy:
+	@bin=$(VENV_BIN); PATH="$$bin:$$PATH" STACK=$(STACK) \
+	  scripts/destroy.sh $(if $(DRY_RUN),--dry-run) $(TEARDOWN_FLAGS)
 
 ## deploy-cargo-lambda: replaces only the code of the stack's function (FUNCTION, default: the
 ## FunctionName output of STACK) with `make build`'s artifact. Configuration, table, roles and

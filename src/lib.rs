@@ -2,7 +2,8 @@
 //!
 //! It listens to the Actions Service "runner scale set" message queue (the protocol behind
 //! actions-runner-controller's listener) and runs as an AWS Lambda driven by an EventBridge
-//! schedule; the same binary runs on a workstation (`ghaec2`, `--once`, `--dry-run`).
+//! schedule; the same binary runs on a workstation (`ghaec2`, `--once`, `--dry-run`,
+//! `--teardown`).
 //!
 //! # Layout
 //!
@@ -16,6 +17,7 @@
 //! - [`ports`]: the roles the cycle needs from AWS (state store, fleet, JIT store).
 //! - [`scaling`]: pure decisions: desired count and the reconcile plan.
 //! - [`dry_run`]: `--dry-run`, checks that change nothing and a report.
+//! - [`teardown`]: `--teardown`, everything of the scale set removed, for `make destroy`.
 //! - [`telemetry`]: JSON logs; [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`cycle`]: one invocation: lease, restore, drain, handle, reconcile, persist.
 //! - [`aws`]: DynamoDB state and JIT stores, the EC2 fleet, the user-data script.
@@ -29,4 +31,5 @@ pub mod dry_run;
 pub mod metrics;
 pub mod ports;
 pub mod scaling;
+pub mod teardown;
 pub mod telemetry;

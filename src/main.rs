@@ -1,5 +1,5 @@
 //! The `ghaec2` binary: a Lambda handler inside Lambda (`AWS_LAMBDA_RUNTIME_API` set), a CLI
-//! elsewhere: `ghaec2` (continuous), `ghaec2 --once`, `ghaec2 --dry-run`.
+//! elsewhere: `ghaec2` (continuous), `ghaec2 --once`, `ghaec2 --dry-run`, `ghaec2 --teardown`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,7 +11,7 @@ use ghaec2::aws::InstanceArns;
 use ghaec2::config::Config;
 use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop, Summary};
 use ghaec2::ports::{PortError, PortErrorKind};
-use ghaec2::{dry_run, telemetry};
+use ghaec2::{dry_run, teardown, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::sync::{OnceCell, watch};
@@ -30,6 +30,17 @@ struct Cli {
     /// and EC2 permissions; change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Remove everything of the scale set: runners (busy ones are waited for), instances, state,
+    /// launch template, session and the scale set. Run it with the schedule disabled
+    /// (`make destroy` does).
+    #[arg(long, conflicts_with_all = ["once", "dry_run"])]
+    teardown: bool,
+    /// With --teardown: keep the scale set itself.
+    #[arg(long, requires = "teardown")]
+    keep_scale_set: bool,
+    /// With --teardown: how long busy runners are waited for (default 900).
+    #[arg(long, requires = "teardown", value_name = "SECONDS")]
+    busy_wait_seconds: Option<u64>,
 }
 
 /// Built once per process, borrowed by every cycle.
@@ -48,6 +59,13 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.dry_run {
         return dry_run::run().await;
+    }
+    if cli.teardown {
+        return teardown::run(teardown::Options {
+            keep_scale_set: cli.keep_scale_set,
+            busy_wait: cli.busy_wait_seconds.map(Duration::from_secs),
+        })
+        .await;
     }
     let started = async {
         let deps = start().await?;

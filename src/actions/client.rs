@@ -284,6 +284,22 @@ impl ActionsClient {
         }
     }
 
+    /// The runners registered in a scale set: the agents list (protocol.md §12.3, `list`),
+    /// filtered by `runnerScaleSetId`.
+    pub async fn scale_set_runners(
+        &self,
+        scale_set_id: i64,
+    ) -> Result<Vec<RunnerReference>, ActionsError> {
+        let runners: ListResponse<RunnerReference> = self
+            .admin_json(Method::GET, AGENTS, &[], None, "runners")
+            .await?;
+        Ok(runners
+            .value
+            .into_iter()
+            .filter(|r| r.runner_scale_set_id == scale_set_id)
+            .collect())
+    }
+
     /// Removes a runner from its scale set; a busy runner is left alone (protocol.md §12.3).
     pub async fn remove_runner(&self, id: i64) -> Result<Removal, ActionsError> {
         let path = format!("{AGENTS}/{id}");

@@ -350,6 +350,33 @@ async fn add_version(
     Ok(TemplateRef { id, version })
 }
 
+/// Deletes the template `name` with all its versions (`ghaec2 --teardown`); `Ok(false)` when
+/// there is none (already deleted, or never created). Looked up by name first, then deleted by
+/// id: moto answers a delete by an unknown name with `MissingParameter`, not EC2's NotFound.
+pub async fn delete(ec2: &Client, name: &str) -> Result<bool, PortError> {
+    let Some(TemplateRef { id, .. }) = find(ec2, name).await? else {
+        return Ok(false);
+    };
+    match ec2
+        .delete_launch_template()
+        .launch_template_id(&id)
+        .send()
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(
+                template = name,
+                template_id = id,
+                "Deleted the launch template."
+            );
+            Ok(true)
+        }
+        // Deleted by another run between the lookup and here.
+        Err(e) if code_of(&e) == Some("InvalidLaunchTemplateId.NotFound") => Ok(false),
+        Err(e) => Err(from_sdk("ec2 delete launch template", &e, Detail::Full)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,9 @@
 //! - `fleet_launch`: CreateFleet spot launch with on-demand failover.
 //! - `fleet_terminate`: TerminateInstances, an unknown id confirmed by DescribeInstances.
 //! - `fleet_dry_run`: [`Ec2Fleet::dry_run_launch`] for `--dry-run`.
+//! - `cleanup`: [`TableCleanup`], every item of a scale set, for `--teardown`.
 
+mod cleanup;
 mod error;
 mod fleet;
 mod fleet_dry_run;
@@ -42,6 +44,7 @@ mod state;
 mod state_item;
 pub mod user_data;
 
+pub use cleanup::TableCleanup;
 pub use error::{CONDITION_CODES, RETRYABLE_CODES, classify};
 pub use fleet::{Ec2Fleet, LaunchSettings, Patience};
 pub use fleet_dry_run::{DryRunVerdict, dry_run_verdict};
@@ -55,7 +58,7 @@ pub use launch_plan::{
 };
 pub use launch_template::{
     FINGERPRINT_PREFIX, MANAGED_BY, METADATA_HOP_LIMIT, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME,
-    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, scale_set_tags,
+    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, delete as delete_launch_template, scale_set_tags,
 };
 pub use schema::create_table;
 pub use state::DynamoStateStore;
