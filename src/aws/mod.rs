@@ -17,6 +17,7 @@
 //! - `identity`: [`InstanceArns`], the instance ARN scheme JIT keys and IAM share.
 //! - `jit_store`: [`DynamoJitStore`], JIT configs keyed by instance ARN (why not SSM: there).
 //! - `user_data` + `user_data.sh`: the runner bootstrap script, rendered without secrets.
+//! - `runner_release`: the runner release (version, SHA-256s) the script installs if needed.
 //! - `image`: the AMI's root device name (`resolve:ssm:` AMIs resolved for that only).
 //! - `launch_template`: [`TemplateSpec`], tags and the versioned per-scale-set template.
 //! - `launch_plan`: overrides matrix, capacity errors, client tokens, hashing (pure).
@@ -33,6 +34,7 @@ mod image;
 mod jit_store;
 mod launch_plan;
 mod launch_template;
+pub mod runner_release;
 pub mod schema;
 mod state;
 mod state_item;
