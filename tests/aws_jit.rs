@@ -78,7 +78,10 @@ async fn put_list_delete_and_delete_again() {
     store.delete("i-0aaaaaaaaaaaaaaa1").await.unwrap();
     store.delete("i-0aaaaaaaaaaaaaaa1").await.unwrap();
     store.delete("i-0never0existed00").await.unwrap();
-    assert_eq!(store.listing().await.unwrap().instance_ids, ["i-0aaaaaaaaaaaaaaa2"]);
+    assert_eq!(
+        store.listing().await.unwrap().instance_ids,
+        ["i-0aaaaaaaaaaaaaaa2"]
+    );
 }
 
 #[tokio::test]

@@ -65,7 +65,10 @@ async fn the_next_cycle_logs_counts_and_deletes_a_boot_failure() {
     assert!(logs.contains("\"RunnerStartFailures\""), "{logs}");
     assert!(h.jit.listing().await.unwrap().boot_failures.is_empty());
     let ledger = h.ledger().await;
-    assert!(ledger.iter().all(|r| r.instance_id != instance_id), "{ledger:?}");
+    assert!(
+        ledger.iter().all(|r| r.instance_id != instance_id),
+        "{ledger:?}"
+    );
 }
 
 #[tokio::test]
@@ -73,7 +76,7 @@ async fn jit_config_an_ended_instance_never_read_is_logged_and_deleted() {
     let (h, instance_id, _) = one_runner().await;
     // No network: nothing reaches DynamoDB, so nothing but the unread JIT config tells.
     boot_and_end(&h, &instance_id, "http://127.0.0.1:1").await;
-    assert_eq!(h.jit_left().await, [instance_id.clone()]);
+    assert_eq!(h.jit_left().await, [instance_id.as_str()]);
 
     h.cycle(SHORT).await.unwrap();
 
@@ -107,8 +110,14 @@ async fn put_boot_failure(
                 .chain([
                     (schema::boot_failure::REASON.to_owned(), s(reason)),
                     (schema::boot_failure::INSTANCE_ID.to_owned(), s(instance_id)),
-                    (schema::boot_failure::SCALE_SET_NAME.to_owned(), s(scale_set)),
-                    (schema::TTL_ATTRIBUTE.to_owned(), AttributeValue::N("1".into())),
+                    (
+                        schema::boot_failure::SCALE_SET_NAME.to_owned(),
+                        s(scale_set),
+                    ),
+                    (
+                        schema::TTL_ATTRIBUTE.to_owned(),
+                        AttributeValue::N("1".into()),
+                    ),
                 ])
                 .collect(),
         ))
@@ -127,11 +136,31 @@ async fn one_listing_keeps_boot_failures_apart_from_jit_material() {
     let windows = DynamoJitStore::new(dynamodb.clone(), &table, "windows", arns.clone());
     let (a, b) = ("i-0aaaaaaaaaaaaaaa1", "i-0bbbbbbbbbbbbbbb2");
     linux.put(a, &SecretString::from("jit-a")).await.unwrap();
-    put_boot_failure(&dynamodb, &table, &arns, "linux", a, "runner exited with status 1").await;
-    put_boot_failure(&dynamodb, &table, &arns, "windows", b, "no JIT config after 60 s").await;
+    put_boot_failure(
+        &dynamodb,
+        &table,
+        &arns,
+        "linux",
+        a,
+        "runner exited with status 1",
+    )
+    .await;
+    put_boot_failure(
+        &dynamodb,
+        &table,
+        &arns,
+        "windows",
+        b,
+        "no JIT config after 60 s",
+    )
+    .await;
 
     let listing = linux.listing().await.unwrap();
-    assert_eq!(listing.instance_ids, [a], "the boot failure is no JIT material");
+    assert_eq!(
+        listing.instance_ids,
+        [a],
+        "the boot failure is no JIT material"
+    );
     assert_eq!(
         listing.boot_failures,
         [BootFailure {

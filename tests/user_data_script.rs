@@ -100,8 +100,14 @@ impl Aws {
                 schema::TTL_ATTRIBUTE,
             ])
         );
-        assert_eq!(item[schema::boot_failure::INSTANCE_ID].as_s().unwrap(), instance_id);
-        assert_eq!(item[schema::boot_failure::SCALE_SET_NAME].as_s().unwrap(), SCALE_SET);
+        assert_eq!(
+            item[schema::boot_failure::INSTANCE_ID].as_s().unwrap(),
+            instance_id
+        );
+        assert_eq!(
+            item[schema::boot_failure::SCALE_SET_NAME].as_s().unwrap(),
+            SCALE_SET
+        );
         let expires: i64 = item[schema::TTL_ATTRIBUTE].as_n().unwrap().parse().unwrap();
         let day = Utc::now().timestamp() + 86_400;
         assert!((day - 600..=day + 600).contains(&expires), "{expires}");
@@ -123,9 +129,17 @@ async fn a_stock_image_downloads_the_runner_and_runs_it_once_with_its_own_jit_co
     assert_eq!(booted.runs, [format!("jit-config-of-{MINE}")]);
     assert_eq!(booted.downloads, [tarball_name("2.329.0")]);
     assert_eq!(booted.dependency_installs, 1);
-    assert_eq!(aws.unread().await, [OTHER], "its own item deleted, the other untouched");
+    assert_eq!(
+        aws.unread().await,
+        [OTHER],
+        "its own item deleted, the other untouched"
+    );
     assert!(aws.boot_failure(MINE).await.is_none());
-    assert!(!booted.output.contains("jit-config-of"), "{}", booted.output);
+    assert!(
+        !booted.output.contains("jit-config-of"),
+        "{}",
+        booted.output
+    );
 }
 
 #[tokio::test]
@@ -243,6 +257,9 @@ async fn without_network_the_jit_config_stays_unread() {
 
     assert!(booted.powered_off(), "{}", booted.output);
     assert!(booted.runs.is_empty());
-    assert!(aws.boot_failure(MINE).await.is_none(), "nothing could be recorded");
+    assert!(
+        aws.boot_failure(MINE).await.is_none(),
+        "nothing could be recorded"
+    );
     assert_eq!(aws.unread().await, [MINE], "what ghaec2 sees instead");
 }

@@ -59,7 +59,8 @@ mod tests {
         for hash in [SHA256_X64, SHA256_ARM64] {
             assert_eq!(hash.len(), 64, "{hash}");
             assert!(
-                hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                hash.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
                 "{hash}"
             );
         }

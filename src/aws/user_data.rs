@@ -92,7 +92,10 @@ pub fn render(params: &UserDataParams) -> Result<String, PortError> {
             "@@BOOT_FAILURE_SORT_KEY@@",
             schema::BOOT_FAILURE_SORT_KEY.to_owned(),
         ),
-        ("@@REASON_ATTRIBUTE@@", schema::boot_failure::REASON.to_owned()),
+        (
+            "@@REASON_ATTRIBUTE@@",
+            schema::boot_failure::REASON.to_owned(),
+        ),
         (
             "@@INSTANCE_ATTRIBUTE@@",
             schema::boot_failure::INSTANCE_ID.to_owned(),
@@ -162,9 +165,11 @@ mod tests {
         assert!(script.contains("SCALE_SET='linux_x64'"));
         assert!(script.contains("RUNNER_DIR='/opt/actions-runner'"));
         assert!(script.contains("IMDS='http://169.254.169.254'"));
-        assert!(script.contains(
-            "RUNNER_URL='https://github.com/actions/runner/releases/download/v2.329.0'"
-        ));
+        assert!(
+            script.contains(
+                "RUNNER_URL='https://github.com/actions/runner/releases/download/v2.329.0'"
+            )
+        );
         let pinned = RunnerRelease::pinned();
         assert!(script.contains(&format!("RUNNER_SHA256_X64='{}'", pinned.sha256_x64)));
         assert!(script.contains(&format!("RUNNER_SHA256_ARM64='{}'", pinned.sha256_arm64)));

@@ -149,7 +149,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             let runner = ledger
                 .iter()
                 .find(|r| &r.instance_id == instance_id)
-                .map_or_else(|| scaling::runner_name(scale_set, instance_id), |r| r.name.clone());
+                .map_or_else(
+                    || scaling::runner_name(scale_set, instance_id),
+                    |r| r.name.clone(),
+                );
             tracing::warn!(
                 runner,
                 instance_id,

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
-    Fleet, Instance, JitListing, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError, PortErrorKind,
-    RunnerRecord, ScaleSetState, StateStore,
+    Fleet, Instance, JitListing, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError,
+    PortErrorKind, RunnerRecord, ScaleSetState, StateStore,
 };
 use secrecy::SecretString;
 

@@ -140,7 +140,14 @@ impl Boot {
         let stage = dir.join("stage");
         write_runner(&stage, &self.runner, &record);
         let tarball = dir.join("runner.tar.gz");
-        run_ok(Command::new("tar").arg("-czf").arg(&tarball).arg("-C").arg(&stage).arg("."));
+        run_ok(
+            Command::new("tar")
+                .arg("-czf")
+                .arg(&tarball)
+                .arg("-C")
+                .arg(&stage)
+                .arg("."),
+        );
         let sha = sha256(&tarball);
         let mut served = std::fs::read(&tarball).unwrap();
         match self.image {
