@@ -295,7 +295,26 @@ pub trait Fleet {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 
-/// Private delivery of JIT configs, keyed by instance id (design.md §3 "Instances").
+/// An instance's report that its runner could not start (`src/aws/user_data.sh` writes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootFailure {
+    /// The instance.
+    pub instance_id: String,
+    /// Why, in the instance's words (short, never a secret).
+    pub reason: String,
+}
+
+/// What the JIT partitions of a scale set hold, from one listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JitListing {
+    /// Instance ids whose JIT material is still there: not read by the instance yet.
+    pub instance_ids: Vec<String>,
+    /// Boot failures instances reported.
+    pub boot_failures: Vec<BootFailure>,
+}
+
+/// Private delivery of JIT configs, keyed by instance id (design.md §3 "Instances"), and the
+/// instances' boot-failure reports that share their partitions.
 pub trait JitStore {
     /// Stores an instance's JIT config.
     fn put(
@@ -305,6 +324,11 @@ pub trait JitStore {
     ) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Deletes an instance's JIT config; a missing one is fine (the instance deletes its own).
     fn delete(&self, instance_id: &str) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Instance ids that still have JIT material.
-    fn instance_ids(&self) -> impl Future<Output = Result<Vec<String>, PortError>> + Send;
+    /// Instances with JIT material left, and the boot failures reported.
+    fn listing(&self) -> impl Future<Output = Result<JitListing, PortError>> + Send;
+    /// Deletes an instance's boot-failure report once it has been logged.
+    fn delete_boot_failure(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
 }

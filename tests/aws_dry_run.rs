@@ -33,8 +33,9 @@ async fn setup() -> Setup {
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let ssm = aws_sdk_ssm::Client::new(&sdk);
     let network = moto::network(&ec2).await;
+    let scale_set_name = format!("dry-{}", moto::unique());
     let settings = LaunchSettings {
-        scale_set_name: format!("dry-{}", moto::unique()),
+        scale_set_name: scale_set_name.clone(),
         ec2: Ec2Settings {
             region: Some(REGION.to_owned()),
             subnet_ids: network.subnet_ids.clone(),
@@ -52,6 +53,7 @@ async fn setup() -> Setup {
         },
         user_data: UserDataParams::new(
             "ghaec2-state",
+            scale_set_name,
             InstanceArns::new(REGION, proxy.account_id()),
         ),
     };

@@ -47,7 +47,11 @@ async fn setup(region: &str) -> Setup {
             root_volume_size_gib: 40,
             on_demand_failover: true,
         },
-        user_data: UserDataParams::new("ghaec2-state", InstanceArns::new(region, moto::ACCOUNT_ID)),
+        user_data: UserDataParams::new(
+            "ghaec2-state",
+            "fleet-set",
+            InstanceArns::new(region, moto::ACCOUNT_ID),
+        ),
     };
     Setup { ec2, ssm, settings }
 }

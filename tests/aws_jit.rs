@@ -35,7 +35,7 @@ async fn put_list_delete_and_delete_again() {
         .await
         .unwrap();
 
-    let mut ids = store.instance_ids().await.unwrap();
+    let mut ids = store.listing().await.unwrap().instance_ids;
     ids.sort();
     assert_eq!(
         ids,
@@ -43,7 +43,7 @@ async fn put_list_delete_and_delete_again() {
         "only this scale set's material"
     );
     assert_eq!(
-        neighbour.instance_ids().await.unwrap(),
+        neighbour.listing().await.unwrap().instance_ids,
         ["i-0bbbbbbbbbbbbbbb1"]
     );
 
@@ -78,7 +78,10 @@ async fn put_list_delete_and_delete_again() {
     store.delete("i-0aaaaaaaaaaaaaaa1").await.unwrap();
     store.delete("i-0aaaaaaaaaaaaaaa1").await.unwrap();
     store.delete("i-0never0existed00").await.unwrap();
-    assert_eq!(store.instance_ids().await.unwrap(), ["i-0aaaaaaaaaaaaaaa2"]);
+    assert_eq!(
+        store.listing().await.unwrap().instance_ids,
+        ["i-0aaaaaaaaaaaaaaa2"]
+    );
 }
 
 #[tokio::test]

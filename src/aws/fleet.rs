@@ -84,7 +84,11 @@ impl LaunchSettings {
             user_data: UserDataParams {
                 min_runner_version: Some(config.runtime.runner_min_version.clone())
                     .filter(|v| v != "0.0.0"),
-                ..UserDataParams::new(config.runtime.state_table_name.clone(), arns)
+                ..UserDataParams::new(
+                    config.runtime.state_table_name.clone(),
+                    config.github.scale_set_name.clone(),
+                    arns,
+                )
             },
         }
     }

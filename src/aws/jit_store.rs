@@ -8,6 +8,9 @@
 //!
 //! Item: pk `jit#<instance ARN>`, sk `jit`, the config in `jit_config`, plus `instance_id`,
 //! `scale_set_name` and a TTL of [`schema::JIT_TTL`] so forgotten material expires anyway.
+//! An instance whose runner cannot start writes sk `boot-failure` in the same partition
+//! (`reason`, `instance_id`, `scale_set_name`, TTL [`schema::BOOT_FAILURE_TTL`]); one Scan
+//! lists both.
 //!
 //! Why the key holds the instance ARN and not the bare id: the instance role must read and
 //! delete its own item and no other runner's (a job on one runner must not register as
@@ -22,8 +25,11 @@
 //!     { "dynamodb:LeadingKeys": ["jit#${ec2:SourceInstanceARN}"] } } }
 //! ```
 //!
-//! The key scheme is [`InstanceArns::jit_pk`]; the user-data script gets the ARN prefix rendered
+//! plus `dynamodb:PutItem` of the boot-failure record, under the same condition and limited to
+//! its attributes (`template.yaml`). The key scheme is [`InstanceArns::jit_pk`]; the user-data script gets the ARN prefix rendered
 //! in and appends the instance id it reads from IMDS.
+
+use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -31,8 +37,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::error::{Detail, from_sdk};
 use super::identity::InstanceArns;
-use super::schema::{self, jit};
-use crate::ports::{JitStore, PortError};
+use super::schema::{self, boot_failure, jit};
+use crate::ports::{BootFailure, JitListing, JitStore, PortError};
 
 /// [`JitStore`] over the state table, for the instances of one scale set.
 #[derive(Debug, Clone)]
@@ -45,7 +51,7 @@ pub struct DynamoJitStore {
 
 impl DynamoJitStore {
     /// A store in `table` for the instances of `scale_set`, keyed by the ARNs `arns` builds.
-    /// Scale sets may share a table: [`JitStore::instance_ids`] lists this scale set's only.
+    /// Scale sets may share a table: [`JitStore::listing`] lists this scale set's only.
     pub fn new(
         client: Client,
         table: impl Into<String>,
@@ -57,6 +63,38 @@ impl DynamoJitStore {
             table: table.into(),
             scale_set: scale_set.into(),
             arns,
+        }
+    }
+}
+
+/// Longest reason kept from a boot-failure record: the instance writes it, and a job on the
+/// instance could write anything there.
+const REASON_MAX: usize = 200;
+
+impl DynamoJitStore {
+    /// Files one scanned item: JIT material by its instance id, a boot failure with its reason.
+    fn add_to(&self, listing: &mut JitListing, item: &HashMap<String, AttributeValue>) {
+        let text = |name: &str| match item.get(name) {
+            Some(AttributeValue::S(value)) => Some(value.as_str()),
+            _ => None,
+        };
+        let Some(instance_id) = text(jit::INSTANCE_ID)
+            .map(str::to_owned)
+            .or_else(|| text(schema::PARTITION_KEY).and_then(|pk| self.arns.instance_id_of(pk)))
+        else {
+            return;
+        };
+        match text(schema::SORT_KEY) {
+            Some(schema::JIT_SORT_KEY) => listing.instance_ids.push(instance_id),
+            Some(schema::BOOT_FAILURE_SORT_KEY) => listing.boot_failures.push(BootFailure {
+                instance_id,
+                reason: text(boot_failure::REASON)
+                    .unwrap_or("no reason given")
+                    .chars()
+                    .take(REASON_MAX)
+                    .collect(),
+            }),
+            _ => {}
         }
     }
 }
@@ -109,19 +147,21 @@ impl JitStore for DynamoJitStore {
         Ok(())
     }
 
-    async fn instance_ids(&self) -> Result<Vec<String>, PortError> {
+    async fn listing(&self) -> Result<JitListing, PortError> {
         const OP: &str = "dynamodb list jit configs";
         // A Scan, because JIT items have a partition per instance (for IAM). The table holds a
-        // state record, a ledger entry per runner and a JIT item per booting instance, so
-        // it stays small. Only keys and ids are read, never the configs.
+        // state record, a ledger entry per runner and a JIT item (or boot-failure record) per
+        // booting instance, so it stays small. Keys, ids and reasons are read, never configs.
         let mut pages = self
             .client
             .scan()
             .table_name(&self.table)
             .filter_expression("begins_with(#pk, :prefix) AND #scale_set = :scale_set")
-            .projection_expression("#pk, #id")
+            .projection_expression("#pk, #sk, #id, #reason")
             .expression_attribute_names("#pk", schema::PARTITION_KEY)
+            .expression_attribute_names("#sk", schema::SORT_KEY)
             .expression_attribute_names("#id", jit::INSTANCE_ID)
+            .expression_attribute_names("#reason", boot_failure::REASON)
             .expression_attribute_names("#scale_set", jit::SCALE_SET_NAME)
             .expression_attribute_values(
                 ":prefix",
@@ -131,18 +171,26 @@ impl JitStore for DynamoJitStore {
             .consistent_read(true)
             .into_paginator()
             .send();
-        let mut ids = Vec::new();
+        let mut listing = JitListing::default();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| from_sdk(OP, &e, Detail::Full))?;
             for item in page.items() {
-                let id = match (item.get(jit::INSTANCE_ID), item.get(schema::PARTITION_KEY)) {
-                    (Some(AttributeValue::S(id)), _) => Some(id.clone()),
-                    (_, Some(AttributeValue::S(pk))) => self.arns.instance_id_of(pk),
-                    _ => None,
-                };
-                ids.extend(id);
+                self.add_to(&mut listing, item);
             }
         }
-        Ok(ids)
+        Ok(listing)
+    }
+
+    async fn delete_boot_failure(&self, instance_id: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(schema::boot_failure_key(
+                self.arns.jit_pk(instance_id),
+            )))
+            .send()
+            .await
+            .map_err(|e| from_sdk("dynamodb delete boot failure", &e, Detail::Full))?;
+        Ok(())
     }
 }

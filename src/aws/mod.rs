@@ -18,6 +18,7 @@
 //! - `identity`: [`InstanceArns`], the instance ARN scheme JIT keys and IAM share.
 //! - `jit_store`: [`DynamoJitStore`], JIT configs keyed by instance ARN (why not SSM: there).
 //! - `user_data` + `user_data.sh`: the runner bootstrap script, rendered without secrets.
+//! - `runner_release`: the runner release (version, SHA-256s) the script installs if needed.
 //! - `image`: the image to launch (the configured AMI, else Amazon Linux 2023 for the instance
 //!   types' architecture) and its root device name.
 //! - `launch_template`: [`TemplateSpec`], tags and the versioned per-scale-set template.
@@ -39,6 +40,7 @@ mod image;
 mod jit_store;
 mod launch_plan;
 mod launch_template;
+pub mod runner_release;
 pub mod schema;
 mod state;
 mod state_item;

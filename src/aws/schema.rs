@@ -9,11 +9,13 @@
 //! | scale set state (lease, session, cursor, admin, statistics) | `scaleset#<name>` | `state` | none |
 //! | runner ledger entry | `scaleset#<name>` | `runner#<runner name>` | [`RUNNER_TTL`] after the last write |
 //! | JIT material of one instance | `jit#<instance ARN>` | `jit` | [`JIT_TTL`] after the write |
+//! | why an instance's runner did not start (written by the instance) | `jit#<instance ARN>` | `boot-failure` | [`BOOT_FAILURE_TTL`] after the write |
 //!
 //! The state record and the ledger share a partition so one Query reads the whole ledger and a
 //! transaction can check the state item's fence next to a ledger write. JIT material gets a
 //! partition per instance because IAM can only scope an instance role to its own items through
-//! the partition key (`dynamodb:LeadingKeys`, see [`super::jit_store`]).
+//! the partition key (`dynamodb:LeadingKeys`, see [`super::jit_store`]); the boot-failure record
+//! shares that partition for the same reason.
 //!
 //! DynamoDB deletes expired items lazily (within days), so TTLs here are a backstop for
 //! forgotten items, never a mechanism the cycle relies on.
@@ -48,6 +50,8 @@ pub const RUNNER_PREFIX: &str = "runner#";
 pub const JIT_PREFIX: &str = "jit#";
 /// Sort key of JIT material.
 pub const JIT_SORT_KEY: &str = "jit";
+/// Sort key of the record an instance leaves when its runner could not start.
+pub const BOOT_FAILURE_SORT_KEY: &str = "boot-failure";
 
 /// How long a ledger entry outlives its last write: longer than a self-hosted job may run
 /// (5 days), so the TTL never removes a live runner's entry.
@@ -55,6 +59,8 @@ pub const RUNNER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// How long JIT material outlives its write when neither the instance nor the cleanup deletes
 /// it.
 pub const JIT_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long a boot-failure record outlives its write when no cycle reports it.
+pub const BOOT_FAILURE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Attribute names of the state record.
 pub mod state {
@@ -112,6 +118,17 @@ pub mod jit {
     pub const SCALE_SET_NAME: &str = "scale_set_name";
 }
 
+/// Attribute names of a boot-failure record, besides the keys and [`TTL_ATTRIBUTE`]. The
+/// runner role may write exactly these (template.yaml), so the script writes no other.
+pub mod boot_failure {
+    /// Why the runner did not start (S, short text, never a secret).
+    pub const REASON: &str = "reason";
+    /// The instance id (S).
+    pub const INSTANCE_ID: &str = "instance_id";
+    /// The scale set that launched the instance (S).
+    pub const SCALE_SET_NAME: &str = "scale_set_name";
+}
+
 /// A full primary key.
 pub type Key = HashMap<String, AttributeValue>;
 
@@ -143,6 +160,11 @@ pub fn runner_key(scale_set: &str, runner_name: &str) -> Key {
 /// Key of JIT material, given its partition key (see [`super::InstanceArns::jit_pk`]).
 pub fn jit_key(jit_pk: String) -> Key {
     key(jit_pk, JIT_SORT_KEY.to_owned())
+}
+
+/// Key of an instance's boot-failure record, given its JIT partition key.
+pub fn boot_failure_key(jit_pk: String) -> Key {
+    key(jit_pk, BOOT_FAILURE_SORT_KEY.to_owned())
 }
 
 /// Epoch seconds `ttl` from now, for [`TTL_ATTRIBUTE`].

@@ -1,10 +1,12 @@
-//! The runner instances' user-data: `user_data.sh`, rendered with the table, region and JIT
-//! key scheme. It never holds a secret: the JIT config travels through DynamoDB
-//! ([`super::jit_store`]), and user-data is readable by anyone who may describe the instance.
+//! The runner instances' user-data: `user_data.sh`, rendered with the table, region, JIT key
+//! scheme and the runner release to install on images without one. It never holds a secret:
+//! the JIT config travels through DynamoDB ([`super::jit_store`]), and user-data is readable by
+//! anyone who may describe the instance.
 
 use base64::Engine;
 
 use super::identity::InstanceArns;
+use super::runner_release::RunnerRelease;
 use super::schema;
 use crate::ports::{PortError, PortErrorKind};
 
@@ -15,25 +17,50 @@ pub use crate::config::DEFAULT_RUNNER_MIN_VERSION as DEFAULT_MIN_RUNNER_VERSION;
 
 /// How long the script waits for its JIT config, in seconds.
 pub const JIT_WAIT_SECONDS: u32 = 60;
+/// Where the runner lives on the instance (baked in, or unpacked there on boot).
+pub const RUNNER_DIR: &str = "/opt/actions-runner";
+/// The instance metadata service.
+pub const IMDS_URL: &str = "http://169.254.169.254";
 
-/// What the script is rendered with.
+/// What the script is rendered with. [`UserDataParams::new`] gives production's values; tests
+/// that run the script point the runner directory, IMDS and release elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserDataParams {
     /// State table holding the JIT material.
     pub table_name: String,
+    /// Scale set the instances serve, for their boot-failure records.
+    pub scale_set_name: String,
     /// Instance ARNs of the account and region (also gives the region).
     pub arns: InstanceArns,
     /// Oldest runner version to start; `None` starts any.
     pub min_runner_version: Option<String>,
+    /// The runner installed when the image has none.
+    pub runner_release: RunnerRelease,
+    /// Where the runner lives.
+    pub runner_dir: String,
+    /// Base URL of the instance metadata service.
+    pub imds_url: String,
+    /// How long the script waits for its JIT config, in seconds.
+    pub jit_wait_seconds: u32,
 }
 
 impl UserDataParams {
-    /// For `table_name` and `arns`, with the default minimum runner version.
-    pub fn new(table_name: impl Into<String>, arns: InstanceArns) -> Self {
+    /// For `table_name`, `scale_set_name` and `arns`, with the default minimum runner version
+    /// and production's runner directory, IMDS, pinned release and JIT wait.
+    pub fn new(
+        table_name: impl Into<String>,
+        scale_set_name: impl Into<String>,
+        arns: InstanceArns,
+    ) -> Self {
         Self {
             table_name: table_name.into(),
+            scale_set_name: scale_set_name.into(),
             arns,
             min_runner_version: Some(DEFAULT_MIN_RUNNER_VERSION.to_owned()),
+            runner_release: RunnerRelease::pinned(),
+            runner_dir: RUNNER_DIR.to_owned(),
+            imds_url: IMDS_URL.to_owned(),
+            jit_wait_seconds: JIT_WAIT_SECONDS,
         }
     }
 }
@@ -43,15 +70,16 @@ impl UserDataParams {
 fn shell_safe(value: &str) -> bool {
     value
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._:/#-".contains(&b))
+        .all(|b| b.is_ascii_alphanumeric() || b"._:/#-_".contains(&b))
 }
 
 /// The script, rendered.
 pub fn render(params: &UserDataParams) -> Result<String, PortError> {
-    let min_version = params.min_runner_version.clone().unwrap_or_default();
+    let release = &params.runner_release;
     let values = [
         ("@@TABLE_NAME@@", params.table_name.clone()),
         ("@@REGION@@", params.arns.region().to_owned()),
+        ("@@SCALE_SET_NAME@@", params.scale_set_name.clone()),
         (
             "@@JIT_KEY_PREFIX@@",
             format!("{}{}", schema::JIT_PREFIX, params.arns.prefix()),
@@ -60,8 +88,38 @@ pub fn render(params: &UserDataParams) -> Result<String, PortError> {
         ("@@SORT_KEY@@", schema::SORT_KEY.to_owned()),
         ("@@JIT_SORT_KEY@@", schema::JIT_SORT_KEY.to_owned()),
         ("@@JIT_CONFIG_ATTRIBUTE@@", schema::jit::CONFIG.to_owned()),
-        ("@@MIN_RUNNER_VERSION@@", min_version),
-        ("@@JIT_WAIT_SECONDS@@", JIT_WAIT_SECONDS.to_string()),
+        (
+            "@@BOOT_FAILURE_SORT_KEY@@",
+            schema::BOOT_FAILURE_SORT_KEY.to_owned(),
+        ),
+        (
+            "@@REASON_ATTRIBUTE@@",
+            schema::boot_failure::REASON.to_owned(),
+        ),
+        (
+            "@@INSTANCE_ATTRIBUTE@@",
+            schema::boot_failure::INSTANCE_ID.to_owned(),
+        ),
+        (
+            "@@SCALE_SET_ATTRIBUTE@@",
+            schema::boot_failure::SCALE_SET_NAME.to_owned(),
+        ),
+        ("@@TTL_ATTRIBUTE@@", schema::TTL_ATTRIBUTE.to_owned()),
+        (
+            "@@BOOT_FAILURE_TTL_SECONDS@@",
+            schema::BOOT_FAILURE_TTL.as_secs().to_string(),
+        ),
+        (
+            "@@MIN_RUNNER_VERSION@@",
+            params.min_runner_version.clone().unwrap_or_default(),
+        ),
+        ("@@JIT_WAIT_SECONDS@@", params.jit_wait_seconds.to_string()),
+        ("@@RUNNER_DIR@@", params.runner_dir.clone()),
+        ("@@RUNNER_VERSION@@", release.version.clone()),
+        ("@@RUNNER_URL@@", release.url.clone()),
+        ("@@RUNNER_SHA256_X64@@", release.sha256_x64.clone()),
+        ("@@RUNNER_SHA256_ARM64@@", release.sha256_arm64.clone()),
+        ("@@IMDS_URL@@", params.imds_url.clone()),
     ];
     let mut script = TEMPLATE.to_owned();
     for (placeholder, value) in values {
@@ -92,6 +150,7 @@ mod tests {
     fn params() -> UserDataParams {
         UserDataParams::new(
             "ghaec2-state",
+            "linux_x64",
             InstanceArns::new("eu-west-1", "123456789012"),
         )
     }
@@ -103,6 +162,29 @@ mod tests {
         assert!(script.contains("TABLE='ghaec2-state'"));
         assert!(script.contains("KEY_PREFIX='jit#arn:aws:ec2:eu-west-1:123456789012:instance/'"));
         assert!(script.contains("MIN_RUNNER_VERSION='2.329.0'"));
+        assert!(script.contains("SCALE_SET='linux_x64'"));
+        assert!(script.contains("RUNNER_DIR='/opt/actions-runner'"));
+        assert!(script.contains("IMDS='http://169.254.169.254'"));
+        assert!(
+            script.contains(
+                "RUNNER_URL='https://github.com/actions/runner/releases/download/v2.329.0'"
+            )
+        );
+        let pinned = RunnerRelease::pinned();
+        assert!(script.contains(&format!("RUNNER_SHA256_X64='{}'", pinned.sha256_x64)));
+        assert!(script.contains(&format!("RUNNER_SHA256_ARM64='{}'", pinned.sha256_arm64)));
+        assert!(script.contains("FAILURE_SORT_KEY='boot-failure'"));
+        assert!(script.contains("FAILURE_TTL_SECONDS='86400'"));
+    }
+
+    #[test]
+    fn checks_the_download_before_unpacking_it() {
+        let script = render(&params()).unwrap();
+        let check = script.find("sha256sum -c").unwrap();
+        let unpack = script.find("tar -xzf").unwrap();
+        let dependencies = script.find("bin/installdependencies.sh").unwrap();
+        assert!(check < unpack && unpack < dependencies);
+        assert!(script.contains("[ -x \"$RUNNER_DIR/bin/Runner.Listener\" ] || install_runner"));
     }
 
     #[test]
@@ -111,8 +193,8 @@ mod tests {
         assert!(script.contains("-X PUT \"$IMDS/latest/api/token\""));
         assert!(script.contains("X-aws-ec2-metadata-token-ttl-seconds"));
         assert!(script.contains("-H \"X-aws-ec2-metadata-token: $imds_token\""));
-        let read = script.find("aws dynamodb get-item").unwrap();
-        let delete = script.find("aws dynamodb delete-item").unwrap();
+        let read = script.find("ddb get-item").unwrap();
+        let delete = script.find("ddb delete-item").unwrap();
         let run = script.find("/run.sh\"").unwrap();
         assert!(
             read < delete && delete < run,
@@ -204,8 +286,14 @@ mod tests {
         ] {
             assert!(!script.contains(marker), "{marker}");
         }
-        // No long base64-like run, as a token or an encoded JIT config would be.
-        let longest = script
+        // No long base64-like run, as a token or an encoded JIT config would be. The release's
+        // URL and published SHA-256 hashes are public.
+        let release = RunnerRelease::pinned();
+        let mut rest = script.clone();
+        for public in [release.url, release.sha256_x64, release.sha256_arm64] {
+            rest = rest.replace(&public, "");
+        }
+        let longest = rest
             .split(|c: char| !(c.is_ascii_alphanumeric() || "+/=".contains(c)))
             .map(str::len)
             .max()

@@ -10,7 +10,8 @@ use super::{CycleError, Services};
 use crate::actions::Removal as ServiceRemoval;
 use crate::metrics;
 use crate::ports::{
-    Fleet, JitStore, LaunchOutcome, Lease, PortErrorKind, RunnerRecord, RunnerState, StateStore,
+    BootFailure, Fleet, JitListing, JitStore, LaunchOutcome, Lease, PortErrorKind, RunnerRecord,
+    RunnerState, StateStore,
 };
 use crate::scaling::{self, Observation, Plan, Registration, Removal};
 
@@ -69,16 +70,18 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         let mut ledger = self.store.runners(name).await?;
         let instances = self.fleet.instances(scale_set_id).await?;
         // Listing JIT material scans the table: once per invocation is enough.
-        let jit_instance_ids = if first {
-            self.jit.instance_ids().await?
+        let jit = if first {
+            self.jit.listing().await?
         } else {
-            Vec::new()
+            JitListing::default()
         };
+        self.report_boot_failures(&jit.boot_failures, &ledger)
+            .await?;
         self.confirm_online(lease, &mut ledger).await?;
         let observation = Observation {
             ledger,
             instances,
-            jit_instance_ids,
+            jit_instance_ids: jit.instance_ids,
         };
         let now = Utc::now();
         let timeouts = scaling::Timeouts {
@@ -97,6 +100,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         }
         self.remove_all(lease, &plan, &mut outcome).await?;
         for instance_id in &plan.stale_jit {
+            tracing::warn!(
+                instance_id,
+                "Instance {instance_id} ended without reading its JIT config."
+            );
             self.jit.delete(instance_id).await?;
         }
         for untagged in &plan.untagged {
@@ -128,6 +135,38 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             "Reconciled."
         );
         Ok(outcome)
+    }
+
+    /// Logs and counts the boot failures instances reported, then deletes the reports. The
+    /// instance itself powers off; the plan deals with it and its runner as usual.
+    async fn report_boot_failures(
+        &self,
+        failures: &[BootFailure],
+        ledger: &[RunnerRecord],
+    ) -> Result<(), CycleError> {
+        let scale_set = self.settings.scale_set_name.as_str();
+        for BootFailure {
+            instance_id,
+            reason,
+        } in failures
+        {
+            let runner = ledger
+                .iter()
+                .find(|r| &r.instance_id == instance_id)
+                .map_or_else(
+                    || scaling::runner_name(scale_set, instance_id),
+                    |r| r.name.clone(),
+                );
+            tracing::warn!(
+                runner,
+                instance_id,
+                reason,
+                "Runner {runner} on {instance_id} failed to start: {reason}"
+            );
+            metrics::count("RunnerStartFailures", 1, &[]);
+            self.jit.delete_boot_failure(instance_id).await?;
+        }
+        Ok(())
     }
 
     /// Asks the service about booting runners past the boot timeout; online ones become idle.

@@ -359,7 +359,7 @@ impl Harness {
 
     /// JIT material left.
     pub async fn jit_left(&self) -> Vec<String> {
-        self.jit.instance_ids().await.unwrap()
+        self.jit.listing().await.unwrap().instance_ids
     }
 }
 

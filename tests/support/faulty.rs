@@ -12,8 +12,8 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
-    Fleet, Instance, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError, PortErrorKind,
-    RunnerRecord, ScaleSetState, StateStore,
+    Fleet, Instance, JitListing, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError,
+    PortErrorKind, RunnerRecord, ScaleSetState, StateStore,
 };
 use secrecy::SecretString;
 
@@ -41,8 +41,10 @@ pub const TERMINATE: &str = "terminate";
 pub const JIT_PUT: &str = "jit.put";
 /// `JitStore::delete`.
 pub const JIT_DELETE: &str = "jit.delete";
-/// `JitStore::instance_ids`.
-pub const JIT_INSTANCE_IDS: &str = "jit.instance_ids";
+/// `JitStore::listing`.
+pub const JIT_LISTING: &str = "jit.listing";
+/// `JitStore::delete_boot_failure`.
+pub const JIT_DELETE_BOOT_FAILURE: &str = "jit.delete_boot_failure";
 
 /// Whether a fault fires before the wrapped call or after it succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,9 +412,18 @@ impl<J: JitStore + Sync> JitStore for Faulty<'_, J> {
             .await
     }
 
-    async fn instance_ids(&self) -> Result<Vec<String>, PortError> {
-        let n = self.enter(JIT_INSTANCE_IDS);
-        self.around(JIT_INSTANCE_IDS, n, self.inner.instance_ids())
-            .await
+    async fn listing(&self) -> Result<JitListing, PortError> {
+        let n = self.enter(JIT_LISTING);
+        self.around(JIT_LISTING, n, self.inner.listing()).await
+    }
+
+    async fn delete_boot_failure(&self, instance_id: &str) -> Result<(), PortError> {
+        let n = self.enter(JIT_DELETE_BOOT_FAILURE);
+        self.around(
+            JIT_DELETE_BOOT_FAILURE,
+            n,
+            self.inner.delete_boot_failure(instance_id),
+        )
+        .await
     }
 }

@@ -8,4 +8,5 @@ pub mod fake;
 pub mod faulty;
 pub mod invariants;
 pub mod moto;
+pub mod runner_boot;
 pub mod secrets;
