@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::error::{Detail, from_sdk};
-use super::schema::{self, Key, jit, state as s};
+use super::schema::{self, Key, state as s};
 use crate::ports::{Lease, PortError};
 
 /// Deletes a scale set's items in the state table.
@@ -32,20 +32,8 @@ impl TableCleanup {
     /// Names of the scale set's ledger entries (the sort keys after `runner#`).
     pub async fn ledger_names(&self, scale_set: &str) -> Result<Vec<String>, PortError> {
         const OP: &str = "dynamodb list ledger keys";
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+        let mut pages = schema::ledger_query(&self.client, &self.table, scale_set)
             .projection_expression("#sk")
-            .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_names("#sk", schema::SORT_KEY)
-            .expression_attribute_values(":pk", AttributeValue::S(schema::scale_set_pk(scale_set)))
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(schema::RUNNER_PREFIX.to_owned()),
-            )
-            .consistent_read(true)
             .into_paginator()
             .send();
         let mut names = Vec::new();
@@ -69,21 +57,8 @@ impl TableCleanup {
     pub async fn instance_item_keys(&self, scale_set: &str) -> Result<Vec<Key>, PortError> {
         const OP: &str = "dynamodb list instance items";
         // Keys only: the JIT configs themselves are never read.
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(#pk, :prefix) AND #scale_set = :scale_set")
+        let mut pages = schema::instance_items_scan(&self.client, &self.table, scale_set)
             .projection_expression("#pk, #sk")
-            .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_names("#sk", schema::SORT_KEY)
-            .expression_attribute_names("#scale_set", jit::SCALE_SET_NAME)
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(schema::JIT_PREFIX.to_owned()),
-            )
-            .expression_attribute_values(":scale_set", AttributeValue::S(scale_set.to_owned()))
-            .consistent_read(true)
             .into_paginator()
             .send();
         let mut keys = Vec::new();

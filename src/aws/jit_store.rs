@@ -152,23 +152,10 @@ impl JitStore for DynamoJitStore {
         // A Scan, because JIT items have a partition per instance (for IAM). The table holds a
         // state record, a ledger entry per runner and a JIT item (or boot-failure record) per
         // booting instance, so it stays small. Keys, ids and reasons are read, never configs.
-        let mut pages = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("begins_with(#pk, :prefix) AND #scale_set = :scale_set")
+        let mut pages = schema::instance_items_scan(&self.client, &self.table, &self.scale_set)
             .projection_expression("#pk, #sk, #id, #reason")
-            .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_names("#sk", schema::SORT_KEY)
             .expression_attribute_names("#id", jit::INSTANCE_ID)
             .expression_attribute_names("#reason", boot_failure::REASON)
-            .expression_attribute_names("#scale_set", jit::SCALE_SET_NAME)
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(schema::JIT_PREFIX.to_owned()),
-            )
-            .expression_attribute_values(":scale_set", AttributeValue::S(self.scale_set.clone()))
-            .consistent_read(true)
             .into_paginator()
             .send();
         let mut listing = JitListing::default();

@@ -23,6 +23,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
+use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, TableStatus, TimeToLiveSpecification,
@@ -155,6 +158,37 @@ pub fn runner_key(scale_set: &str, runner_name: &str) -> Key {
         scale_set_pk(scale_set),
         format!("{RUNNER_PREFIX}{runner_name}"),
     )
+}
+
+/// The consistent Query of a scale set's ledger: the `runner#` sort keys of its partition
+/// (`#pk` and `#sk` are named; add a projection or filter on top).
+pub fn ledger_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
+    client
+        .query()
+        .table_name(table)
+        .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+        .expression_attribute_names("#pk", PARTITION_KEY)
+        .expression_attribute_names("#sk", SORT_KEY)
+        .expression_attribute_values(":pk", AttributeValue::S(scale_set_pk(scale_set)))
+        .expression_attribute_values(":prefix", AttributeValue::S(RUNNER_PREFIX.to_owned()))
+        .consistent_read(true)
+}
+
+/// The consistent Scan of a scale set's instance items: JIT material and boot-failure records,
+/// a partition per instance (for IAM), found by prefix and scale set name. `#pk`, `#sk` and
+/// `#scale_set` are named; the caller chooses the projection, never the configs when it
+/// needs keys only.
+pub fn instance_items_scan(client: &Client, table: &str, scale_set: &str) -> ScanFluentBuilder {
+    client
+        .scan()
+        .table_name(table)
+        .filter_expression("begins_with(#pk, :prefix) AND #scale_set = :scale_set")
+        .expression_attribute_names("#pk", PARTITION_KEY)
+        .expression_attribute_names("#sk", SORT_KEY)
+        .expression_attribute_names("#scale_set", jit::SCALE_SET_NAME)
+        .expression_attribute_values(":prefix", AttributeValue::S(JIT_PREFIX.to_owned()))
+        .expression_attribute_values(":scale_set", AttributeValue::S(scale_set.to_owned()))
+        .consistent_read(true)
 }
 
 /// Key of JIT material, given its partition key (see [`super::InstanceArns::jit_pk`]).

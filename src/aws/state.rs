@@ -264,19 +264,7 @@ impl StateStore for DynamoStateStore {
 
     async fn runners(&self, scale_set: &str) -> Result<Vec<RunnerRecord>, PortError> {
         const OP: &str = "dynamodb read ledger";
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", schema::PARTITION_KEY)
-            .expression_attribute_names("#sk", schema::SORT_KEY)
-            .expression_attribute_values(":pk", AttributeValue::S(schema::scale_set_pk(scale_set)))
-            .expression_attribute_values(
-                ":prefix",
-                AttributeValue::S(schema::RUNNER_PREFIX.to_owned()),
-            )
-            .consistent_read(true)
+        let mut pages = schema::ledger_query(&self.client, &self.table, scale_set)
             .into_paginator()
             .send();
         let mut runners = Vec::new();
