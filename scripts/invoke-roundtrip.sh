@@ -4,9 +4,10 @@
 # the fake Actions Service, see scripts/stand-ins.sh), then `cargo lambda invoke` with the
 # committed events:
 #   1. events/scheduled.json: creates the scale set and the session;
-#   2. one job queued on the fake, then every other events/*.json.
-# Each response must be the JSON summary of a completed cycle, all with the first invocation's
-# session (persisted in DynamoDB in between). Stops everything it started.
+#   2. one job queued on the fake, then every other events/*.json but events/dry-run.json;
+#   3. events/dry-run.json: the dry run inside the handler, which must pass.
+# Each cycle's response must be the JSON summary of a completed cycle, all with the first
+# invocation's session (persisted in DynamoDB in between). Stops everything it started.
 #   scripts/invoke-roundtrip.sh             (DRAIN_WINDOW_SECONDS defaults to 3 here)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -73,8 +74,23 @@ curl -fsS -X POST "$FAKE_URL/_fake/jobs" -H 'Content-Type: application/json' \
   -d "{\"labels\":[\"$RUNNER_SCALE_SET_NAME\"]}" >/dev/null
 launched=1
 for file in events/*.json; do
-  [ "$file" = events/scheduled.json ] && continue
+  case "$file" in events/scheduled.json | events/dry-run.json) continue ;; esac
   invoke "$file" "$launched"
   launched=0
 done
+
+# The dry run inside the handler: a report whose every check passed, and no cycle.
+response="$(cargo lambda invoke ghaec2 --invoke-address 127.0.0.1 --invoke-port "$port" \
+  --data-file events/dry-run.json --output-format json)" || { tail -50 "$log" >&2; exit 1; }
+echo "events/dry-run.json: $(echo "$response" | tr -d '\n' | cut -c1-300)"
+RESPONSE="$response" python3 -c '
+import json, os, sys
+report = json.loads(os.environ["RESPONSE"])
+failed = [c for c in report.get("checks", []) if c.get("outcome") != "passed"]
+if report.get("dryRun") != "passed" or failed or not report.get("checks"):
+    sys.exit(f"invoke-roundtrip: the dry run did not pass: {failed or report}")
+if "sessionId" in report:
+    sys.exit("invoke-roundtrip: the dry-run event ran a cycle")
+'
+
 echo "invoke-roundtrip: passed in $(( $(date +%s) - start )) s (watch log: $log)"

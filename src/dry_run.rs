@@ -51,6 +51,27 @@ impl Report {
     }
 }
 
+impl Report {
+    /// The report as JSON, the Lambda response of a dry-run event:
+    /// `{"dryRun": "passed" | "failed", "checks": [{"name", "outcome", "text"}]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let checks: Vec<serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|check| {
+                let (outcome, text) = match &check.outcome {
+                    Outcome::Passed(t) => ("passed", t),
+                    Outcome::Failed(t) => ("failed", t),
+                    Outcome::Skipped(t) => ("skipped", t),
+                };
+                serde_json::json!({ "name": check.name, "outcome": outcome, "text": text })
+            })
+            .collect();
+        let verdict = if self.passed() { "passed" } else { "failed" };
+        serde_json::json!({ "dryRun": verdict, "checks": checks })
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for check in &self.checks {
@@ -70,15 +91,21 @@ impl fmt::Display for Report {
     }
 }
 
-/// Runs every check, prints the report on stdout (ending with `dry-run passed` or
-/// `dry-run failed`) and exits 0 only if all passed.
-#[allow(clippy::print_stdout)]
-pub async fn run() -> ExitCode {
+/// Runs every check with the configuration of the environment.
+pub async fn report() -> Report {
     let mut report = Report::default();
     match Config::from_env() {
         Err(e) => report.push("configuration", Outcome::Failed(e.to_string())),
         Ok(config) => check_all(&config, &mut report).await,
     }
+    report
+}
+
+/// Runs every check, prints the report on stdout (ending with `dry-run passed` or
+/// `dry-run failed`) and exits 0 only if all passed.
+#[allow(clippy::print_stdout)]
+pub async fn run() -> ExitCode {
+    let report = report().await;
     println!("{report}");
     if report.passed() {
         ExitCode::SUCCESS

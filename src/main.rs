@@ -10,7 +10,7 @@ use ghaec2::app::{self, Adapters, StartError};
 use ghaec2::aws::InstanceArns;
 use ghaec2::config::Config;
 use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop, Summary};
-use ghaec2::ports::{PortError, PortErrorKind};
+use ghaec2::ports::PortError;
 use ghaec2::{dry_run, teardown, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -42,6 +42,9 @@ struct Cli {
     #[arg(long, requires = "teardown", value_name = "SECONDS")]
     busy_wait_seconds: Option<u64>,
 }
+
+/// A Lambda event `{"ghaec2": "dry-run"}` runs the dry run instead of a cycle.
+const DRY_RUN_EVENT_KEY: &str = "ghaec2";
 
 /// Built once per process, borrowed by every cycle.
 struct Deps {
@@ -224,19 +227,33 @@ async fn lambda() -> ExitCode {
     };
     let deps = &deps;
     // Built at the first event, whose context names the function and so the account and
-    // partition the instances launch in, without a call to STS.
+    // partition the instances launch in, without a call to STS (unless an emulator's
+    // placeholder ARN leaves no choice).
     let adapters = &OnceCell::new();
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+        // The deployed role's own dry run: the same checks as `--dry-run`, with the function's
+        // configuration and permissions; nothing changes and no cycle runs.
+        if event.payload.get(DRY_RUN_EVENT_KEY).and_then(Value::as_str) == Some("dry-run") {
+            let report = dry_run::report().await;
+            tracing::info!(passed = report.passed(), "Dry run: {report}");
+            return Ok::<Value, CycleError>(report.to_json());
+        }
         let adapters = adapters
             .get_or_try_init(|| async {
                 let region = app::region(&deps.aws)?;
-                InstanceArns::of_caller(region, &event.context.invoked_function_arn)
-                    .map(|arns| app::adapters(&deps.config, &deps.aws, arns))
-                    .map_err(|message| PortError {
-                        operation: "read the function's ARN",
-                        kind: PortErrorKind::Fatal,
-                        message,
-                    })
+                let arns =
+                    match InstanceArns::of_caller(region, &event.context.invoked_function_arn) {
+                        Ok(arns) => arns,
+                        // Emulators send a placeholder (`cargo lambda watch`: "function-arn").
+                        Err(reason) => {
+                            tracing::warn!(
+                                reason,
+                                "The function ARN names no account; asking STS."
+                            );
+                            app::instance_arns(&deps.aws).await?
+                        }
+                    };
+                Ok::<_, PortError>(app::adapters(&deps.config, &deps.aws, arns))
             })
             .await
             .map_err(CycleError::from)?;
@@ -262,7 +279,7 @@ async fn lambda() -> ExitCode {
             false,
         )
         .await?;
-        Ok::<Summary, CycleError>(summary)
+        Ok(serde_json::to_value(&summary).unwrap_or_default())
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,
