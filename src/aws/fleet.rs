@@ -15,8 +15,9 @@ use super::error::{Detail, INSTANCE_NOT_FOUND, code_of, from_sdk};
 use super::identity::InstanceArns;
 use super::image;
 use super::launch_plan::template_name;
-use super::launch_template::{
-    self, TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID, TemplateRef, TemplateSpec,
+use super::launch_template;
+use super::template_spec::{
+    TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID, TemplateRef, TemplateSpec,
 };
 use super::user_data::{self, UserDataParams};
 use crate::config::{Config, Ec2Settings};

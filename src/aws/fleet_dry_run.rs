@@ -11,7 +11,8 @@ use aws_sdk_ec2::types::{
 
 use super::error::{Detail, code_of, from_sdk};
 use super::fleet::Ec2Fleet;
-use super::launch_template::{self, METADATA_HOP_LIMIT, TemplateSpec, scale_set_tags};
+use super::launch_template;
+use super::template_spec::{METADATA_HOP_LIMIT, TemplateSpec, scale_set_tags};
 use crate::config::InstanceProfile;
 use crate::ports::{PortError, PortErrorKind};
 

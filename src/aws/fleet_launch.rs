@@ -16,7 +16,7 @@ use aws_sdk_ec2::operation::create_fleet::builders::CreateFleetFluentBuilder;
 use super::error::{Detail, from_sdk};
 use super::fleet::Ec2Fleet;
 use super::launch_plan::{client_token, is_capacity_error, on_demand_token, overrides};
-use super::launch_template::{TemplateRef, scale_set_tags};
+use super::template_spec::{TemplateRef, scale_set_tags};
 use crate::ports::{LaunchError, LaunchOutcome, PortError};
 
 /// How many instances the on-demand failover should launch (pure): the unfulfilled part,

@@ -4,7 +4,7 @@
 //! root as the AMI has it).
 
 use super::error::{Detail, from_sdk};
-use super::launch_template::FALLBACK_ROOT_DEVICE;
+use super::template_spec::FALLBACK_ROOT_DEVICE;
 use crate::ports::{PortError, PortErrorKind};
 
 /// Prefix of an AMI given as an SSM parameter.

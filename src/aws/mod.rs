@@ -21,7 +21,8 @@
 //! - `runner_release`: the runner release (version, SHA-256s) the script installs if needed.
 //! - `image`: the image to launch (the configured AMI, else Amazon Linux 2023 for the instance
 //!   types' architecture) and its root device name.
-//! - `launch_template`: [`TemplateSpec`], tags and the versioned per-scale-set template.
+//! - `template_spec`: [`TemplateSpec`], what the launch template holds, and the tags (pure).
+//! - `launch_template`: the versioned per-scale-set template in EC2, and its requests.
 //! - `launch_plan`: overrides matrix, capacity errors, client tokens, hashing (pure).
 //! - `fleet`: [`Ec2Fleet`], instances, tagging, patience with unknown instance ids.
 //! - `fleet_launch`: CreateFleet spot launch with on-demand failover.
@@ -44,6 +45,7 @@ pub mod runner_release;
 pub mod schema;
 mod state;
 mod state_item;
+mod template_spec;
 pub mod user_data;
 
 pub use cleanup::TableCleanup;
@@ -58,10 +60,11 @@ pub use launch_plan::{
     CAPACITY_ERROR_CODES, CLIENT_TOKEN_MAX, Override, client_token, fnv1a64, is_capacity_error,
     on_demand_token, overrides, template_name,
 };
-pub use launch_template::{
-    FINGERPRINT_PREFIX, MANAGED_BY, METADATA_HOP_LIMIT, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME,
-    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, delete as delete_launch_template, scale_set_tags,
-};
+pub use launch_template::delete as delete_launch_template;
 pub use schema::create_table;
 pub use state::DynamoStateStore;
+pub use template_spec::{
+    FINGERPRINT_PREFIX, MANAGED_BY, METADATA_HOP_LIMIT, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME,
+    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, scale_set_tags,
+};
 pub use user_data::UserDataParams;
