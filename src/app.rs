@@ -38,7 +38,10 @@ pub async fn aws_config(config: &Config) -> SdkConfig {
 
 /// Resolves the GitHub credential (from SSM when configured so) and builds the client.
 pub async fn actions_client(config: &Config, aws: &SdkConfig) -> Result<ActionsClient, StartError> {
-    tracing::info!("Initializing Actions Service client");
+    tracing::info!(
+        organization = config.github.config_url.scope().owner(),
+        "Initializing Actions Service client"
+    );
     let credential: Credential = config
         .github
         .credential

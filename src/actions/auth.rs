@@ -209,6 +209,10 @@ impl Authenticator {
         let registration = self.registration_token().await?;
         tracing::info!("Successfully obtained registration token");
         let url = self.config_url.runner_registration_url();
+        tracing::info!(
+            baseURL = self.config_url.api_url("").as_str().trim_end_matches('/'),
+            "Getting Actions Service admin connection"
+        );
         let body = serde_json::json!({"url": self.config_url.as_str(), "runner_event": "register"});
         let mut call = Call::new(Method::POST, url.clone(), Auth::RemoteAuth(&registration));
         call.body = Some(&body);

@@ -31,6 +31,17 @@ pub enum Scope {
     },
 }
 
+impl Scope {
+    /// Who the runners serve: the organization, the repository's owner or the enterprise.
+    pub fn owner(&self) -> &str {
+        match self {
+            Scope::Organization { org } => org,
+            Scope::Repository { owner, .. } => owner,
+            Scope::Enterprise { enterprise } => enterprise,
+        }
+    }
+}
+
 /// Why a config URL was refused. `Display` names the value; config URLs hold no secrets, except
 /// user info, which is refused without echoing the URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -229,7 +229,12 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 ..Summary::default()
             });
         };
-        tracing::info!(scale_set_id = run.scale_set_id, session_id = %run.session.id, "Starting Actions Service message polling");
+        tracing::info!(
+            scale_set_id = run.scale_set_id,
+            session_id = %run.session.id,
+            messagePollingInterval = format!("{}s", LONG_POLL.as_secs()),
+            "Starting Actions Service message polling"
+        );
         let reason = self.drain(&mut run, stop).await?;
         run.summary.reason = Some(reason);
         if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
