@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use ghaec2::actions::ActionsError;
-use ghaec2_fake::{Fault, JobSpec};
+use ghaec2_fake::{Fault, FaultAction, JobSpec};
 use reqwest::StatusCode;
 use support::fake::{client, client_with, fake, pat};
 
@@ -97,6 +97,51 @@ async fn throttling_honours_retry_after() {
     );
     // The fast test policy waits milliseconds; only Retry-After explains a second.
     assert!(started.elapsed() >= Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn a_403_rate_limit_is_waited_out_and_a_403_refusal_is_not() {
+    let fake = fake().await;
+    let client = client(&fake, &pat());
+    client.admin_connection().await.unwrap();
+    let forbidden = |json: serde_json::Value, retry_after_secs| {
+        Fault::new(
+            "scale-sets.list",
+            1,
+            FaultAction::Status {
+                status: 403,
+                json: Some(json),
+                text: None,
+                retry_after_secs,
+            },
+        )
+    };
+    // GitHub's secondary rate limit, by its body alone, and a 403 with Retry-After.
+    fake.add_fault(forbidden(
+        serde_json::json!({"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}),
+        None,
+    ));
+    client.scale_set_by_name(1, "x").await.unwrap();
+    fake.add_fault(forbidden(
+        serde_json::json!({"message": "slow down"}),
+        Some(1),
+    ));
+    client.scale_set_by_name(1, "x").await.unwrap();
+    let statuses: Vec<u16> = fake
+        .calls_to("scale-sets.list")
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(statuses, vec![403, 200, 403, 200]);
+
+    // A refusal is answered at once, not retried.
+    fake.add_fault(forbidden(
+        serde_json::json!({"message": "Resource not accessible by integration"}),
+        None,
+    ));
+    let error = client.scale_set_by_name(1, "x").await.unwrap_err();
+    assert!(error.to_string().contains("403"), "{error}");
+    assert_eq!(fake.calls_to("scale-sets.list").len(), 5);
 }
 
 #[tokio::test]

@@ -54,6 +54,36 @@ impl RetryPolicy {
     }
 }
 
+/// GitHub's rate-limit headers: requests left in the window, and when it resets (epoch seconds).
+const RATE_LIMIT_REMAINING: &str = "x-ratelimit-remaining";
+const RATE_LIMIT_RESET: &str = "x-ratelimit-reset";
+/// How long GitHub asks to wait after a secondary rate limit that names no time: "at least one
+/// minute" (capped by the policy's longest wait like any other).
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a 403 asks to wait when it is a rate limit rather than a refusal: GitHub answers
+/// both primary and secondary rate limits with 403 as well as 429. `Retry-After` first, then
+/// `x-ratelimit-remaining: 0` until `x-ratelimit-reset`, then a body naming a rate limit.
+/// `None`: a real refusal, not retried.
+pub fn rate_limit_wait(headers: &HeaderMap, body: &[u8], now: DateTime<Utc>) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(wait) = header(RETRY_AFTER.as_str()).and_then(|v| parse_retry_after(v, now)) {
+        return Some(wait);
+    }
+    if header(RATE_LIMIT_REMAINING).map(str::trim) == Some("0") {
+        let reset = header(RATE_LIMIT_RESET)
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .and_then(|epoch| DateTime::from_timestamp(epoch, 0));
+        return Some(reset.map_or(SECONDARY_LIMIT_WAIT, |at| {
+            (at - now).to_std().unwrap_or(Duration::ZERO)
+        }));
+    }
+    String::from_utf8_lossy(body)
+        .to_ascii_lowercase()
+        .contains("rate limit")
+        .then_some(SECONDARY_LIMIT_WAIT)
+}
+
 /// Parses `Retry-After`: delay seconds, or an HTTP date relative to `now`.
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
@@ -235,9 +265,9 @@ impl Http {
         Ok(Http { client, retry })
     }
 
-    /// Sends a call, again on transport errors, 429 and 5xx (≠ 501), and on the statuses
-    /// `also_retry` names. Returns the last response whatever its status; fails only when no
-    /// response came.
+    /// Sends a call, again on transport errors, 429 and 5xx (≠ 501), a 403 that is a rate
+    /// limit ([`rate_limit_wait`]), and on the statuses `also_retry` names. Returns the last
+    /// response whatever its status; fails only when no response came.
     pub async fn send(
         &self,
         call: &Call<'_>,
@@ -247,6 +277,21 @@ impl Http {
         let mut retry = 0;
         loop {
             let outcome = call.request(&self.client).send().await;
+            // A 403 is a rate limit or a refusal: only its headers and body tell, so read it.
+            if matches!(&outcome, Ok(r) if r.status() == StatusCode::FORBIDDEN && !also_retry(r.status()))
+            {
+                let response = read(outcome, method, url, retry + 1).await?;
+                match rate_limit_wait(&response.headers, &response.body, Utc::now()) {
+                    Some(asked) if retry < self.retry.max_retries => {
+                        let wait = self.retry.wait(retry, Some(asked));
+                        tracing::info!(%url, retry, wait_ms = wait.as_millis() as u64, "Rate limited (403); waiting.");
+                        tokio::time::sleep(wait).await;
+                        retry += 1;
+                        continue;
+                    }
+                    _ => return Ok(response),
+                }
+            }
             let wait = match &outcome {
                 Ok(r) if RetryPolicy::is_retryable_status(r.status()) || also_retry(r.status()) => {
                     let retry_after = r
@@ -340,6 +385,43 @@ mod tests {
         ] {
             let status = StatusCode::from_u16(status).unwrap();
             assert_eq!(RetryPolicy::is_retryable_status(status), retry, "{status}");
+        }
+    }
+
+    #[test]
+    fn a_403_is_a_rate_limit_only_when_it_says_so() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let headers = |pairs: &[(&'static str, &str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, v.parse().unwrap());
+            }
+            map
+        };
+        let secondary = br#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again."}"#;
+        let refused = br#"{"message":"Resource not accessible by integration"}"#;
+        let cases: [(HeaderMap, &[u8], Option<u64>); 6] = [
+            (headers(&[("retry-after", "7")]), refused, Some(7)),
+            (
+                headers(&[
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", "1700000042"),
+                ]),
+                b"",
+                Some(42),
+            ),
+            (headers(&[("x-ratelimit-remaining", "0")]), b"", Some(60)),
+            (HeaderMap::new(), secondary, Some(60)),
+            (headers(&[("x-ratelimit-remaining", "4999")]), refused, None),
+            (HeaderMap::new(), b"<html>Forbidden</html>", None),
+        ];
+        for (headers, body, expected) in cases {
+            assert_eq!(
+                rate_limit_wait(&headers, body, now).map(|d| d.as_secs()),
+                expected,
+                "{headers:?} {}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
