@@ -207,3 +207,53 @@ async fn a_quiet_invocation_scales_idle_runners_down() {
         "session reused"
     );
 }
+
+#[tokio::test]
+async fn changed_labels_and_runner_group_follow_the_configuration() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let first = h.cycle(SHORT).await.unwrap();
+    let id = first.scale_set_id.unwrap();
+    let labels = |set: &ghaec2::actions::wire::RunnerScaleSet| {
+        let mut names: Vec<String> = set.labels.iter().map(|l| l.name.clone()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(labels(&h.actions.scale_set(id).await.unwrap()), [SCALE_SET]);
+
+    // A redeploy adds two labels: the stored scale set is updated by the next invocation.
+    let mut added = h.settings.clone();
+    added.labels = vec![SCALE_SET.to_owned(), "gpu".to_owned(), "x64".to_owned()];
+    let services = |settings| ghaec2::cycle::Services {
+        settings,
+        ..h.services()
+    };
+    h.run(services(&added), &support::cycle::stop(SHORT))
+        .await
+        .unwrap();
+    assert_eq!(
+        labels(&h.actions.scale_set(id).await.unwrap()),
+        [SCALE_SET, "gpu", "x64"],
+        "{}",
+        h.logs.text()
+    );
+    assert!(
+        h.logs
+            .text()
+            .contains("Updated the scale set to the configuration.")
+    );
+
+    // One is removed again: it goes away. Unchanged labels cost no update.
+    let mut removed = added.clone();
+    removed.labels.pop();
+    h.run(services(&removed), &support::cycle::stop(SHORT))
+        .await
+        .unwrap();
+    h.run(services(&removed), &support::cycle::stop(SHORT))
+        .await
+        .unwrap();
+    assert_eq!(
+        labels(&h.actions.scale_set(id).await.unwrap()),
+        [SCALE_SET, "gpu"]
+    );
+    assert_eq!(h.fake.calls_to("scale-sets.update").len(), 2);
+}

@@ -2,6 +2,7 @@
 //! the start of each invocation (for current statistics) and on 401; a new one is created only when none is stored or the stored one is gone, and a 409
 //! (another live session) is waited out with bounded backoff, never crash-looped.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::Url;
@@ -10,6 +11,7 @@ use tokio::time::Instant;
 use super::{CycleError, Run, Services, Stop};
 use crate::actions::auth::AdminConnection;
 use crate::actions::error::exception;
+use crate::actions::wire::RunnerScaleSet;
 use crate::actions::{ActionsError, Session};
 use crate::ports::{
     Fleet, InstanceState, JitStore, Lease, ScaleSetState, StateStore, StoredAdmin, StoredSession,
@@ -50,7 +52,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             self.actions.set_admin_connection(admin).await;
         }
         let scale_set_id = match state.scale_set_id {
-            Some(id) => id,
+            Some(id) => {
+                self.align_stored_scale_set(id).await;
+                id
+            }
             None => self.find_or_create_scale_set().await?,
         };
         let stored = state.session.as_ref().and_then(|s| {
@@ -229,7 +234,10 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             .scale_set_by_name(group, &settings.scale_set_name)
             .await?
         {
-            Some(set) => set,
+            Some(set) => {
+                self.align_scale_set(&set, group).await?;
+                set
+            }
             None => {
                 let set = self
                     .actions
@@ -251,5 +259,95 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             }),
             _ => Ok(set.id),
         }
+    }
+
+    /// Brings the stored scale set's labels and runner group in line with the configuration,
+    /// which a redeploy may have changed. A failure here only costs the alignment: a scale set
+    /// that is gone is replaced when its session fails, as before.
+    async fn align_stored_scale_set(&self, id: i64) {
+        let checked = async {
+            let group = self
+                .actions
+                .runner_group_id(&self.settings.runner_group)
+                .await?;
+            let set = self.actions.scale_set(id).await?;
+            self.align_scale_set(&set, group).await
+        };
+        if let Err(e) = checked.await {
+            tracing::warn!(scale_set_id = id, error = %e, "Could not check the scale set against the configuration.");
+        }
+    }
+
+    /// Updates `set` when its labels or runner group differ from the configuration.
+    async fn align_scale_set(&self, set: &RunnerScaleSet, group: i64) -> Result<(), CycleError> {
+        let settings = self.settings;
+        let Some(change) = scale_set_drift(set, group, &settings.labels) else {
+            return Ok(());
+        };
+        self.actions
+            .update_scale_set(set.id, group, &settings.scale_set_name, &settings.labels)
+            .await?;
+        tracing::info!(
+            scale_set_id = set.id,
+            change,
+            "Updated the scale set to the configuration."
+        );
+        Ok(())
+    }
+}
+
+/// How `set` differs from the configured runner group and labels, for the log; `None` when it
+/// does not. Labels compare as sets, ignoring case, as the service matches `runs-on`.
+fn scale_set_drift(set: &RunnerScaleSet, group: i64, labels: &[String]) -> Option<String> {
+    let normalized = |names: &mut dyn Iterator<Item = &str>| -> BTreeSet<String> {
+        names.map(str::to_lowercase).collect()
+    };
+    let have = normalized(&mut set.labels.iter().map(|l| l.name.as_str()));
+    let want = normalized(&mut labels.iter().map(String::as_str));
+    let mut changes = Vec::new();
+    if set.runner_group_id != group {
+        changes.push(format!("runner group {} -> {group}", set.runner_group_id));
+    }
+    if have != want {
+        let list = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
+        changes.push(format!("labels {} -> {}", list(&have), list(&want)));
+    }
+    (!changes.is_empty()).then(|| changes.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::wire::{Label, RunnerSetting};
+
+    fn set(group: i64, labels: &[&str]) -> RunnerScaleSet {
+        RunnerScaleSet {
+            id: 7,
+            name: "linux".into(),
+            runner_group_id: group,
+            runner_group_name: String::new(),
+            labels: labels.iter().map(|l| Label::system(l)).collect(),
+            runner_setting: RunnerSetting::default(),
+            statistics: None,
+        }
+    }
+
+    #[test]
+    fn drift_is_what_the_configuration_changed() {
+        let want: Vec<String> = ["linux", "x64"].map(String::from).to_vec();
+        assert_eq!(scale_set_drift(&set(1, &["linux", "x64"]), 1, &want), None);
+        assert_eq!(scale_set_drift(&set(1, &["X64", "Linux"]), 1, &want), None);
+        assert_eq!(
+            scale_set_drift(&set(1, &["linux", "gpu"]), 1, &want).as_deref(),
+            Some("labels gpu,linux -> linux,x64")
+        );
+        assert_eq!(
+            scale_set_drift(&set(3, &["linux", "x64"]), 1, &want).as_deref(),
+            Some("runner group 3 -> 1")
+        );
+        assert_eq!(
+            scale_set_drift(&set(3, &["linux"]), 1, &want).as_deref(),
+            Some("runner group 3 -> 1; labels linux -> linux,x64")
+        );
     }
 }
