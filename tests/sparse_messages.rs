@@ -2,15 +2,18 @@
 //! default: `null` job fields, an element that cannot be read, a type nobody knows. Each is fed
 //! as a raw event beside a real job in GHES mode (jobs are acquired), and the job must still be
 //! acquired and get its runner, with the bad element logged by its index (issue #11, 1 and 2).
+//! Last, an envelope that does not decode but has a readable id: acknowledged once, and the
+//! queue moves on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
 use std::time::Duration;
 
-use ghaec2_fake::{JobSpec, Mode};
+use ghaec2_fake::{Fault, FaultAction, JobSpec, Mode};
 use serde_json::{Value, json};
-use support::cycle::{Harness, SCALE_SET, isolated};
+use support::cycle::{Harness, SCALE_SET, isolated, stop};
+use support::faulty::{Faulty, SAVE};
 use support::invariants::{assert_converged, id_of};
 
 /// Long enough for one message and a few empty polls.
@@ -77,4 +80,61 @@ async fn unknown_message_type_is_logged_by_index() {
         "{logs}"
     );
     assert_converged(&h, id, 1, "after an unknown type").await;
+}
+
+/// A real message left unacknowledged (its cycle died before persisting) comes back as an
+/// envelope whose body and type have the wrong JSON types: it is logged, acknowledged once, and
+/// the message after it is handled; it is not polled again.
+#[tokio::test]
+async fn undecodable_envelope_with_an_id_is_acknowledged_once() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let id = id_of(&h.cycle(BRIEF).await.unwrap());
+    h.enqueue(1);
+    let store = Faulty::new(&h.store).fail(SAVE, 1);
+    let crashed = h
+        .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
+        .await;
+    assert!(crashed.is_err(), "{crashed:?}");
+    let pending: Vec<u64> = h
+        .fake
+        .state()
+        .scale_sets
+        .iter()
+        .filter(|s| s.scale_set.id == id as u64)
+        .flat_map(|s| s.queue.messages.keys().copied().collect::<Vec<_>>())
+        .collect();
+    let &[message_id] = pending.as_slice() else {
+        panic!("one unacknowledged message: {pending:?}");
+    };
+    h.fake.add_fault(Fault::new(
+        "messages.get",
+        1,
+        FaultAction::Status {
+            status: 200,
+            json: Some(json!({"messageId": message_id, "messageType": 7, "body": {"x": 1}})),
+            text: None,
+            retry_after_secs: None,
+        },
+    ));
+    h.enqueue(1);
+    h.fake.reset_calls();
+    let summary = h.cycle(SHORT).await.unwrap();
+    assert!(summary.messages_processed >= 2, "{summary:?}");
+    assert!(summary.last_message_id > message_id as i64, "{summary:?}");
+    let acked: Vec<u16> = h
+        .fake
+        .calls_to("messages.delete")
+        .iter()
+        .filter(|c| c.path.ends_with(&format!("/{message_id}")))
+        .map(|c| c.status)
+        .collect();
+    assert_eq!(acked, vec![204], "acknowledged once");
+    let logs = h.logs.text();
+    assert_eq!(
+        logs.matches("Skipping malformed message").count(),
+        1,
+        "{logs}"
+    );
+    assert!(logs.contains("body: invalid type: map"), "{logs}");
+    assert_converged(&h, id, 2, "after an undecodable envelope").await;
 }
