@@ -753,16 +753,6 @@ fn check_mutated<T: Debug>(
         if error.contains("number out of range at line ") {
             return Ok(());
         }
-        // Job messages are flattened, tagged enums: serde tracks no key inside them, so the
-        // error names the event's index in the body (and the value, or the missing field).
-        if let [body, index, _, ..] = path
-            && body == "body"
-            && let Some(i) = index.strip_prefix('#')
-        {
-            let at = format!("[{i}]");
-            prop_assert!(error.contains(&at), "{} not named: {}\n{}", at, error, json);
-            return Ok(());
-        }
         let field = path
             .iter()
             .rev()
@@ -813,6 +803,23 @@ fn fuzz_envelope_fields_of_any_type() {
             let decoded = messages::decode_envelope(&case.dress.bytes(json.clone()))
                 .map_err(|e| e.to_string())
                 .and_then(|envelope| messages::parse(&envelope).map_err(|e| e.to_string()));
+            // A changed job message costs only itself: it is passed over by its index. (A
+            // number serde_json cannot hold still fails the whole body, as check_mutated says.)
+            let out_of_range = decoded
+                .as_ref()
+                .is_err_and(|e| e.contains("number out of range at line "));
+            if let [body, index, _, ..] = path.as_slice()
+                && body == "body"
+                && let Some(i) = index.strip_prefix('#')
+                && !out_of_range
+            {
+                let message = decoded.map_err(TestCaseError::fail)?;
+                let at = format!("body[{i}]: ");
+                let kept = message.events.len() == case.expected.len();
+                let skipped = message.skipped.iter().any(|s| s.starts_with(&at));
+                prop_assert!(kept || skipped, "{:?} after changing {:?}", message, path);
+                return Ok(());
+            }
             check_mutated("envelope", &json, &path, decoded)
         },
     );
