@@ -5,8 +5,9 @@
 //! Two kinds of input per parser: arbitrary bytes or strings (and byte-level mutations of
 //! valid documents), and structure-aware ones: valid JSON shapes with BOMs, PascalCase keys,
 //! odd unicode and extreme integers, or with one field deleted or replaced by a value of any
-//! type. Properties: nothing panics; valid input parses to exactly what was generated;
-//! invalid input gives a typed error naming the field; no error or `Debug` shows a secret.
+//! type, or with members set to `null`. Properties: nothing panics; valid input parses to
+//! exactly what was generated; `null` reads as absent; invalid input gives a typed error naming
+//! the field, and a bad job message costs only itself; no error or `Debug` shows a secret.
 //!
 //! `PROPTEST_CASES` is the case count of each `fuzz_*` target (default 256, a few seconds in
 //! CI); `make fuzz` runs one million in total. Each target prints `fuzz-cases <target> <n>`.

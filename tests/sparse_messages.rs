@@ -1,7 +1,7 @@
 //! Whole cycles on messages shaped as the service may send them but our fake does not by
 //! default: `null` job fields, an element that cannot be read, a type nobody knows. Each is fed
 //! as a raw event beside a real job in GHES mode (jobs are acquired), and the job must still be
-//! acquired and get its runner, with the bad element logged by its index (issue #11, 1 and 2).
+//! acquired and get its runner, with the bad element logged by its index.
 //! Last, an envelope that does not decode but has a readable id: acknowledged once, and the
 //! queue moves on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -65,7 +65,7 @@ pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, serde_json::Error> {
 }
 
 /// Parses an envelope's body. Only a message of another type, or a body that is not a JSON
-/// array, is malformed; missing statistics leave the caller's as they are (protocol.md §9.1).
+/// array, is malformed; missing statistics leave the caller's as they are.
 pub fn parse(envelope: &Envelope) -> Result<Message, MalformedMessage> {
     let malformed = |reason: String| MalformedMessage {
         id: envelope.message_id,
@@ -195,7 +195,8 @@ pub struct RunnerRef {
     pub runner_name: String,
 }
 
-/// One event of a message body; unknown types are kept as [`JobMessage::Unknown`] and ignored.
+/// One event of a message body; an unknown type reads as [`JobMessage::Unknown`], which
+/// [`parse_body`] passes over.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "messageType")]
 pub enum JobMessage {

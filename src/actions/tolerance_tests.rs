@@ -1,6 +1,6 @@
-//! The tolerance rules of issue #11 (points 1 and 2), table-driven: `null` and absent read as
-//! the default wherever the Go clients read a zero value; only the values truly needed are
-//! required, and their errors name them; one bad part of a message costs only itself.
+//! The tolerance rules, table-driven: `null` and absent read as the default wherever the Go
+//! clients read a zero value; only the values truly needed are required, and their errors name
+//! them; one bad part of a message costs only itself.
 
 use std::fmt::Debug;
 
