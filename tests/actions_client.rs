@@ -203,7 +203,7 @@ async fn dotcom_poll_ack_and_redelivery() {
         .unwrap();
     let message = messages::parse(&first).unwrap();
     assert!(matches!(message.events[0], JobMessage::JobAssigned { .. }));
-    assert_eq!(message.statistics.total_assigned_jobs, 1);
+    assert_eq!(message.statistics.unwrap().total_assigned_jobs, 1);
 
     // Not acknowledged: delivered again.
     let again = client

@@ -1,11 +1,14 @@
 //! Pure parsing of queue messages into job events (protocol.md §9.1, §10).
 //!
 //! Parsing is split from fetching so that a malformed message can still be acknowledged by its
-//! id: it is logged and skipped, and never blocks the queue (design.md §2).
+//! id: it is logged and skipped, and never blocks the queue (design.md §2). It is as tolerant
+//! as the Go clients, and one bad part costs only itself: an envelope is read as far as it can
+//! be (its id at least), and each body element on its own, so that an element that cannot be
+//! read, or of a type nobody knows, is passed over while the jobs beside it are handled.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::wire::{self, Envelope, Statistics};
 
@@ -17,10 +20,12 @@ pub const JOB_MESSAGES_TYPE: &str = "RunnerScaleSetJobMessages";
 pub struct Message {
     /// Message id.
     pub id: i64,
-    /// Statistics at delivery time.
-    pub statistics: Statistics,
-    /// Job events; unknown types are already dropped.
+    /// Statistics at delivery time, when the message carried readable ones.
+    pub statistics: Option<Statistics>,
+    /// Job events that could be read, of known types.
     pub events: Vec<JobMessage>,
+    /// What was passed over, each naming where (`body[2]: …`, `statistics…: …`), for the log.
+    pub skipped: Vec<String>,
 }
 
 /// Why a message could not be used. Carries the id so the caller can still acknowledge it.
@@ -33,41 +38,104 @@ pub struct MalformedMessage {
     pub reason: String,
 }
 
-/// Parses an envelope's body and checks what the listeners require: the message type and the
-/// statistics (protocol.md §9.1).
+/// Decodes a polled message. When the whole envelope does not decode, it is read without its
+/// statistics, then as its id alone, so that its jobs, or at least its acknowledgement, are not
+/// lost; [`Envelope::unreadable`] then says what was left out. Fails only without a readable
+/// `messageId`.
+pub fn decode_envelope(bytes: &[u8]) -> Result<Envelope, serde_json::Error> {
+    let error = match wire::decode::<Envelope>(bytes) {
+        Ok(envelope) => return Ok(envelope),
+        Err(error) => error,
+    };
+    let Ok(Value::Object(fields)) = wire::decode::<Value>(bytes) else {
+        return Err(error);
+    };
+    for keep in [&["messageId", "messageType", "body"][..], &["messageId"]] {
+        let part: Map<String, Value> = fields
+            .iter()
+            .filter(|(key, _)| keep.contains(&key.as_str()))
+            .map(|(key, value)| (key.clone(), value.clone()))
+            .collect();
+        if let Ok(mut envelope) = wire::read::<Envelope>(Value::Object(part)) {
+            envelope.unreadable = Some(error.to_string());
+            return Ok(envelope);
+        }
+    }
+    Err(error)
+}
+
+/// Parses an envelope's body. Only a message of another type, or a body that is not a JSON
+/// array, is malformed; missing statistics leave the caller's as they are.
 pub fn parse(envelope: &Envelope) -> Result<Message, MalformedMessage> {
     let malformed = |reason: String| MalformedMessage {
         id: envelope.message_id,
         reason,
     };
     if envelope.message_type != JOB_MESSAGES_TYPE {
-        return Err(malformed(format!(
-            "messageType {:?}, expected {JOB_MESSAGES_TYPE:?}",
-            envelope.message_type
+        return Err(malformed(envelope.unreadable.clone().unwrap_or_else(
+            || {
+                format!(
+                    "messageType {:?}, expected {JOB_MESSAGES_TYPE:?}",
+                    envelope.message_type
+                )
+            },
         )));
     }
-    let statistics = envelope
-        .statistics
-        .ok_or_else(|| malformed("statistics missing".to_owned()))?;
-    let events = parse_body(&envelope.body).map_err(|e| malformed(format!("body: {e}")))?;
+    let Body {
+        events,
+        mut skipped,
+    } = parse_body(&envelope.body).map_err(|e| malformed(format!("body: {e}")))?;
+    skipped.extend(envelope.unreadable.clone());
     Ok(Message {
         id: envelope.message_id,
-        statistics,
+        statistics: envelope.statistics,
         events,
+        skipped,
     })
 }
 
-/// Parses a body string: a JSON array of job messages; empty means none. Unknown types are
-/// dropped here, once.
-pub fn parse_body(body: &str) -> Result<Vec<JobMessage>, serde_json::Error> {
+/// A message body: the events read, and what was passed over.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    /// Job events of known types, in delivery order.
+    pub events: Vec<JobMessage>,
+    /// Each element passed over, as `body[index]: why`.
+    pub skipped: Vec<String>,
+}
+
+/// Parses a body string: a JSON array of job messages; empty means none. Each element is read
+/// on its own; one that cannot be read, or of an unknown type, is recorded in
+/// [`Body::skipped`].
+pub fn parse_body(body: &str) -> Result<Body, serde_json::Error> {
+    let mut parsed = Body::default();
     if body.trim().is_empty() {
-        return Ok(Vec::new());
+        return Ok(parsed);
     }
-    let events: Vec<JobMessage> = wire::decode(body.as_bytes())?;
-    Ok(events
-        .into_iter()
-        .filter(|e| !matches!(e, JobMessage::Unknown))
-        .collect())
+    let elements: Vec<Value> = wire::decode(body.as_bytes())?;
+    for (index, element) in elements.into_iter().enumerate() {
+        match read_event(element) {
+            Ok(event) => parsed.events.push(event),
+            Err(reason) => parsed.skipped.push(format!("body[{index}]: {reason}")),
+        }
+    }
+    Ok(parsed)
+}
+
+/// One body element, or why it is passed over. A `JobAvailable` needs its request id, the one
+/// value acquiring it takes.
+fn read_event(element: Value) -> Result<JobMessage, String> {
+    let kind = element.get("messageType").cloned();
+    match wire::read::<JobMessage>(element).map_err(|e| e.to_string())? {
+        JobMessage::Unknown => Err(format!(
+            "messageType {} is not known",
+            kind.unwrap_or_default()
+        )),
+        JobMessage::JobAvailable { job, .. } if job.runner_request_id <= 0 => Err(format!(
+            "JobAvailable without a runnerRequestId to acquire (got {})",
+            job.runner_request_id
+        )),
+        event => Ok(event),
+    }
 }
 
 /// Request ids of the `JobAvailable` events, to acquire (protocol.md §11).
@@ -127,7 +195,8 @@ pub struct RunnerRef {
     pub runner_name: String,
 }
 
-/// One event of a message body; unknown types are kept as [`JobMessage::Unknown`] and ignored.
+/// One event of a message body; an unknown type reads as [`JobMessage::Unknown`], which
+/// [`parse_body`] passes over.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "messageType")]
 pub enum JobMessage {
@@ -183,3 +252,7 @@ fn lenient_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>
         .map(|t| t.with_timezone(&Utc))
         .filter(|t| t.timestamp() > 0))
 }
+
+#[cfg(test)]
+#[path = "tolerance_tests.rs"]
+mod tests;

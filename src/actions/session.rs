@@ -146,7 +146,9 @@ impl ActionsClient {
     }
 
     /// Long-polls the queue (protocol.md §9.1). `None` is the 202 of an empty poll. `timeout`
-    /// bounds the attempt; the server holds an empty poll for about 50 s.
+    /// bounds the attempt; the server holds an empty poll for about 50 s. A message is an error
+    /// only without a readable id: otherwise it is returned, however little of it could be read,
+    /// so that it can be acknowledged.
     pub async fn get_message(
         &self,
         session: &mut Session,
@@ -172,7 +174,13 @@ impl ActionsClient {
             .await?;
         match response.status {
             StatusCode::ACCEPTED => Ok(None),
-            StatusCode::OK => response.json("get message").map(Some),
+            StatusCode::OK => super::messages::decode_envelope(&response.body)
+                .map(Some)
+                .map_err(|source| ActionsError::Decode {
+                    what: "get message",
+                    activity_id: response.activity_id(),
+                    source,
+                }),
             _ => Err(ActionsError::Api(Box::new(
                 response.error(&Method::GET, &url),
             ))),

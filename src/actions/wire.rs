@@ -3,8 +3,10 @@
 //! The service is .NET and the reference clients are Go, both case-insensitive about keys, so
 //! responses arrive as `runnerSetting` or `RunnerSetting` (protocol.md §5). [`decode`] strips a
 //! UTF-8 BOM and lower-cases the first letter of every key before serde sees it, so each type
-//! here names the camelCase form once. Job messages inside a message body live in
-//! [`super::messages`].
+//! here names the camelCase form once. It also drops every key whose value is `null`: the Go
+//! clients read `null` and absent alike, as the zero value, so here both mean the field's
+//! `#[serde(default)]`, and only a field without a default (an id, a token) is required.
+//! Job messages inside a message body live in [`super::messages`].
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,12 @@ use serde_json::Value;
 /// serde's message alone gives only the type, or nothing at all for a map.
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
     let value: Value = serde_json::from_slice(strip_bom(body))?;
-    serde_path_to_error::deserialize(camel_case_keys(value)).map_err(|e| {
+    read(normalize(value))
+}
+
+/// Reads a value already [`normalize`]d, naming the field of any error as [`decode`] does.
+pub fn read<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match path.as_str() {
@@ -31,14 +38,16 @@ pub fn strip_bom(body: &[u8]) -> &[u8] {
         .unwrap_or(body)
 }
 
-fn camel_case_keys(value: Value) -> Value {
+/// Folds key case and drops `null` members, at every depth (see the module doc).
+pub fn normalize(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.into_iter()
-                .map(|(key, value)| (lower_first(&key), camel_case_keys(value)))
+                .filter(|(_, value)| !value.is_null())
+                .map(|(key, value)| (lower_first(&key), normalize(value)))
                 .collect(),
         ),
-        Value::Array(items) => Value::Array(items.into_iter().map(camel_case_keys).collect()),
+        Value::Array(items) => Value::Array(items.into_iter().map(normalize).collect()),
         other => other,
     }
 }
@@ -102,6 +111,7 @@ pub struct RunnerGroup {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Label {
     /// The label as it appears in `runs-on`.
+    #[serde(default)]
     pub name: String,
     /// Label type, `System` for labels we send.
     #[serde(rename = "type", default)]
@@ -208,6 +218,10 @@ pub struct Envelope {
     /// Statistics at delivery time.
     #[serde(default)]
     pub statistics: Option<Statistics>,
+    /// What of the envelope could not be read, when only part of it could (see
+    /// [`super::messages::decode_envelope`]).
+    #[serde(skip)]
+    pub unreadable: Option<String>,
 }
 
 /// `generatejitconfig` response (protocol.md §12.1).

@@ -91,7 +91,7 @@ fn s5_envelope_with_bom() {
     let envelope: Envelope = decode(body.as_bytes()).unwrap();
     let message = messages::parse(&envelope).unwrap();
     assert_eq!(message.id, 10391);
-    assert_eq!(message.statistics.total_available_jobs, 1);
+    assert_eq!(message.statistics.unwrap().total_available_jobs, 1);
     assert!(message.events.is_empty());
 }
 
@@ -102,7 +102,12 @@ fn s6_batched_body_ignores_unknown_types() {
         {"messageType": "JobAssigned",  "runnerRequestId": 2},
         {"messageType": "JobCompleted", "runnerRequestId": 1, "result": "succeed"},
         {"messageType": "unknown"}]"#;
-    let events = messages::parse_body(body).unwrap();
+    let parsed = messages::parse_body(body).unwrap();
+    assert_eq!(
+        parsed.skipped,
+        vec![r#"body[4]: messageType "unknown" is not known"#]
+    );
+    let events = parsed.events;
     assert_eq!(events.len(), 4);
     assert_eq!(messages::acquirable_ids(&events), vec![3, 4]);
     assert!(matches!(&events[2], JobMessage::JobAssigned { job } if job.runner_request_id == 2));
@@ -114,7 +119,7 @@ fn s7_job_started_and_full_job_completed() {
     let started = r#"[{"messageType": "JobStarted", "runnerRequestId": 3, "runnerId": 1, "runnerName": "runner1",
         "ownerName": "owner1", "repositoryName": "repo1", "jobWorkflowRef": ".github/workflows/ci.yaml",
         "jobDisplayName": "job1", "workflowRunId": 100}]"#;
-    let events = messages::parse_body(started).unwrap();
+    let events = messages::parse_body(started).unwrap().events;
     let JobMessage::JobStarted { job, runner } = &events[0] else {
         panic!("expected JobStarted, got {events:?}");
     };
@@ -133,7 +138,7 @@ fn s7_job_started_and_full_job_completed() {
         "queueTime": "2026-01-01T10:00:00Z", "scaleSetAssignTime": "2026-01-01T10:00:01Z",
         "runnerAssignTime": "2026-01-01T10:00:20Z", "finishTime": "2026-01-01T10:05:00Z",
         "result": "succeeded", "runnerId": 42, "runnerName": "my-scale-set-abcde-runner-xyz12"}]"#;
-    let events = messages::parse_body(completed).unwrap();
+    let events = messages::parse_body(completed).unwrap().events;
     let JobMessage::JobCompleted {
         job,
         runner,
@@ -153,7 +158,7 @@ fn s7_job_started_and_full_job_completed() {
 #[test]
 fn zero_and_garbage_times_are_absent() {
     let body = r#"[{"messageType": "JobAssigned", "queueTime": "0001-01-01T00:00:00Z", "finishTime": "soon"}]"#;
-    let events = messages::parse_body(body).unwrap();
+    let events = messages::parse_body(body).unwrap().events;
     let JobMessage::JobAssigned { job } = &events[0] else {
         panic!("expected JobAssigned");
     };
@@ -222,19 +227,9 @@ fn malformed_messages_keep_their_id() {
         message_type: "Other".into(),
         body: "[]".into(),
         statistics: Some(Statistics::default()),
+        unreadable: None,
     };
     assert_eq!(messages::parse(&wrong_type).unwrap_err().id, 5);
-    let no_stats = Envelope {
-        message_type: messages::JOB_MESSAGES_TYPE.into(),
-        statistics: None,
-        ..wrong_type.clone()
-    };
-    assert!(
-        messages::parse(&no_stats)
-            .unwrap_err()
-            .reason
-            .contains("statistics")
-    );
     let bad_body = Envelope {
         message_type: messages::JOB_MESSAGES_TYPE.into(),
         body: "{not json".into(),
@@ -244,9 +239,24 @@ fn malformed_messages_keep_their_id() {
 }
 
 #[test]
+fn a_message_without_statistics_keeps_its_jobs() {
+    let envelope: Envelope = decode(
+        br#"{"messageId": 5, "messageType": "RunnerScaleSetJobMessages", "statistics": null,
+        "body": "[{\"messageType\": \"JobAvailable\", \"runnerRequestId\": 9}]"}"#,
+    )
+    .unwrap();
+    let message = messages::parse(&envelope).unwrap();
+    assert_eq!(message.statistics, None);
+    assert_eq!(messages::acquirable_ids(&message.events), vec![9]);
+}
+
+#[test]
 fn empty_body_string_means_no_events() {
-    assert!(messages::parse_body("").unwrap().is_empty());
-    assert!(messages::parse_body("[]").unwrap().is_empty());
+    assert_eq!(messages::parse_body("").unwrap(), messages::Body::default());
+    assert_eq!(
+        messages::parse_body("[]").unwrap(),
+        messages::Body::default()
+    );
 }
 
 #[test]

@@ -15,6 +15,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         match messages::parse(&envelope) {
             Err(malformed) => {
                 // Skipped, not retried: a message that cannot be read never becomes readable.
+                // Its jobs, if any, could not be read either.
                 tracing::warn!(
                     message_id = malformed.id,
                     reason = malformed.reason,
@@ -35,8 +36,18 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 }
                 self.record_runner_states(run, &message.events).await?;
                 log_pickups(&message.events);
-                run.statistics = message.statistics;
-                run.statistics_fresh = true;
+                for reason in &message.skipped {
+                    tracing::warn!(
+                        message_id = message.id,
+                        reason,
+                        "Skipped part of a message."
+                    );
+                }
+                // Without statistics the last ones stand; the next message brings fresh ones.
+                if let Some(statistics) = message.statistics {
+                    run.statistics = statistics;
+                    run.statistics_fresh = true;
+                }
                 self.reconcile_now(run, false).await?;
             }
         }
