@@ -257,3 +257,25 @@ async fn changed_labels_and_runner_group_follow_the_configuration() {
     );
     assert_eq!(h.fake.calls_to("scale-sets.update").len(), 2);
 }
+
+#[tokio::test]
+async fn a_refresh_without_statistics_keeps_the_session_and_the_last_statistics() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    h.enqueue(2);
+    let first = h.cycle(SHORT).await.unwrap();
+    assert_eq!((first.desired, first.launched), (2, 2), "{first:?}");
+
+    // The next invocation refreshes the reused session; the answer leaves statistics out.
+    h.fake.add_fault(Fault::session_without_statistics(1));
+    let second = h.cycle(SHORT).await.unwrap();
+    assert_eq!(second.session_id, first.session_id, "the session is kept");
+    assert_eq!(h.fake.calls_to("sessions.create").len(), 1);
+    assert_eq!(h.fake.calls_to("sessions.refresh").len(), 1);
+    // The refresh counts: its new queue token is kept, not refused for the missing statistics.
+    let logs = h.logs.text();
+    assert!(logs.contains("Refreshed message session."), "{logs}");
+    assert!(!logs.contains("Could not refresh the session"), "{logs}");
+    // The last statistics stand: nothing scaled down, nothing launched twice.
+    assert_eq!((second.desired, second.current, second.launched), (2, 2, 0));
+    assert_eq!(h.instances().await.len(), 2);
+}

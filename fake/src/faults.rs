@@ -50,6 +50,9 @@ pub enum FaultAction {
     /// Handle normally but return `messageQueueUrl: ""` (session create/refresh;
     /// seen during outages, protocol.md §8.1). The session is created for real.
     EmptyMessageQueueUrl,
+    /// Handle normally but leave `statistics` out of the session (create/refresh), as a
+    /// service that omits defaults may.
+    SessionWithoutStatistics,
 }
 
 /// A fault rule: `endpoint` name (see [`crate::endpoints`]), `"*"` for any, or a
@@ -218,6 +221,11 @@ impl Fault {
         Self::new("sessions.*", times, FaultAction::EmptyMessageQueueUrl)
     }
 
+    /// Session create and refresh answer without `statistics`.
+    pub fn session_without_statistics(times: u32) -> Self {
+        Self::new("sessions.*", times, FaultAction::SessionWithoutStatistics)
+    }
+
     /// `endpoint` answers 401 plain text (as an expired token would).
     pub fn unauthorized(endpoint: &str, times: u32) -> Self {
         status(endpoint, times, 401, None, Some("Unauthorized"), None)
@@ -241,7 +249,7 @@ impl Fault {
                 .strip_suffix('*')
                 .is_some_and(|prefix| prefix.ends_with('.') && endpoint.starts_with(prefix));
         let applicable = match self.action {
-            FaultAction::EmptyMessageQueueUrl => {
+            FaultAction::EmptyMessageQueueUrl | FaultAction::SessionWithoutStatistics => {
                 matches!(endpoint, SESSIONS_CREATE | SESSIONS_REFRESH)
             }
             _ => true,
@@ -331,7 +339,9 @@ impl FaultAction {
                 )
             }
             FaultAction::EmptyOk => Some(StatusCode::OK.into_response()),
-            FaultAction::Delay { .. } | FaultAction::EmptyMessageQueueUrl => None,
+            FaultAction::Delay { .. }
+            | FaultAction::EmptyMessageQueueUrl
+            | FaultAction::SessionWithoutStatistics => None,
         }
     }
 
@@ -343,6 +353,7 @@ impl FaultAction {
             FaultAction::EmptyOk => "emptyOk",
             FaultAction::Delay { .. } => "delay",
             FaultAction::EmptyMessageQueueUrl => "emptyMessageQueueUrl",
+            FaultAction::SessionWithoutStatistics => "sessionWithoutStatistics",
         }
     }
 }
@@ -351,6 +362,11 @@ impl FaultAction {
 /// `EmptyMessageQueueUrl` fault applies.
 #[derive(Debug, Clone, Copy)]
 pub struct EmptyMessageQueueUrl;
+
+/// Marker a handler finds in the request extensions when the `SessionWithoutStatistics`
+/// fault applies.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionWithoutStatistics;
 
 #[cfg(test)]
 mod tests {

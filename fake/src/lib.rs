@@ -51,7 +51,7 @@
 //! | `POST /_fake/runners/connect` | `{"encodedJITConfig": "…"}` | 200 runner `{id, name, runnerScaleSetId, online, job, status, busy, …}` |
 //! | `POST /_fake/jobs/{id}/complete` | `{"result"?: "succeeded"}` | 200 [`Job`]; `{id}` = runnerRequestId or jobId |
 //! | `POST /_fake/jobs/{id}/cancel` | – | 200 [`Job`] |
-//! | `GET/POST/DELETE /_fake/faults` | POST: [`Fault`] `{"endpoint","times","action":{"kind":"status","status",json?,text?,retryAfterSecs?} \| {"kind":"html","status"} \| {"kind":"emptyOk"} \| {"kind":"delay","ms"} \| {"kind":"emptyMessageQueueUrl"}}` | 200 list / 201 / 204 |
+//! | `GET/POST/DELETE /_fake/faults` | POST: [`Fault`] `{"endpoint","times","action":{"kind":"status","status",json?,text?,retryAfterSecs?} \| {"kind":"html","status"} \| {"kind":"emptyOk"} \| {"kind":"delay","ms"} \| {"kind":"emptyMessageQueueUrl"} \| {"kind":"sessionWithoutStatistics"}}` | 200 list / 201 / 204 |
 //! | `POST /_fake/scale-sets/{id}/delete` | – | 204 (server-side delete) |
 //! | `POST /_fake/sessions/stale` | `{"scaleSetId", "ownerName"?, "ttlMs"?}` | 201 session view |
 //! | `POST /_fake/tokens/expire` | `{"admin"?, "messageQueue"?, "registration"?, "installation"?}` (empty ⇒ admin + MQ) | 200 `{"expired": n}` |

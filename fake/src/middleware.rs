@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::calls::CallStart;
 use crate::endpoints::{self, Service};
-use crate::faults::{EmptyMessageQueueUrl, FaultAction};
+use crate::faults::{EmptyMessageQueueUrl, FaultAction, SessionWithoutStatistics};
 use crate::options::Bom;
 use crate::respond::{ApiError, api_version_ok};
 use crate::server::Shared;
@@ -53,6 +53,10 @@ pub async fn around(
         }
         Some(FaultAction::EmptyMessageQueueUrl) => {
             request.extensions_mut().insert(EmptyMessageQueueUrl);
+            handle(service, request, next).await
+        }
+        Some(FaultAction::SessionWithoutStatistics) => {
+            request.extensions_mut().insert(SessionWithoutStatistics);
             handle(service, request, next).await
         }
         Some(fault) => fault

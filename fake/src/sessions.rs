@@ -11,22 +11,47 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::actions::{admin, scale_set_json};
-use crate::faults::EmptyMessageQueueUrl;
+use crate::faults::{EmptyMessageQueueUrl, SessionWithoutStatistics};
 use crate::respond::{ApiError, json};
 use crate::server::Shared;
 use crate::state::{self, Fail, SessionGrant};
 
+/// How a fault bends the session answer.
+#[derive(Debug, Clone, Copy, Default)]
+struct Shape {
+    empty_url: bool,
+    no_statistics: bool,
+}
+
+impl Shape {
+    fn of(
+        empty_url: Option<Extension<EmptyMessageQueueUrl>>,
+        no_statistics: Option<Extension<SessionWithoutStatistics>>,
+    ) -> Self {
+        Shape {
+            empty_url: empty_url.is_some(),
+            no_statistics: no_statistics.is_some(),
+        }
+    }
+}
+
 /// The `RunnerScaleSetSession` wire shape (protocol.md §8.1): `runnerScaleSet` and
-/// `statistics` are always present because clients dereference them.
-fn session_json(s: &state::State, grant: &SessionGrant, empty_url: bool) -> Value {
-    json!({
+/// `statistics` are present unless a fault leaves the statistics out.
+fn session_json(s: &state::State, grant: &SessionGrant, shape: Shape) -> Value {
+    let mut body = json!({
         "sessionId": grant.session.session_id,
         "ownerName": grant.session.owner_name,
         "runnerScaleSet": scale_set_json(s, &grant.scale_set),
-        "messageQueueUrl": if empty_url { String::new() } else { grant.message_queue_url.clone() },
+        "messageQueueUrl": if shape.empty_url { String::new() } else { grant.message_queue_url.clone() },
         "messageQueueAccessToken": grant.message_queue_access_token,
         "statistics": grant.statistics,
-    })
+    });
+    if shape.no_statistics
+        && let Some(fields) = body.as_object_mut()
+    {
+        fields.remove("statistics");
+    }
+    body
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -45,10 +70,12 @@ pub async fn create_session(
     State(shared): State<Arc<Shared>>,
     Path((tenant, id)): Path<(u64, u64)>,
     empty_url: Option<Extension<EmptyMessageQueueUrl>>,
+    no_statistics: Option<Extension<SessionWithoutStatistics>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     admin(&shared, &headers, tenant)?;
+    let shape = Shape::of(empty_url, no_statistics);
     let request: SessionRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SessionRequest::default()
     } else {
@@ -58,7 +85,7 @@ pub async fn create_session(
     let owner = request.owner_name.unwrap_or_default();
     let body = shared.with_state(|s, now| {
         s.create_session(tenant, id, &owner, now)
-            .map(|grant| session_json(s, &grant, empty_url.is_some()))
+            .map(|grant| session_json(s, &grant, shape))
     })?;
     Ok(json(StatusCode::OK, &body))
 }
@@ -69,13 +96,15 @@ pub async fn refresh_session(
     State(shared): State<Arc<Shared>>,
     Path((tenant, id, session_id)): Path<(u64, u64, String)>,
     empty_url: Option<Extension<EmptyMessageQueueUrl>>,
+    no_statistics: Option<Extension<SessionWithoutStatistics>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     admin(&shared, &headers, tenant)?;
+    let shape = Shape::of(empty_url, no_statistics);
     let body = shared.with_state(|s, now| {
         let session_id = parse_session_id(&session_id, Fail::SessionNotFound)?;
         s.refresh_session(tenant, id, session_id, now)
-            .map(|grant| session_json(s, &grant, empty_url.is_some()))
+            .map(|grant| session_json(s, &grant, shape))
     })?;
     Ok(json(StatusCode::OK, &body))
 }

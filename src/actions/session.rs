@@ -27,8 +27,9 @@ pub struct Session {
     /// Opaque long-poll URL, used verbatim.
     pub queue_url: Url,
     queue_token: SecretString,
-    /// Statistics the service sent with the session.
-    pub statistics: Statistics,
+    /// Statistics the service sent with the session; a refresh may leave them out, then the
+    /// caller keeps the last ones it has (the next message brings fresh ones).
+    pub statistics: Option<Statistics>,
 }
 
 impl Session {
@@ -44,7 +45,7 @@ impl Session {
             scale_set_id,
             queue_url,
             queue_token,
-            statistics: Statistics::default(),
+            statistics: None,
         }
     }
 
@@ -53,8 +54,9 @@ impl Session {
         &self.queue_token
     }
 
-    /// Checks a create or refresh answer (protocol.md §8.1): a queue URL, a queue token and
-    /// statistics are required. Public for the fuzz tests (tests/fuzz_parsing.rs).
+    /// Checks a create or refresh answer (protocol.md §8.1): a queue URL and a queue token are
+    /// required; statistics are not (the Go clients read a missing one as none). Public for
+    /// the fuzz tests (tests/fuzz_parsing.rs).
     pub fn from_response(
         scale_set_id: i64,
         response: SessionResponse,
@@ -73,9 +75,7 @@ impl Session {
         if response.message_queue_access_token.is_empty() {
             return Err(invalid("messageQueueAccessToken is empty".to_owned()));
         }
-        let statistics = response
-            .statistics
-            .ok_or_else(|| invalid("session statistics is nil".to_owned()))?;
+        let statistics = response.statistics;
         Ok(Session {
             id: response.session_id,
             scale_set_id,

@@ -66,7 +66,11 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         let (session, statistics, created) = match stored {
             Some(session) => (session, state.statistics.unwrap_or_default(), false),
             None => match self.create_session(lease, &mut scale_set_id, stop).await? {
-                Some(session) => (session.clone(), session.statistics, true),
+                // A session without statistics keeps the stored ones, which may not scale down.
+                Some(session) => match session.statistics {
+                    Some(statistics) => (session, statistics, true),
+                    None => (session, state.statistics.unwrap_or_default(), false),
+                },
                 None => return Ok(None),
             },
         };
@@ -100,14 +104,18 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
     async fn refresh_statistics(&self, run: &mut Run, stop: &Stop) -> Result<bool, CycleError> {
         match self.actions.refresh_session(&mut run.session).await {
             // The new queue token is persisted with the rest at the end of the invocation.
+            // A refresh without statistics is normal: the new token is kept, and the
+            // statistics stay the last known ones until a message brings fresh ones.
             Ok(()) => {
-                run.statistics = run.session.statistics;
-                run.statistics_fresh = true;
+                if let Some(statistics) = run.session.statistics {
+                    run.statistics = statistics;
+                    run.statistics_fresh = true;
+                }
                 Ok(true)
             }
             Err(e) => match self.recover(run, e, stop).await {
                 Ok(replaced) => {
-                    run.statistics_fresh = replaced;
+                    run.statistics_fresh = replaced && run.session.statistics.is_some();
                     Ok(replaced)
                 }
                 Err(CycleError::Actions(e)) => {
@@ -147,7 +155,9 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             .await?
         {
             Some(session) => {
-                run.statistics = session.statistics;
+                if let Some(statistics) = session.statistics {
+                    run.statistics = statistics;
+                }
                 run.session = session;
                 run.keep_session = true;
                 self.persist(run).await?;
