@@ -4,52 +4,20 @@
 
 mod support;
 
-use std::process::Command;
-
 use ghaec2_fake::{FakeServer, Fault};
-use support::moto;
 
-/// Runs the binary off the runtime's thread, so the in-process fake keeps serving. The AWS
-/// side is a fresh table and network in moto, in a region of the test's own.
+/// `ghaec2 --dry-run` with one retry at most, so injected faults surface at once.
 async fn dry_run(
     fake: &FakeServer,
     region: &str,
     extra: &[(&str, &str)],
 ) -> (bool, String, String) {
-    let sdk = moto::sdk_config(region).await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let network = moto::network(&ec2).await;
-    let ami = moto::ami(&aws_sdk_ssm::Client::new(&sdk)).await;
-    let table = moto::table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ghaec2"));
-    command
-        .arg("--dry-run")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GITHUB_CONFIG_URL", fake.config_url("my-org"))
-        .env("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT)
-        .env("RUNNER_SCALE_SET_NAME", "dry")
-        .env("EC2_SUBNET_ID", network.subnet_ids.join(","))
-        .env("EC2_SECURITY_GROUP_ID", &network.security_group_id)
-        .env("EC2_AMI_ID", ami)
-        .env("STATE_TABLE_NAME", table)
-        .env("AWS_REGION", region)
-        .env("AWS_ENDPOINT_URL", moto::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_MAX_ATTEMPTS", "1");
-    for (key, value) in extra {
-        command.env(key, value);
-    }
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("runs ghaec2");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let extra: Vec<(&str, &str)> = [("AWS_MAX_ATTEMPTS", "1")]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let ran = support::cli::run(fake, region, "dry", &["--dry-run"], &extra).await;
+    (ran.success, ran.stdout, ran.stderr)
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod aws_proxy;
+pub mod cli;
 pub mod cycle;
 pub mod fake;
 pub mod faulty;

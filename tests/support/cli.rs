@@ -1,0 +1,62 @@
+//! The `ghaec2` binary as a user runs it: against the fake and a fresh table and network in
+//! moto, with its environment set explicitly, never inherited.
+
+use std::process::Command;
+
+use ghaec2_fake::FakeServer;
+
+use super::moto;
+
+/// What a run of the binary left: whether it succeeded, its stdout and its stderr.
+pub struct Ran {
+    /// Exit status 0.
+    pub success: bool,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error (the JSON log lines).
+    pub stderr: String,
+}
+
+/// Runs `ghaec2 args…` off the runtime's thread, so the in-process fake keeps serving, for the
+/// scale set `scale_set` in `region` (a region of the test's own), with `extra` variables on top.
+pub async fn run(
+    fake: &FakeServer,
+    region: &str,
+    scale_set: &str,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> Ran {
+    let sdk = moto::sdk_config(region).await;
+    let ec2 = aws_sdk_ec2::Client::new(&sdk);
+    let network = moto::network(&ec2).await;
+    let ami = moto::ami(&aws_sdk_ssm::Client::new(&sdk)).await;
+    let table = moto::table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ghaec2"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GITHUB_CONFIG_URL", fake.config_url("my-org"))
+        .env("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT)
+        .env("RUNNER_SCALE_SET_NAME", scale_set)
+        .env("EC2_SUBNET_ID", network.subnet_ids.join(","))
+        .env("EC2_SECURITY_GROUP_ID", &network.security_group_id)
+        .env("EC2_AMI_ID", ami)
+        .env("STATE_TABLE_NAME", table)
+        .env("AWS_REGION", region)
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing");
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("joins")
+        .expect("runs ghaec2");
+    Ran {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
