@@ -1,6 +1,6 @@
-//! Actions service admin endpoints under `/tenant/<n>/_apis/...` (admin `Bearer`):
-//! runner groups (§6), scale sets (§7), JIT configs and agents (§12). Sessions are in
-//! `sessions.rs`, the message queue and acquisition in `queue.rs`.
+//! Actions service admin endpoints under `/tenant/<n>/_apis/...` (admin `Bearer`), as
+//! `docs/protocol.md` describes them: runner groups (§6), scale sets (§7), JIT configs and
+//! agents (§12). Sessions are in `sessions.rs`, the message queue and acquisition in `queue.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
