@@ -2,7 +2,7 @@
 //! lookup) so no business logic reads environment variables.
 //!
 //! Invalid configuration fails with every problem at once, one per line, each naming the
-//! variable, the value (`(secret)` for secrets) and what was expected (`design.md` §2).
+//! variable, the value (`(secret)` for secrets) and what was expected (`docs/design.md` §2).
 //! A variable set to an empty or blank value counts as unset.
 //!
 //! | variable | default |
@@ -29,7 +29,7 @@
 //! | `DRAIN_WINDOW_SECONDS` / `RUNNER_BOOT_TIMEOUT_SECONDS` | `50` / `300` |
 //! | `RUNNER_WORK_FOLDER` | `_work` |
 //!
-//! Layout: [`github_url`] (config URL → scope and API URLs, `protocol.md` §2), `github`,
+//! Layout: [`github_url`] (config URL → scope and API URLs, `docs/protocol.md` §2), `github`,
 //! `scaling`, `ec2`, `runtime` (one settings group each), `credential` (token or App, inline
 //! or SSM), `resolve` (SSM secrets → [`Credential`]), `pem` (private key normalisation),
 //! `env` (typed lookups that collect problems), `error` ([`ConfigError`]), [`vars`] (names).

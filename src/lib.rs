@@ -3,7 +3,8 @@
 //! It listens to the Actions Service "runner scale set" message queue (the protocol behind
 //! actions-runner-controller's listener) and runs as an AWS Lambda driven by an EventBridge
 //! schedule; the same binary runs on a workstation (`ghaec2`, `--once`, `--dry-run`,
-//! `--teardown`).
+//! `--teardown`). The protocol as ghaec2 speaks it is `docs/protocol.md`; the cycle, the
+//! invariants and the interfaces are `docs/design.md`.
 //!
 //! # Layout
 //!

@@ -1,5 +1,5 @@
 //! Metrics as CloudWatch Embedded Metric Format: log lines CloudWatch turns into metrics, with
-//! no API call (design.md §6). Each metric is one JSON log line whose `_aws` member declares
+//! no API call (docs/design.md §6). Each metric is one JSON log line whose `_aws` member declares
 //! it; [`crate::telemetry`] lifts the members of the `emf` field to the top level.
 
 use serde_json::{Map, Value, json};

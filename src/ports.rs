@@ -1,4 +1,4 @@
-//! The roles the invocation cycle needs from AWS, as small traits (style.md): the state store
+//! The roles the invocation cycle needs from AWS, as small traits: the state store
 //! (lease, session, cursor, runner ledger), the fleet (EC2) and the JIT store. Real
 //! implementations live in [`crate::aws`]; tests wrap them to inject faults at any step.
 
@@ -34,7 +34,7 @@ pub enum PortErrorKind {
     Fatal,
 }
 
-/// The lease an invocation holds on its scale set (design.md §1.1).
+/// The lease an invocation holds on its scale set (docs/design.md §1.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
     /// Invocation id that owns it.
@@ -45,7 +45,7 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A stored message session (design.md §1.2).
+/// A stored message session (docs/design.md §1.2).
 #[derive(Clone)]
 pub struct StoredSession {
     /// Session id.
@@ -118,7 +118,7 @@ pub struct ScaleSetState {
     /// chain while the token is valid.
     pub admin: Option<StoredAdmin>,
     /// Last statistics seen, so an invocation without messages does not scale down as if no
-    /// job were assigned (design.md §2).
+    /// job were assigned (docs/design.md §2).
     pub statistics: Option<Statistics>,
 }
 
@@ -313,7 +313,7 @@ pub struct JitListing {
     pub boot_failures: Vec<BootFailure>,
 }
 
-/// Private delivery of JIT configs, keyed by instance id (design.md §3 "Instances"), and the
+/// Private delivery of JIT configs, keyed by instance id (docs/design.md §3 "Instances"), and the
 /// instances' boot-failure reports that share their partitions.
 pub trait JitStore {
     /// Stores an instance's JIT config.

@@ -22,7 +22,7 @@ pub struct Timeouts {
     pub describe_grace: Duration,
 }
 
-/// desired = min(max, min + totalAssignedJobs) (protocol.md §13.3). Negative counts, which a
+/// desired = min(max, min + totalAssignedJobs) (docs/protocol.md §13.3). Negative counts, which a
 /// faulty service could send, count as zero.
 pub fn desired_runners(min: u32, max: u32, total_assigned_jobs: i64) -> u32 {
     let assigned = u32::try_from(total_assigned_jobs.max(0)).unwrap_or(u32::MAX);
@@ -209,7 +209,7 @@ pub fn plan(
     if desired > plan.current {
         plan.launch = desired - plan.current;
     } else if scale_down {
-        // Oldest idle first (issue #3); busy runners are never candidates.
+        // Oldest idle first; busy runners are never candidates.
         let mut idle: Vec<&RunnerRecord> = keep
             .iter()
             .copied()

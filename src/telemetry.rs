@@ -1,5 +1,5 @@
 //! JSON logs: one object per line with `msg`, `level`, `time`, `target` and the event's and
-//! spans' fields at the top level (design.md §6). Written to stderr so that stdout carries
+//! spans' fields at the top level (docs/design.md §6). Written to stderr so that stdout carries
 //! only the summary in the CLI modes.
 
 use std::fmt;

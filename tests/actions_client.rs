@@ -1,4 +1,4 @@
-//! The Actions Service client against the fake: every endpoint of protocol.md §3–§12.
+//! The Actions Service client against the fake: every endpoint of docs/protocol.md §3–§12.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -92,7 +92,7 @@ async fn admin_token_is_reused_until_a_minute_before_exp() {
     for _ in 0..3 {
         client.scale_set_by_name(1, "nothing").await.unwrap();
     }
-    // Within 60 s of exp on every call: a new admin connection each time (protocol.md §4.3).
+    // Within 60 s of exp on every call: a new admin connection each time (docs/protocol.md §4.3).
     assert_eq!(fake.calls_to("runner-registration").len(), 3);
 }
 

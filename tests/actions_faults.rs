@@ -1,4 +1,4 @@
-//! The client under the fake's faults: retries, the errors users know (design.md §5), session
+//! The client under the fake's faults: retries, the errors users know (docs/design.md §5), session
 //! faults, malformed answers and secret hygiene in error messages.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -2,7 +2,7 @@
 //! ([`support::aws_proxy`]): `InvalidInstanceID.NotFound` for an instance that exists, on
 //! CreateTags right after the launch and on TerminateInstances and DescribeInstances later;
 //! instances EC2 lists on the way out; tags a crash left unset. No runner may be lost to any of
-//! them. Each scenario ends with the shared invariant check of design.md §2
+//! them. Each scenario ends with the shared invariant check of docs/design.md §2
 //! ([`support::invariants::assert_converged`]); every cycle is checked for leaked secrets by
 //! the harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

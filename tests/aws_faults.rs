@@ -2,7 +2,7 @@
 //! ([`support::aws_proxy`]): spot capacity errors by instance type and by subnet, on-demand
 //! failover, partial fulfilment, EC2 request limits, DynamoDB conditional-check failures and
 //! throughput limits, SSM throttling. Each scenario ends with the shared invariant check of
-//! design.md §2 ([`support::invariants::assert_converged`]); every cycle is checked for
+//! docs/design.md §2 ([`support::invariants::assert_converged`]); every cycle is checked for
 //! leaked secrets by the harness.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -266,7 +266,7 @@ async fn insufficient_capacity_in_one_zone_launches_in_the_other() {
 }
 
 /// No spot capacity anywhere: the spot request launches nothing, and the same reconcile
-/// launches the whole request on-demand (design.md §3), with a token of its own.
+/// launches the whole request on-demand (docs/design.md §3), with a token of its own.
 #[tokio::test]
 async fn no_spot_capacity_fails_over_to_on_demand() {
     let h = isolated(Mode::Dotcom, 0, 10).await;

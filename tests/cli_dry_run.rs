@@ -1,4 +1,4 @@
-//! `ghaec2 --dry-run` as a user runs it, against the fake: success, each error of design.md §5,
+//! `ghaec2 --dry-run` as a user runs it, against the fake: success, each error of docs/design.md §5,
 //! and invalid configuration. The binary's environment is set explicitly, never inherited.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! Whole cycles against moto_server and the fake: the invariants of design.md §2.
+//! Whole cycles against moto_server and the fake: the invariants of docs/design.md §2.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

@@ -1,6 +1,6 @@
 //! Whole cycles under faults, against moto_server and the fake: crash points, retried launches,
 //! expiring tokens, lost sessions and scale sets, malformed messages, deadline and shutdown,
-//! overlapping invocations and fencing (design.md §1–§2).
+//! overlapping invocations and fencing (docs/design.md §1–§2).
 //!
 //! A crash is played by a port that fails one call ([`support::faulty::Faulty`]) or by a fault
 //! of the fake; each is followed by a clean cycle, after which the fleet must have converged:
@@ -393,7 +393,7 @@ async fn a_refresh_404_is_recovered_within_the_window() {
     h.enqueue(2);
 
     let window = Duration::from_secs(2);
-    // Not a performance bound: design.md §3 has persisting and releasing end within a small
+    // Not a performance bound: docs/design.md §3 has persisting and releasing end within a small
     // safety margin after the window; 3 s more are slack for moto.
     let bound = window + SAFETY_MARGIN + Duration::from_secs(3);
     let second = tokio::time::timeout(bound, h.cycle(window))

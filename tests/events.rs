@@ -4,7 +4,7 @@
 //! fake.
 //!
 //! The handler in `src/main.rs` takes any `serde_json::Value` and runs one cycle for it
-//! (design.md §3), except for `{"ghaec2": "dry-run"}`, which runs the dry run instead
+//! (docs/design.md §3), except for `{"ghaec2": "dry-run"}`, which runs the dry run instead
 //! (`make invoke-roundtrip` checks that one through the real handler). "Accepted" means: parses
 //! as a JSON object. The cycle is run through the test harness, one per event in turn, as
 //! successive invocations would.
@@ -116,7 +116,7 @@ async fn each_event_runs_one_cycle() {
         }
         assert_eq!(summary.terminated, 0, "{name}: {summary:?}");
 
-        // The invocation's response: the summary with the keys design.md §3 names.
+        // The invocation's response: the summary with the keys docs/design.md §3 names.
         let response = serde_json::to_value(&summary).unwrap();
         for key in [
             "scaleSetId",

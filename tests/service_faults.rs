@@ -2,7 +2,7 @@
 //! `Retry-After`, an HTML page, an empty `messageQueueUrl`, a 401 mid-poll, a hung response
 //! at the Lambda deadline; a job delivered three times (assigned, canceled, assigned again),
 //! statistics lagging the messages, more than 50 events, unknown event types. Each ends with
-//! the shared invariant check of design.md §2; every cycle is checked for leaked secrets.
+//! the shared invariant check of docs/design.md §2; every cycle is checked for leaked secrets.
 //!
 //! Covered elsewhere and not repeated here (tests/cycle_faults.rs): a 200 with an empty body
 //! on the poll, a refresh answering 404, a 409 storm from a foreign session, the scale set

@@ -1,6 +1,6 @@
-//! Actions service admin endpoints under `/tenant/<n>/_apis/...` (admin `Bearer`):
-//! runner groups (§6), scale sets (§7), JIT configs and agents (§12). Sessions are in
-//! `sessions.rs`, the message queue and acquisition in `queue.rs`.
+//! Actions service admin endpoints under `/tenant/<n>/_apis/...` (admin `Bearer`), as
+//! `docs/protocol.md` describes them: runner groups (§6), scale sets (§7), JIT configs and
+//! agents (§12). Sessions are in `sessions.rs`, the message queue and acquisition in `queue.rs`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::state::{self, Fail, Label, Runner, RunnerSetting, ScaleSet, ScaleSetI
 
 pub use crate::sessions::{create_session, delete_session, refresh_session};
 
-/// Checks the admin bearer for `tenant` (401 when unknown/expired, protocol.md §15).
+/// Checks the admin bearer for `tenant` (401 when unknown/expired, docs/protocol.md §15).
 pub(crate) fn admin(shared: &Shared, headers: &HeaderMap, tenant: u64) -> Result<(), ApiError> {
     let token = bearer(headers)?;
     shared
@@ -25,7 +25,7 @@ pub(crate) fn admin(shared: &Shared, headers: &HeaderMap, tenant: u64) -> Result
         .map_err(ApiError::from)
 }
 
-/// The wire shape of a scale set (protocol.md §7.1); servers answer `runnerSetting`
+/// The wire shape of a scale set (docs/protocol.md §7.1); servers answer `runnerSetting`
 /// in camelCase.
 pub(crate) fn scale_set_json(s: &state::State, set: &ScaleSet) -> Value {
     let group = s
@@ -47,7 +47,7 @@ pub(crate) fn scale_set_json(s: &state::State, set: &ScaleSet) -> Value {
     })
 }
 
-/// The wire shape of a runner reference, with `status` and `busy` (protocol.md §12.3).
+/// The wire shape of a runner reference, with `status` and `busy` (docs/protocol.md §12.3).
 pub(crate) fn runner_json(r: &Runner) -> Value {
     json!({
         "id": r.id,
@@ -62,7 +62,7 @@ pub(crate) fn runner_json(r: &Runner) -> Value {
     })
 }
 
-/// `GET runtime/runnergroups/?groupName=` ⇒ `{count, value}` (protocol.md §6).
+/// `GET runtime/runnergroups/?groupName=` ⇒ `{count, value}` (docs/protocol.md §6).
 pub async fn runner_groups(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<u64>,
@@ -81,7 +81,7 @@ pub async fn runner_groups(
     Ok(json(StatusCode::OK, &collection(&groups)))
 }
 
-/// `GET runnerscalesets?runnerGroupId=&name=` ⇒ `{count, value}` (protocol.md §7.2).
+/// `GET runnerscalesets?runnerGroupId=&name=` ⇒ `{count, value}` (docs/protocol.md §7.2).
 pub async fn list_scale_sets(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<u64>,
@@ -117,7 +117,7 @@ pub async fn get_scale_set(
     Ok(json(StatusCode::OK, &body))
 }
 
-/// `POST runnerscalesets` ⇒ **200** (not 201) with the created set (protocol.md §7.2).
+/// `POST runnerscalesets` ⇒ **200** (not 201) with the created set (docs/protocol.md §7.2).
 pub async fn create_scale_set(
     State(shared): State<Arc<Shared>>,
     Path(tenant): Path<u64>,
@@ -169,7 +169,7 @@ struct JitRequest {
 }
 
 /// `POST …/{id}/generatejitconfig` `{"name","workFolder"}` ⇒ 200 `{runner,
-/// encodedJITConfig}`; taken name ⇒ 409 `TaskAgentExistsException` (protocol.md §12.1).
+/// encodedJITConfig}`; taken name ⇒ 409 `TaskAgentExistsException` (docs/protocol.md §12.1).
 pub async fn generate_jit_config(
     State(shared): State<Arc<Shared>>,
     Path((tenant, id)): Path<(u64, u64)>,
@@ -187,7 +187,7 @@ pub async fn generate_jit_config(
     ))
 }
 
-/// `GET pools/0/agents[?agentName=]` ⇒ `{count, value}` (protocol.md §12.3).
+/// `GET pools/0/agents[?agentName=]` ⇒ `{count, value}` (docs/protocol.md §12.3).
 pub async fn list_agents(
     State(shared): State<Arc<Shared>>,
     Path((tenant, _pool)): Path<(u64, u64)>,
@@ -227,7 +227,7 @@ pub async fn delete_agent(
 }
 
 /// Case-insensitive key lookup: Go clients send `RunnerSetting`, servers use
-/// `runnerSetting`, and the .NET service accepts both (protocol.md §5).
+/// `runnerSetting`, and the .NET service accepts both (docs/protocol.md §5).
 fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object
         .iter()

@@ -3,9 +3,9 @@
 
 use axum::http::Method;
 
-/// Route patterns (axum syntax). Paths as in protocol.md §2–§12.
+/// Route patterns (axum syntax). Paths as in docs/protocol.md §2–§12.
 pub mod paths {
-    /// Registration token, org scope (protocol.md §2 table).
+    /// Registration token, org scope (docs/protocol.md §2 table).
     pub const ORG_REGISTRATION_TOKEN: &str =
         "/api/v3/orgs/{org}/actions/runners/registration-token";
     /// Registration token, repository scope.
@@ -14,40 +14,40 @@ pub mod paths {
     /// Registration token, enterprise scope.
     pub const ENTERPRISE_REGISTRATION_TOKEN: &str =
         "/api/v3/enterprises/{enterprise}/actions/runners/registration-token";
-    /// App installation token (protocol.md §3.3).
+    /// App installation token (docs/protocol.md §3.3).
     pub const ACCESS_TOKEN: &str = "/api/v3/app/installations/{installation_id}/access_tokens";
-    /// Runner registration (protocol.md §4).
+    /// Runner registration (docs/protocol.md §4).
     pub const RUNNER_REGISTRATION: &str = "/api/v3/actions/runner-registration";
-    /// Runner groups; clients send the trailing slash (protocol.md §6).
+    /// Runner groups; clients send the trailing slash (docs/protocol.md §6).
     pub const RUNNER_GROUPS: &str = "/tenant/{tenant}/_apis/runtime/runnergroups/";
     /// Runner groups without the slash (also accepted).
     pub const RUNNER_GROUPS_NO_SLASH: &str = "/tenant/{tenant}/_apis/runtime/runnergroups";
-    /// Scale set list/create (protocol.md §7.2).
+    /// Scale set list/create (docs/protocol.md §7.2).
     pub const SCALE_SETS: &str = "/tenant/{tenant}/_apis/runtime/runnerscalesets";
     /// One scale set.
     pub const SCALE_SET: &str = "/tenant/{tenant}/_apis/runtime/runnerscalesets/{scale_set_id}";
-    /// Session create (protocol.md §8.1).
+    /// Session create (docs/protocol.md §8.1).
     pub const SESSIONS: &str =
         "/tenant/{tenant}/_apis/runtime/runnerscalesets/{scale_set_id}/sessions";
-    /// Session refresh/delete (protocol.md §8.2, §8.3).
+    /// Session refresh/delete (docs/protocol.md §8.2, §8.3).
     pub const SESSION: &str =
         "/tenant/{tenant}/_apis/runtime/runnerscalesets/{scale_set_id}/sessions/{session_id}";
-    /// Job acquisition, message queue token (protocol.md §11).
+    /// Job acquisition, message queue token (docs/protocol.md §11).
     pub const ACQUIRE_JOBS: &str =
         "/tenant/{tenant}/_apis/runtime/runnerscalesets/{scale_set_id}/acquirejobs";
-    /// Acquirable jobs, admin token (protocol.md §11, old ARC only).
+    /// Acquirable jobs, admin token (docs/protocol.md §11, old ARC only).
     pub const ACQUIRABLE_JOBS: &str =
         "/tenant/{tenant}/_apis/runtime/runnerscalesets/{scale_set_id}/acquirablejobs";
-    /// JIT config (protocol.md §12.1).
+    /// JIT config (docs/protocol.md §12.1).
     pub const GENERATE_JIT_CONFIG: &str =
         "/tenant/{tenant}/_apis/runtime/runnerscalesets/{scale_set_id}/generatejitconfig";
-    /// Runner list / by name (protocol.md §12.3).
+    /// Runner list / by name (docs/protocol.md §12.3).
     pub const AGENTS: &str = "/tenant/{tenant}/_apis/distributedtask/pools/{pool}/agents";
     /// One runner.
     pub const AGENT: &str = "/tenant/{tenant}/_apis/distributedtask/pools/{pool}/agents/{agent_id}";
-    /// Message queue long poll (opaque to clients, protocol.md §9.1).
+    /// Message queue long poll (opaque to clients, docs/protocol.md §9.1).
     pub const QUEUE_MESSAGES: &str = "/queue/{scale_set_id}/{session_id}/messages";
-    /// Message acknowledgement (protocol.md §9.2).
+    /// Message acknowledgement (docs/protocol.md §9.2).
     pub const QUEUE_MESSAGE: &str = "/queue/{scale_set_id}/{session_id}/messages/{message_id}";
 }
 

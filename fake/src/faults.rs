@@ -1,7 +1,7 @@
 //! Fault injection: rules that replace (or delay, or alter) the normal handling of
-//! an endpoint for the next N calls (protocol.md §15 item 10). A fault that answers
+//! an endpoint for the next N calls (docs/protocol.md §15 item 10). A fault that answers
 //! with an error is applied before the handler runs, so it never commits state:
-//! clients retry POSTs (protocol.md §14.1) and must see a clean retry.
+//! clients retry POSTs (docs/protocol.md §14.1) and must see a clean retry.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,7 +40,7 @@ pub enum FaultAction {
         /// HTTP status (usually 200).
         status: u16,
     },
-    /// Answer 200 with an empty body (seen live on message polls, protocol.md §9.1).
+    /// Answer 200 with an empty body (seen live on message polls, docs/protocol.md §9.1).
     EmptyOk,
     /// Sleep, then handle normally (slow or hung responses).
     Delay {
@@ -48,7 +48,7 @@ pub enum FaultAction {
         ms: u64,
     },
     /// Handle normally but return `messageQueueUrl: ""` (session create/refresh;
-    /// seen during outages, protocol.md §8.1). The session is created for real.
+    /// seen during outages, docs/protocol.md §8.1). The session is created for real.
     EmptyMessageQueueUrl,
     /// Handle normally but leave `statistics` out of the session (create/refresh), as a
     /// service that omits defaults may.
@@ -108,7 +108,7 @@ impl Fault {
         }
     }
 
-    /// `times` × 503 with a plain-text body (retried by clients, protocol.md §14.1).
+    /// `times` × 503 with a plain-text body (retried by clients, docs/protocol.md §14.1).
     pub fn burst_5xx(endpoint: &str, times: u32) -> Self {
         Self::status(endpoint, times, 503)
     }
@@ -122,7 +122,7 @@ impl Fault {
         status(endpoint, times, code, None, Some(text), None)
     }
 
-    /// `times` × 429 with `Retry-After: secs` (protocol.md §14.1).
+    /// `times` × 429 with `Retry-After: secs` (docs/protocol.md §14.1).
     pub fn too_many_requests(endpoint: &str, times: u32, retry_after_secs: u64) -> Self {
         status(
             endpoint,
@@ -147,7 +147,7 @@ impl Fault {
     }
 
     /// The first `times` runner-registration calls answer `code` (401/403 are retried
-    /// by clients; 404 means "no Actions service on this GHES", protocol.md §4.3).
+    /// by clients; 404 means "no Actions service on this GHES", docs/protocol.md §4.3).
     pub fn runner_registration_status(code: u16, times: u32) -> Self {
         let message = match code {
             401 => "Bad credentials",
@@ -165,7 +165,7 @@ impl Fault {
         )
     }
 
-    /// The registration-token call answers 403 (missing permission, protocol.md §3.2).
+    /// The registration-token call answers 403 (missing permission, docs/protocol.md §3.2).
     pub fn registration_token_forbidden(times: u32) -> Self {
         status(
             REGISTRATION_TOKEN,
@@ -186,13 +186,13 @@ impl Fault {
         )
     }
 
-    /// runner-registration answers 200 without `url` and `token` (protocol.md §4.2).
+    /// runner-registration answers 200 without `url` and `token` (docs/protocol.md §4.2).
     pub fn runner_registration_missing_fields(times: u32) -> Self {
         let body = json!({"token_schema": TOKEN_SCHEMA, "use_v2_flow": true});
         status(RUNNER_REGISTRATION, times, 200, Some(body), None, None)
     }
 
-    /// Session refresh answers 404 `RunnerAdminException` (protocol.md §8.2).
+    /// Session refresh answers 404 `RunnerAdminException` (docs/protocol.md §8.2).
     pub fn session_refresh_not_found(times: u32) -> Self {
         let body = dotnet_body(
             exceptions::RUNNER_ADMIN,
@@ -201,7 +201,7 @@ impl Fault {
         status(SESSIONS_REFRESH, times, 404, Some(body), None, None)
     }
 
-    /// Session create answers 409 conflict (protocol.md §8.4) without any session
+    /// Session create answers 409 conflict (docs/protocol.md §8.4) without any session
     /// existing. For the stateful variant see `Fake::create_stale_session`.
     pub fn session_conflict(times: u32) -> Self {
         let body = dotnet_body(
@@ -211,7 +211,7 @@ impl Fault {
         status(SESSIONS_CREATE, times, 409, Some(body), None, None)
     }
 
-    /// Message polls answer 200 with an empty body (protocol.md §9.1, ARC #4285).
+    /// Message polls answer 200 with an empty body (docs/protocol.md §9.1, ARC #4285).
     pub fn empty_message(times: u32) -> Self {
         Self::new(MESSAGES_GET, times, FaultAction::EmptyOk)
     }

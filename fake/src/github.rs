@@ -1,4 +1,4 @@
-//! GitHub REST endpoints under `/api/v3` (GHES layout, protocol.md §2–§4):
+//! GitHub REST endpoints under `/api/v3` (GHES layout, docs/protocol.md §2–§4):
 //! registration token, App installation token, runner registration.
 
 use std::sync::Arc;
@@ -83,7 +83,7 @@ pub async fn registration_token_enterprise(
 }
 
 /// `POST /api/v3/app/installations/{id}/access_tokens` with the App JWT ⇒ 201
-/// `{"token": "ghs_…", "expires_at"}` (protocol.md §3.3).
+/// `{"token": "ghs_…", "expires_at"}` (docs/protocol.md §3.3).
 pub async fn access_token(
     State(shared): State<Arc<Shared>>,
     Path(installation_id): Path<String>,
@@ -122,7 +122,7 @@ struct RegistrationRequest {
 
 /// `POST /api/v3/actions/runner-registration` with `RemoteAuth <registration token>`
 /// and `{"url", "runner_event":"register"}` ⇒ 201 `{url, token, token_schema,
-/// use_v2_flow}` (protocol.md §4, §17 S1). The credential field is `token`.
+/// use_v2_flow}` (docs/protocol.md §4, §17 S1). The credential field is `token`.
 pub async fn runner_registration(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,

@@ -1,4 +1,4 @@
-//! The `encodedJITConfig` format (protocol.md §12.2): base64 of a JSON object
+//! The `encodedJITConfig` format (docs/protocol.md §12.2): base64 of a JSON object
 //! `{file name: base64(file content)}` holding `.runner`, `.credentials` and
 //! `.credentials_rsaparams`, as the real runner writes them to its root directory.
 //!
@@ -17,7 +17,7 @@ pub const CREDENTIALS_FILE: &str = ".credentials";
 /// `.credentials_rsaparams` file name.
 pub const RSA_PARAMS_FILE: &str = ".credentials_rsaparams";
 
-/// The `.runner` settings (PascalCase, as in the real file, protocol.md §12.2).
+/// The `.runner` settings (PascalCase, as in the real file, docs/protocol.md §12.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RunnerSettings {

@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # Behaviour (interpretations of protocol.md)
+//! # Behaviour (interpretations of docs/protocol.md)
 //!
 //! * Token chain (§1–§4): PATs from the options (default [`DEFAULT_PAT`]) or App
 //!   installation tokens buy registration tokens; those buy an HS256 JWT admin token

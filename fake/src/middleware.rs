@@ -71,7 +71,7 @@ pub async fn around(
     response
 }
 
-/// Admin calls must carry `api-version` in the query (protocol.md §5); a missing one
+/// Admin calls must carry `api-version` in the query (docs/protocol.md §5); a missing one
 /// is a client bug, answered 400 before the handler runs.
 async fn handle(service: Service, request: Request, next: Next) -> Response {
     if service == Service::Actions {
@@ -118,7 +118,7 @@ async fn decorate(shared: &Shared, service: Service, mut response: Response) -> 
     if service == Service::GitHub || !is_json || !bom_due(shared) {
         return response;
     }
-    // The .NET service sometimes prefixes a UTF-8 BOM; clients strip it (protocol.md §5).
+    // The .NET service sometimes prefixes a UTF-8 BOM; clients strip it (docs/protocol.md §5).
     let (mut parts, body) = response.into_parts();
     match axum::body::to_bytes(body, usize::MAX).await {
         Ok(bytes) => {

@@ -2,7 +2,7 @@
 //!
 //! Every knob the real service does not document (token lifetimes, session TTL,
 //! poll hold) is configurable so tests can run in milliseconds; the defaults are
-//! the values reported for the real service (protocol.md §18.1, §18.2, §9.1).
+//! the values reported for the real service (docs/protocol.md §18.1, §18.2, §9.1).
 
 use std::time::Duration;
 
@@ -14,15 +14,15 @@ pub const DEFAULT_PAT: &str = "ghp_fake_token";
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// GitHub Enterprise Server: jobs arrive as `JobAvailable` and must be acquired
-    /// through `acquirejobs` before they become `JobAssigned` (protocol.md §11).
+    /// through `acquirejobs` before they become `JobAssigned` (docs/protocol.md §11).
     #[default]
     Ghes,
     /// github.com (broker): jobs arrive directly as `JobAssigned`, never more than the
-    /// `X-ScaleSetMaxCapacity` of the latest poll (protocol.md §9.1, §18.11).
+    /// `X-ScaleSetMaxCapacity` of the latest poll (docs/protocol.md §9.1, §18.11).
     Dotcom,
 }
 
-/// When JSON responses of the Actions service start with a UTF-8 BOM (protocol.md §5).
+/// When JSON responses of the Actions service start with a UTF-8 BOM (docs/protocol.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Bom {
     /// Never prefix a BOM.
@@ -34,7 +34,7 @@ pub enum Bom {
     EveryNth(u32),
 }
 
-/// A GitHub App the fake knows, so App credentials can be exercised (protocol.md §3.3).
+/// A GitHub App the fake knows, so App credentials can be exercised (docs/protocol.md §3.3).
 #[derive(Debug, Clone)]
 pub struct AppOptions {
     /// The App id; the App JWT's `iss` must equal it (or `client_id`).
@@ -79,7 +79,7 @@ pub struct FakeOptions {
     /// Runner groups besides `Default` (id 1); they get ids 2, 3, … in order.
     pub extra_runner_groups: Vec<String>,
     /// github.com since mid-2025 sends `runnerRequestId: 0` with a non-empty `jobId`
-    /// (protocol.md §10, §18.4); set to imitate it (only meaningful in dotcom mode).
+    /// (docs/protocol.md §10, §18.4); set to imitate it (only meaningful in dotcom mode).
     pub zero_runner_request_ids: bool,
 }
 

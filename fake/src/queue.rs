@@ -1,4 +1,4 @@
-//! Message queue endpoints (protocol.md §9) and job acquisition (§11), all with the
+//! Message queue endpoints (docs/protocol.md §9) and job acquisition (§11), all with the
 //! message queue token. The long poll is held until job messages arrive or the
 //! configured hold passes (then 202, empty body).
 
@@ -49,14 +49,14 @@ fn queue_identity(
 
 /// `GET <messageQueueUrl>[&lastMessageId=n]` with `Accept: application/json;
 /// api-version=6.0-preview` and `X-ScaleSetMaxCapacity` ⇒ 200 envelope, or 202
-/// after the hold (protocol.md §9.1).
+/// after the hold (docs/protocol.md §9.1).
 pub async fn get_message(
     State(shared): State<Arc<Shared>>,
     Path((scale_set_id, session_id)): Path<(u64, String)>,
     Query(query): Query<Params>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    // api-version travels in Accept here, not in the query (protocol.md §9.1).
+    // api-version travels in Accept here, not in the query (docs/protocol.md §9.1).
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -111,7 +111,7 @@ pub async fn get_message(
             _ = stopping.wait_for(|s| *s) => break,
         }
     }
-    // A held poll is activity: the session stays alive (protocol.md §15 item 1).
+    // A held poll is activity: the session stays alive (docs/protocol.md §15 item 1).
     shared.with_state(|s, now| s.touch_session(who.session_id, now));
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -129,7 +129,7 @@ pub async fn delete_message(
 }
 
 /// `POST …/{id}/acquirejobs` with the **message queue** token and a JSON array of
-/// runnerRequestIds ⇒ 200 `{count, value}` of the ids acquired (protocol.md §11).
+/// runnerRequestIds ⇒ 200 `{count, value}` of the ids acquired (docs/protocol.md §11).
 pub async fn acquire_jobs(
     State(shared): State<Arc<Shared>>,
     Path((tenant, scale_set_id)): Path<(u64, u64)>,
@@ -152,7 +152,7 @@ pub async fn acquire_jobs(
 }
 
 /// `GET …/{id}/acquirablejobs` (admin) ⇒ 200 `{count, value}` or 204 when empty
-/// (protocol.md §11; only the old ARC listener used it).
+/// (docs/protocol.md §11; only the old ARC listener used it).
 pub async fn acquirable_jobs(
     State(shared): State<Arc<Shared>>,
     Path((tenant, scale_set_id)): Path<(u64, u64)>,

@@ -21,7 +21,7 @@ pub fn collection<T: serde::Serialize>(items: &[T]) -> Value {
 /// An error of one of the three services.
 #[derive(Debug)]
 pub enum ApiError {
-    /// Actions service / message queue: .NET exception JSON (protocol.md §14.4).
+    /// Actions service / message queue: .NET exception JSON (docs/protocol.md §14.4).
     Actions(Fail),
     /// GitHub REST: `{"message", "documentation_url", "status"}`.
     GitHub(StatusCode, String),
@@ -33,7 +33,7 @@ impl From<Fail> for ApiError {
     }
 }
 
-/// Status and exception type name of a refusal (protocol.md §14.4, §12.3 mapping).
+/// Status and exception type name of a refusal (docs/protocol.md §14.4, §12.3 mapping).
 pub fn classify_fail(fail: &Fail) -> (StatusCode, &'static str) {
     match fail {
         Fail::ScaleSetNotFound(_) => (StatusCode::NOT_FOUND, exceptions::SCALE_SET_NOT_FOUND),
@@ -89,7 +89,7 @@ pub fn github_error(status: StatusCode, message: &str) -> Response {
     json(status, &body)
 }
 
-/// A plain-text response (401s of the Actions service, protocol.md §15 item 2).
+/// A plain-text response (401s of the Actions service, docs/protocol.md §15 item 2).
 pub fn plain(status: StatusCode, text: &str) -> Response {
     (
         status,

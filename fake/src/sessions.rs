@@ -1,4 +1,4 @@
-//! Message session endpoints (protocol.md §8): create, PATCH refresh, DELETE.
+//! Message session endpoints (docs/protocol.md §8): create, PATCH refresh, DELETE.
 
 use std::sync::Arc;
 
@@ -35,7 +35,7 @@ impl Shape {
     }
 }
 
-/// The `RunnerScaleSetSession` wire shape (protocol.md §8.1): `runnerScaleSet` and
+/// The `RunnerScaleSetSession` wire shape (docs/protocol.md §8.1): `runnerScaleSet` and
 /// `statistics` are present unless a fault leaves the statistics out.
 fn session_json(s: &state::State, grant: &SessionGrant, shape: Shape) -> Value {
     let mut body = json!({
@@ -59,7 +59,7 @@ fn session_json(s: &state::State, grant: &SessionGrant, shape: Shape) -> Value {
 struct SessionRequest {
     #[serde(default)]
     owner_name: Option<String>,
-    /// scaleset sends a nil UUID here (protocol.md §8.1); ignored.
+    /// scaleset sends a nil UUID here (docs/protocol.md §8.1); ignored.
     #[serde(default, rename = "sessionId")]
     _session_id: Option<Value>,
 }

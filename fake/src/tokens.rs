@@ -2,7 +2,7 @@
 //! App JWT verification. Pure: callers pass `now`.
 //!
 //! Admin and message queue tokens are JWT-shaped (HS256, with `exp`) because clients
-//! parse the admin token's `exp` without verifying it (protocol.md §4.3). The fake's
+//! parse the admin token's `exp` without verifying it (docs/protocol.md §4.3). The fake's
 //! own validity check uses the registry, which keeps millisecond-precise expiries
 //! (JWT `exp` only has seconds) and lets tests expire tokens on demand.
 
@@ -13,7 +13,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The owner a registration token or config URL points at (protocol.md §2).
+/// The owner a registration token or config URL points at (docs/protocol.md §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum Scope {
@@ -37,7 +37,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    /// Parses a config URL the way the reference clients do (protocol.md §2 steps 1–2).
+    /// Parses a config URL the way the reference clients do (docs/protocol.md §2 steps 1–2).
     pub fn from_config_url(config_url: &str) -> Option<Scope> {
         let url = url::Url::parse(config_url.trim_matches('/')).ok()?;
         let segments: Vec<&str> = url.path().trim_matches('/').split('/').collect();
@@ -172,7 +172,7 @@ impl TokenRegistry {
     ) -> Result<Issued, jsonwebtoken::errors::Error> {
         self.prune(now);
         let token = match &kind {
-            // GitHub registration tokens are 29 upper-case alphanumerics (protocol.md §17 S2).
+            // GitHub registration tokens are 29 upper-case alphanumerics (docs/protocol.md §17 S2).
             TokenKind::Registration(_) => {
                 Uuid::new_v4().simple().to_string().to_uppercase()[..29].to_owned()
             }
@@ -277,14 +277,14 @@ struct AppClaims {
     exp: Option<i64>,
 }
 
-/// The longest App JWT lifetime GitHub accepts (protocol.md §18.2: ≤ 10 min).
+/// The longest App JWT lifetime GitHub accepts (docs/protocol.md §18.2: ≤ 10 min).
 const MAX_APP_JWT_LIFETIME_SECS: i64 = 600;
 /// Tolerated clock skew for a future `iat`.
 const IAT_SKEW_SECS: i64 = 60;
 
 /// Verifies an App JWT: RS256 signature, `iss` equal to one of `issuers`, `iat` and
 /// `exp` present, not expired, `iat` not in the future, `exp − iat ≤ 10 min`
-/// (protocol.md §3.3). Returns GitHub's wording on failure.
+/// (docs/protocol.md §3.3). Returns GitHub's wording on failure.
 pub fn verify_app_jwt(
     token: &str,
     public_key_pem: &str,

@@ -1,4 +1,4 @@
-//! Job lifecycle over HTTP (protocol.md §10–§12): GHES acquire flow, github.com
+//! Job lifecycle over HTTP (docs/protocol.md §10–§12): GHES acquire flow, github.com
 //! capacity, runners connecting with their JIT config, statistics, agents.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -129,7 +129,7 @@ async fn runner_connects_runs_the_job_and_is_removed() {
         (Some("offline"), Some(false))
     );
 
-    // The JIT config is the runner's 3-file layout (protocol.md §12.2).
+    // The JIT config is the runner's 3-file layout (docs/protocol.md §12.2).
     let files: Value = serde_json::from_slice(
         &base64::engine::general_purpose::STANDARD
             .decode(&encoded)

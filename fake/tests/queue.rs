@@ -1,4 +1,4 @@
-//! Message queue (protocol.md §9): long poll, 202, redelivery, 50-event batches,
+//! Message queue (docs/protocol.md §9): long poll, 202, redelivery, 50-event batches,
 //! ids across sessions, acknowledgements, header and token checks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! Scale sets and sessions (protocol.md §7, §8): exclusivity, TTL, refresh, delete,
+//! Scale sets and sessions (docs/protocol.md §7, §8): exclusivity, TTL, refresh, delete,
 //! stale sessions, deleted scale sets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

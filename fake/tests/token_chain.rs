@@ -1,4 +1,4 @@
-//! Token chain (protocol.md §1–§5): PAT and GitHub App credentials, registration
+//! Token chain (docs/protocol.md §1–§5): PAT and GitHub App credentials, registration
 //! token, runner-registration, admin token checks, request conventions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

@@ -1,4 +1,4 @@
-//! The token chain (protocol.md §1, §3, §4): a PAT or a GitHub App installation token buys a
+//! The token chain (docs/protocol.md §1, §3, §4): a PAT or a GitHub App installation token buys a
 //! registration token, which buys the admin connection (Actions Service URL + admin token).
 
 use std::fmt;
@@ -16,9 +16,9 @@ use super::http::{Auth, Call, Http, Response};
 use super::wire::{RunnerRegistrationResponse, TokenResponse};
 use crate::config::{Credential, GitHubConfigUrl};
 
-/// The admin token is renewed this long before its `exp` (protocol.md §4.3).
+/// The admin token is renewed this long before its `exp` (docs/protocol.md §4.3).
 pub const ADMIN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
-/// Content type the reference clients send to the GitHub API (sic, protocol.md §3.1).
+/// Content type the reference clients send to the GitHub API (sic, docs/protocol.md §3.1).
 const GITHUB_CONTENT_TYPE: &str = "application/vnd.github.v3+json";
 
 /// The admin connection: where the Actions Service is and the token to call it with.
@@ -97,7 +97,7 @@ enum Signer {
     },
 }
 
-/// Claims of the GitHub App JWT (protocol.md §3.3).
+/// Claims of the GitHub App JWT (docs/protocol.md §3.3).
 #[derive(Serialize)]
 struct AppClaims<'a> {
     iat: i64,
@@ -191,7 +191,7 @@ impl Authenticator {
         token_from(&response, "installation token")
     }
 
-    /// A new registration token for the configured scope (protocol.md §3); never cached.
+    /// A new registration token for the configured scope (docs/protocol.md §3); never cached.
     pub async fn registration_token(&self) -> Result<SecretString, ActionsError> {
         let bearer = self.github_token().await?;
         let url = self.config_url.registration_token_url();
@@ -203,7 +203,7 @@ impl Authenticator {
         token_from(&response, "registration token")
     }
 
-    /// Registration token, then runner-registration with `RemoteAuth` (protocol.md §4).
+    /// Registration token, then runner-registration with `RemoteAuth` (docs/protocol.md §4).
     /// 401/403 are retried: a fresh registration token can take a moment to become valid.
     pub async fn admin_connection(&self) -> Result<AdminConnection, ActionsError> {
         let registration = self.registration_token().await?;
@@ -248,7 +248,7 @@ fn token_from(response: &Response, what: &'static str) -> Result<SecretString, A
     Ok(SecretString::from(body.token))
 }
 
-/// Maps the runner-registration answer to the messages users know (design.md §5).
+/// Maps the runner-registration answer to the messages users know (docs/design.md §5).
 fn admin_from(response: &Response, url: &Url) -> Result<AdminConnection, ActionsError> {
     if response.status == StatusCode::NOT_FOUND {
         return Err(ActionsError::ActionsServiceNotAvailable);

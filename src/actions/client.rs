@@ -1,5 +1,5 @@
 //! The Actions Service client: admin calls with a self-renewing admin connection
-//! (protocol.md §5–§7, §12). Session and queue calls live in [`super::session`].
+//! (docs/protocol.md §5–§7, §12). Session and queue calls live in [`super::session`].
 
 use std::time::Duration;
 
@@ -17,9 +17,9 @@ use super::wire::{
 };
 use crate::config::{Credential, GitHubConfigUrl};
 
-/// `api-version` of every admin call (protocol.md §5).
+/// `api-version` of every admin call (docs/protocol.md §5).
 pub const API_VERSION: &str = "6.0-preview";
-/// Runner group id of the default group, used without a lookup (protocol.md §6).
+/// Runner group id of the default group, used without a lookup (docs/protocol.md §6).
 pub const DEFAULT_RUNNER_GROUP_ID: i64 = 1;
 /// Display name of the default runner group.
 pub const DEFAULT_RUNNER_GROUP: &str = "Default";
@@ -48,7 +48,7 @@ impl Default for ClientOptions {
 pub enum Removal {
     /// The runner is gone (or never existed).
     Removed,
-    /// The runner is running a job; it stays (protocol.md §12.3).
+    /// The runner is running a job; it stays (docs/protocol.md §12.3).
     JobStillRunning,
 }
 
@@ -112,7 +112,7 @@ impl ActionsClient {
         }
     }
 
-    /// The runner group with this name (protocol.md §6); `Default` is id 1 without a call.
+    /// The runner group with this name (docs/protocol.md §6); `Default` is id 1 without a call.
     pub async fn runner_group_id(&self, name: &str) -> Result<i64, ActionsError> {
         if name.eq_ignore_ascii_case(DEFAULT_RUNNER_GROUP) {
             return Ok(DEFAULT_RUNNER_GROUP_ID);
@@ -139,7 +139,7 @@ impl ActionsClient {
         }
     }
 
-    /// The scale set with this name in the group, if any (protocol.md §7.2).
+    /// The scale set with this name in the group, if any (docs/protocol.md §7.2).
     pub async fn scale_set_by_name(
         &self,
         runner_group_id: i64,
@@ -172,7 +172,7 @@ impl ActionsClient {
             .await
     }
 
-    /// Creates a scale set; the name is always its first label (design.md §3).
+    /// Creates a scale set; the name is always its first label (docs/design.md §3).
     pub async fn create_scale_set(
         &self,
         runner_group_id: i64,
@@ -210,7 +210,7 @@ impl ActionsClient {
         self.admin_empty(Method::DELETE, &path, None).await
     }
 
-    /// Registers a runner and returns its JIT config (protocol.md §12.1). A name collision
+    /// Registers a runner and returns its JIT config (docs/protocol.md §12.1). A name collision
     /// (`AgentExistsException`) with a runner of this scale set removes that runner and
     /// tries once more, as actions-runner-controller does.
     pub async fn generate_jit_config(
@@ -284,7 +284,7 @@ impl ActionsClient {
         }
     }
 
-    /// The runners registered in a scale set: the agents list (protocol.md §12.3, `list`),
+    /// The runners registered in a scale set: the agents list (docs/protocol.md §12.3, `list`),
     /// filtered by `runnerScaleSetId`.
     pub async fn scale_set_runners(
         &self,
@@ -300,7 +300,7 @@ impl ActionsClient {
             .collect())
     }
 
-    /// Removes a runner from its scale set; a busy runner is left alone (protocol.md §12.3).
+    /// Removes a runner from its scale set; a busy runner is left alone (docs/protocol.md §12.3).
     pub async fn remove_runner(&self, id: i64) -> Result<Removal, ActionsError> {
         let path = format!("{AGENTS}/{id}");
         match self.admin_empty(Method::DELETE, &path, None).await {

@@ -1,12 +1,12 @@
 //! Errors of the GitHub and Actions Service calls.
 //!
-//! Three messages are worded exactly as users already know them (design.md §5). The others
+//! Three messages are worded exactly as users already know them (docs/design.md §5). The others
 //! carry the status and the correlation ids (`ActivityId`, `X-GitHub-Request-Id`) that GitHub
 //! support asks for. None carries a token.
 
 use reqwest::StatusCode;
 
-/// Exception type names the service uses (protocol.md §14.4); matched as substrings, as the
+/// Exception type names the service uses (docs/protocol.md §14.4); matched as substrings, as the
 /// reference clients do.
 pub mod exception {
     /// A live session exists for the scale set (409).
@@ -49,7 +49,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// True when the body names this exception (substring match, protocol.md §14.2).
+    /// True when the body names this exception (substring match, docs/protocol.md §14.2).
     pub fn is_exception(&self, name: &str) -> bool {
         self.type_name.as_deref().is_some_and(|t| t.contains(name))
     }
@@ -82,7 +82,7 @@ pub enum ActionsError {
     /// The GitHub App key could not sign the app JWT.
     #[error("failed to sign the GitHub App JWT: {0}")]
     AppJwt(String),
-    /// The admin token is not a JWT with `exp` (protocol.md §4.3).
+    /// The admin token is not a JWT with `exp` (docs/protocol.md §4.3).
     #[error("failed to parse jwt token: {0}")]
     AdminToken(String),
     /// Any other non-success status.
@@ -118,7 +118,7 @@ pub enum ActionsError {
         /// What was wrong.
         problem: String,
     },
-    /// The message queue token stayed expired after a session refresh (protocol.md §9.1).
+    /// The message queue token stayed expired after a session refresh (docs/protocol.md §9.1).
     #[error("message queue token expired, and again after a session refresh: {0}")]
     QueueTokenExpired(Box<ApiError>),
 }

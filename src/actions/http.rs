@@ -1,4 +1,4 @@
-//! The HTTP layer: retries, `Retry-After`, BOM stripping and error mapping (protocol.md §14).
+//! The HTTP layer: retries, `Retry-After`, BOM stripping and error mapping (docs/protocol.md §14).
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ pub const GITHUB_REQUEST_ID: &str = "X-GitHub-Request-Id";
 /// Longest body text kept in an error message.
 const MAX_ERROR_TEXT: usize = 512;
 
-/// When and how long to retry (protocol.md §14.1): 4 retries, waits of 1, 2, 4, 8 s, at most
+/// When and how long to retry (docs/protocol.md §14.1): 4 retries, waits of 1, 2, 4, 8 s, at most
 /// 30 s, or what `Retry-After` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -150,7 +150,7 @@ impl Response {
         })
     }
 
-    /// The error this response stands for (protocol.md §14.2): JSON `typeName`/`message`,
+    /// The error this response stands for (docs/protocol.md §14.2): JSON `typeName`/`message`,
     /// plain text as it is, an empty body as "unknown exception".
     pub fn error(&self, method: &Method, url: &reqwest::Url) -> ApiError {
         let text = String::from_utf8_lossy(&self.body).trim().to_owned();
@@ -202,7 +202,7 @@ pub struct Call<'a> {
     pub auth: Auth<'a>,
     /// JSON body, if any.
     pub body: Option<&'a serde_json::Value>,
-    /// Content type; the Actions Service wants JSON even on GET and DELETE (protocol.md §5).
+    /// Content type; the Actions Service wants JSON even on GET and DELETE (docs/protocol.md §5).
     pub content_type: &'static str,
     /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
@@ -345,7 +345,7 @@ fn is_transient(e: &reqwest::Error) -> bool {
     !e.is_builder() && !e.is_redirect()
 }
 
-/// `ghaec2/<version>`, sent on every request (protocol.md §14.5).
+/// `ghaec2/<version>`, sent on every request (docs/protocol.md §14.5).
 pub fn user_agent() -> String {
     format!("ghaec2/{}", env!("CARGO_PKG_VERSION"))
 }

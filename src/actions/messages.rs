@@ -1,7 +1,7 @@
-//! Pure parsing of queue messages into job events (protocol.md §9.1, §10).
+//! Pure parsing of queue messages into job events (docs/protocol.md §9.1, §10).
 //!
 //! Parsing is split from fetching so that a malformed message can still be acknowledged by its
-//! id: it is logged and skipped, and never blocks the queue (design.md §2). It is as tolerant
+//! id: it is logged and skipped, and never blocks the queue (docs/design.md §2). It is as tolerant
 //! as the Go clients, and one bad part costs only itself: an envelope is read as far as it can
 //! be (its id at least), and each body element on its own, so that an element that cannot be
 //! read, or of a type nobody knows, is passed over while the jobs beside it are handled.
@@ -138,7 +138,7 @@ fn read_event(element: Value) -> Result<JobMessage, String> {
     }
 }
 
-/// Request ids of the `JobAvailable` events, to acquire (protocol.md §11).
+/// Request ids of the `JobAvailable` events, to acquire (docs/protocol.md §11).
 pub fn acquirable_ids(events: &[JobMessage]) -> Vec<i64> {
     events
         .iter()
@@ -149,7 +149,7 @@ pub fn acquirable_ids(events: &[JobMessage]) -> Vec<i64> {
         .collect()
 }
 
-/// Fields every job message carries (protocol.md §10); all optional on the wire.
+/// Fields every job message carries (docs/protocol.md §10); all optional on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct JobInfo {

@@ -1,4 +1,4 @@
-//! GitHub and Actions Service client (protocol.md).
+//! GitHub and Actions Service client (docs/protocol.md).
 //!
 //! - [`auth`]: the token chain, PAT or App → registration token → admin connection.
 //! - [`http`]: retries, `Retry-After`, BOM stripping, error mapping.

@@ -1,4 +1,4 @@
-//! Message sessions and the queue (protocol.md §8, §9, §11): create, refresh, delete, long
+//! Message sessions and the queue (docs/protocol.md §8, §9, §11): create, refresh, delete, long
 //! poll, acknowledge and acquire. A 401 on a queue call refreshes the session once and retries;
 //! the caller keeps the (possibly replaced) [`Session`] to persist it.
 
@@ -14,7 +14,7 @@ use super::error::ActionsError;
 use super::http::{Auth, Call, Response};
 use super::wire::{Envelope, ListResponse, SessionResponse, Statistics};
 
-/// Header telling the service how many jobs the scale set can take (protocol.md §9.1).
+/// Header telling the service how many jobs the scale set can take (docs/protocol.md §9.1).
 pub const MAX_CAPACITY_HEADER: &str = "X-ScaleSetMaxCapacity";
 
 /// A live message session: what must survive between invocations.
@@ -54,7 +54,7 @@ impl Session {
         &self.queue_token
     }
 
-    /// Checks a create or refresh answer (protocol.md §8.1): a queue URL and a queue token are
+    /// Checks a create or refresh answer (docs/protocol.md §8.1): a queue URL and a queue token are
     /// required; statistics are not (the Go clients read a missing one as none). Public for
     /// the fuzz tests (tests/fuzz_parsing.rs).
     pub fn from_response(
@@ -65,7 +65,7 @@ impl Session {
             what: "session",
             problem,
         };
-        // An empty queue URL has been seen during outages (protocol.md §8.1).
+        // An empty queue URL has been seen during outages (docs/protocol.md §8.1).
         let queue_url = Url::parse(&response.message_queue_url).map_err(|e| {
             invalid(format!(
                 "messageQueueUrl {:?}: {e}",
@@ -99,7 +99,7 @@ impl fmt::Debug for Session {
 }
 
 impl ActionsClient {
-    /// Creates the scale set's session (protocol.md §8.1). A 409 means another live
+    /// Creates the scale set's session (docs/protocol.md §8.1). A 409 means another live
     /// session; the caller decides how long to wait it out.
     pub async fn create_session(
         &self,
@@ -145,7 +145,7 @@ impl ActionsClient {
         }
     }
 
-    /// Long-polls the queue (protocol.md §9.1). `None` is the 202 of an empty poll. `timeout`
+    /// Long-polls the queue (docs/protocol.md §9.1). `None` is the 202 of an empty poll. `timeout`
     /// bounds the attempt; the server holds an empty poll for about 50 s. A message is an error
     /// only without a readable id: otherwise it is returned, however little of it could be read,
     /// so that it can be acknowledged.
@@ -245,7 +245,7 @@ impl ActionsClient {
     }
 
     /// Sends a queue-token call built from the (current) session; on 401 refreshes the
-    /// session and retries once (protocol.md §9.1).
+    /// session and retries once (docs/protocol.md §9.1).
     async fn queue_call(
         &self,
         session: &mut Session,
@@ -259,7 +259,7 @@ impl ActionsClient {
             let token = session.queue_token.clone();
             let mut call = Call::new(method.clone(), url_of(session), Auth::Bearer(&token));
             call.body = body;
-            // api-version travels in Accept here, not in the query (protocol.md §9.1).
+            // api-version travels in Accept here, not in the query (docs/protocol.md §9.1).
             call.headers.push((
                 ACCEPT.as_str(),
                 format!("application/json; api-version={API_VERSION}"),

@@ -1,7 +1,7 @@
-//! Wire types of the GitHub REST and Actions Service calls (protocol.md §3–§12).
+//! Wire types of the GitHub REST and Actions Service calls (docs/protocol.md §3–§12).
 //!
 //! The service is .NET and the reference clients are Go, both case-insensitive about keys, so
-//! responses arrive as `runnerSetting` or `RunnerSetting` (protocol.md §5). [`decode`] strips a
+//! responses arrive as `runnerSetting` or `RunnerSetting` (docs/protocol.md §5). [`decode`] strips a
 //! UTF-8 BOM and lower-cases the first letter of every key before serde sees it, so each type
 //! here names the camelCase form once. It also drops every key whose value is `null`: the Go
 //! clients read `null` and absent alike, as the zero value, so here both mean the field's
@@ -32,7 +32,7 @@ pub fn read<T: DeserializeOwned>(value: Value) -> Result<T, serde_json::Error> {
     })
 }
 
-/// Removes a leading UTF-8 byte order mark, which the service sometimes sends (protocol.md §5).
+/// Removes a leading UTF-8 byte order mark, which the service sometimes sends (docs/protocol.md §5).
 pub fn strip_bom(body: &[u8]) -> &[u8] {
     body.strip_prefix(b"\xEF\xBB\xBF".as_slice())
         .unwrap_or(body)
@@ -72,7 +72,7 @@ pub struct ListResponse<T> {
     pub value: Vec<T>,
 }
 
-/// The scale set's job and runner counters (protocol.md §10). `totalAssignedJobs` is the
+/// The scale set's job and runner counters (docs/protocol.md §10). `totalAssignedJobs` is the
 /// scaling signal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -93,7 +93,7 @@ pub struct Statistics {
     pub total_idle_runners: i64,
 }
 
-/// A runner group (protocol.md §6).
+/// A runner group (docs/protocol.md §6).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerGroup {
@@ -107,7 +107,7 @@ pub struct RunnerGroup {
     pub is_default_group: bool,
 }
 
-/// A scale set label; clients send type `System` (protocol.md §7.1).
+/// A scale set label; clients send type `System` (docs/protocol.md §7.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Label {
     /// The label as it appears in `runs-on`.
@@ -129,7 +129,7 @@ impl Label {
 }
 
 /// Runner settings of a scale set. Sent as `RunnerSetting` with a capital R, as the Go clients
-/// do (protocol.md §7.1).
+/// do (docs/protocol.md §7.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RunnerSetting {
@@ -139,7 +139,7 @@ pub struct RunnerSetting {
     pub disable_update: bool,
 }
 
-/// A runner scale set as the service returns it (protocol.md §7.1).
+/// A runner scale set as the service returns it (docs/protocol.md §7.1).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerScaleSet {
@@ -165,7 +165,7 @@ pub struct RunnerScaleSet {
     pub statistics: Option<Statistics>,
 }
 
-/// Body of a scale set create or update, shaped as the Go clients send it (protocol.md §17 S3).
+/// Body of a scale set create or update, shaped as the Go clients send it (docs/protocol.md §17 S3).
 #[derive(Debug, Clone, Serialize)]
 pub struct ScaleSetRequest {
     /// Name.
@@ -180,7 +180,7 @@ pub struct ScaleSetRequest {
     pub runner_setting: RunnerSetting,
 }
 
-/// A message session (protocol.md §8.1). `Debug` redacts the queue token.
+/// A message session (docs/protocol.md §8.1). `Debug` redacts the queue token.
 #[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionResponse {
@@ -203,7 +203,7 @@ pub struct SessionResponse {
     pub statistics: Option<Statistics>,
 }
 
-/// A message from the queue, before its body is parsed (protocol.md §9.1).
+/// A message from the queue, before its body is parsed (docs/protocol.md §9.1).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
@@ -224,7 +224,7 @@ pub struct Envelope {
     pub unreadable: Option<String>,
 }
 
-/// `generatejitconfig` response (protocol.md §12.1).
+/// `generatejitconfig` response (docs/protocol.md §12.1).
 #[derive(Clone, Deserialize)]
 pub struct JitConfigResponse {
     /// The runner registered for this config.
@@ -234,7 +234,7 @@ pub struct JitConfigResponse {
     pub encoded_jit_config: String,
 }
 
-/// A runner as the Actions Service reports it (protocol.md §12.3).
+/// A runner as the Actions Service reports it (docs/protocol.md §12.3).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerReference {
@@ -270,7 +270,7 @@ pub struct TokenResponse {
 }
 
 /// `runner-registration` response: the admin connection. The credential is `token`, not
-/// `authorization` (protocol.md §4.2).
+/// `authorization` (docs/protocol.md §4.2).
 #[derive(Deserialize)]
 pub struct RunnerRegistrationResponse {
     /// Actions Service base URL.
@@ -281,7 +281,7 @@ pub struct RunnerRegistrationResponse {
     pub token: String,
 }
 
-/// .NET error body: clients read only `typeName` and `message` (protocol.md §14.2).
+/// .NET error body: clients read only `typeName` and `message` (docs/protocol.md §14.2).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ErrorBody {

@@ -1,4 +1,4 @@
-//! Serde of every sample payload in protocol.md §17, plus the casing and BOM quirks of §5.
+//! Serde of every sample payload in docs/protocol.md §17, plus the casing and BOM quirks of §5.
 
 use super::*;
 use crate::actions::messages::{self, JobMessage};

@@ -1,5 +1,5 @@
 //! EC2 settings for the runner instances. ghaec2 builds its own launch template from these
-//! (`design.md`, "Instances"), so each is checked for shape here, before any AWS call.
+//! (`docs/design.md`, "Instances"), so each is checked for shape here, before any AWS call.
 
 use super::env::{Env, split_list};
 use super::vars::*;

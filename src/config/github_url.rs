@@ -1,12 +1,12 @@
 //! The GitHub config URL (`https://github.com/my-org`, `…/org/repo`, `…/enterprises/x`) and the
-//! GitHub REST API URLs derived from it, exactly as `protocol.md` §2 describes (ARC and
+//! GitHub REST API URLs derived from it, exactly as `docs/protocol.md` §2 describes (ARC and
 //! `actions/scaleset` `config.go`).
 
 use std::net::IpAddr;
 
 use url::Url;
 
-/// The text ARC and `actions/scaleset` use for a URL that names no scope (`protocol.md` §2).
+/// The text ARC and `actions/scaleset` use for a URL that names no scope (`docs/protocol.md` §2).
 const INVALID_SCOPE: &str = "invalid config URL, should point to an enterprise, org, or repository";
 
 /// The scope a config URL points at; it decides the registration-token path.
@@ -98,7 +98,7 @@ impl GitHubUrlError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitHubConfigUrl {
     /// The input with whitespace and leading/trailing `/` removed, sent verbatim as `url` in the
-    /// runner-registration body (`protocol.md` §2 step 5).
+    /// runner-registration body (`docs/protocol.md` §2 step 5).
     raw: String,
     scope: Scope,
     hosted: bool,
@@ -177,7 +177,7 @@ impl GitHubConfigUrl {
         url
     }
 
-    /// `POST` here for a runner registration token (`protocol.md` §2 table, §3).
+    /// `POST` here for a runner registration token (`docs/protocol.md` §2 table, §3).
     pub fn registration_token_url(&self) -> Url {
         let path = match &self.scope {
             Scope::Organization { org } => format!("orgs/{org}"),

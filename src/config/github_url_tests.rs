@@ -1,4 +1,4 @@
-//! Table-driven tests of config URL parsing: every example and invalid case of `protocol.md` §2
+//! Table-driven tests of config URL parsing: every example and invalid case of `docs/protocol.md` §2
 //! and ARC's `config_test.go`.
 
 use super::*;

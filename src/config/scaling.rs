@@ -3,7 +3,7 @@
 use super::env::Env;
 use super::vars::{MAX_RUNNERS, MIN_RUNNERS};
 
-/// The bounds of the runner fleet: desired = min(max, min + assigned jobs) (`design.md` §2).
+/// The bounds of the runner fleet: desired = min(max, min + assigned jobs) (`docs/design.md` §2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalingSettings {
     /// `MIN_RUNNERS`: runners kept even without jobs, 0 to 1000, at most `MAX_RUNNERS`.

@@ -1,5 +1,5 @@
 //! The environment variable names, once. Templates, scripts and tests share them, so they are
-//! part of the interface (`design.md` §3).
+//! part of the interface (`docs/design.md` §3).
 
 /// Full config URL; wins over [`GITHUB_ENTERPRISE_URL`] + [`ORGANIZATION_NAME`].
 pub const GITHUB_CONFIG_URL: &str = "GITHUB_CONFIG_URL";

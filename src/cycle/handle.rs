@@ -1,4 +1,4 @@
-//! One message, in protocol order (issue #3): acquire `JobAvailable` jobs, record busy and
+//! One message, in protocol order: acquire `JobAvailable` jobs, record busy and
 //! finished runners, take the statistics, reconcile, persist the cursor, and only then
 //! acknowledge. A crash anywhere before the acknowledgement redelivers the message, and every
 //! step is idempotent, so the next cycle converges.

@@ -1,4 +1,4 @@
-//! One invocation (design.md §1): lease → restore → drain → persist, for one scale set.
+//! One invocation (docs/design.md §1): lease → restore → drain → persist, for one scale set.
 //!
 //! - [`mod@self`]: the cycle and the drain loop, generic over the AWS ports.
 //! - [`session`]: finding the scale set and the message session, reused across invocations.
@@ -27,11 +27,11 @@ use crate::ports::{
 };
 use crate::scaling;
 
-/// Persisting and releasing come after the window, within this margin (design.md §3).
+/// Persisting and releasing come after the window, within this margin (docs/design.md §3).
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
-/// A lease outlives its invocation by at most this much (design.md §3).
+/// A lease outlives its invocation by at most this much (docs/design.md §3).
 pub const LEASE_OVERHANG: Duration = Duration::from_secs(30);
-/// The service holds an empty poll about this long (protocol.md §9.1).
+/// The service holds an empty poll about this long (docs/protocol.md §9.1).
 const LONG_POLL: Duration = Duration::from_secs(50);
 /// Longest wait between attempts after a transient failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
@@ -98,7 +98,7 @@ impl From<PortError> for CycleError {
 }
 
 /// In Lambda a failed cycle is an invocation error whose message is the error's text (the
-/// wording of design.md §5 included) and whose type says whether the next run may fix it.
+/// wording of docs/design.md §5 included) and whose type says whether the next run may fix it.
 impl From<CycleError> for lambda_runtime::Diagnostic {
     fn from(error: CycleError) -> Self {
         let error_type = match &error {

@@ -1,6 +1,6 @@
 //! Reconcile: observe the ledger and EC2, ask [`crate::scaling::plan`], and carry the plan out.
 //! Removal always goes registration first, instance second, so a busy runner (which the
-//! service refuses to remove) is never terminated (design.md §2).
+//! service refuses to remove) is never terminated (docs/design.md §2).
 
 use chrono::Utc;
 use futures::StreamExt;

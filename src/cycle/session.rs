@@ -235,7 +235,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         self.find_or_create_scale_set().await
     }
 
-    /// The scale set by name in its runner group, created when missing (design.md §3).
+    /// The scale set by name in its runner group, created when missing (docs/design.md §3).
     async fn find_or_create_scale_set(&self) -> Result<i64, CycleError> {
         let settings = self.settings;
         let group = self.actions.runner_group_id(&settings.runner_group).await?;

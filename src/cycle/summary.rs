@@ -1,4 +1,4 @@
-//! The JSON summary of one cycle (design.md §3) and why it ended.
+//! The JSON summary of one cycle (docs/design.md §3) and why it ended.
 
 use serde::Serialize;
 

@@ -6,7 +6,7 @@
 //! 1. Take the scale set's lease, waiting (bounded) for a running invocation to end, so no
 //!    cycle launches or registers while runners are removed.
 //! 2. Remove every runner registration of the scale set. The service refuses to remove a busy
-//!    runner (protocol.md §12.3); that refusal is the only busy test, so a busy runner is never
+//!    runner (docs/protocol.md §12.3); that refusal is the only busy test, so a busy runner is never
 //!    removed nor its instance killed. Busy runners are asked again until their jobs end or the
 //!    busy wait is over.
 //! 3. Terminate the scale set's instances, found by the `ghaec2:scale-set-id` tag (and the
@@ -86,7 +86,7 @@ pub struct TeardownSettings {
 
 impl TeardownSettings {
     /// Settings from the configuration, with the production waits. The lease wait covers an
-    /// invocation's whole lease: its window, the safety margin and the overhang (design.md §3).
+    /// invocation's whole lease: its window, the safety margin and the overhang (docs/design.md §3).
     pub fn new(config: &Config, owner: String) -> Self {
         Self {
             scale_set_name: config.github.scale_set_name.clone(),

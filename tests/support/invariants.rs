@@ -1,4 +1,4 @@
-//! The invariants of design.md §2, checked against moto, the ledger and the fake after a
+//! The invariants of docs/design.md §2, checked against moto, the ledger and the fake after a
 //! scenario has run: one shared check for every fault test.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 

@@ -8,7 +8,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
-/// The AMI parameter moto serves with an AMI its DescribeImages knows (tooling.md).
+/// An SSM public AMI parameter that moto serves, naming an AMI its DescribeImages knows.
 pub const AMI_PARAMETER: &str =
     "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64";
 

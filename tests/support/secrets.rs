@@ -1,4 +1,4 @@
-//! Secret hygiene (design.md §2): the logs of a cycle, captured through `tracing`, and a
+//! Secret hygiene (docs/design.md §2): the logs of a cycle, captured through `tracing`, and a
 //! checker that finds secret values in any text (logs, errors, summaries, user-data, tags).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 

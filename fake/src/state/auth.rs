@@ -1,4 +1,4 @@
-//! The token chain (protocol.md §1): credential ⇒ registration token ⇒ admin token;
+//! The token chain (docs/protocol.md §1): credential ⇒ registration token ⇒ admin token;
 //! session ⇒ message queue token.
 
 use chrono::{DateTime, Utc};
@@ -47,7 +47,7 @@ impl State {
     }
 
     /// Whether `token` is a configured PAT or a live installation token: the
-    /// credentials accepted on the registration-token endpoint (protocol.md §3).
+    /// credentials accepted on the registration-token endpoint (docs/protocol.md §3).
     pub fn is_github_credential(&self, token: &str, now: DateTime<Utc>) -> bool {
         self.cfg.options.pats.iter().any(|p| p == token)
             || self
@@ -56,7 +56,7 @@ impl State {
                 .is_ok()
     }
 
-    /// Mints a registration token for `scope` (protocol.md §3.1).
+    /// Mints a registration token for `scope` (docs/protocol.md §3.1).
     pub fn mint_registration_token(
         &mut self,
         scope: Scope,
@@ -68,13 +68,13 @@ impl State {
             .mint(TokenKind::Registration(scope), now, expires)?)
     }
 
-    /// Mints an App installation token (protocol.md §3.3).
+    /// Mints an App installation token (docs/protocol.md §3.3).
     pub fn mint_installation_token(&mut self, now: DateTime<Utc>) -> Result<Issued, Fail> {
         let expires = after(now, self.cfg.options.installation_token_ttl);
         Ok(self.tokens.mint(TokenKind::Installation, now, expires)?)
     }
 
-    /// runner-registration (protocol.md §4): a registration token we issued, still
+    /// runner-registration (docs/protocol.md §4): a registration token we issued, still
     /// live, for the scope of `config_url`, buys the tenant URL and an admin token.
     pub fn register(
         &mut self,
@@ -105,7 +105,7 @@ impl State {
         Ok((self.tenant_url(tenant), admin))
     }
 
-    /// Checks an admin bearer for `tenant` (protocol.md §15: 401 when expired/unknown).
+    /// Checks an admin bearer for `tenant` (docs/protocol.md §15: 401 when expired/unknown).
     pub fn check_admin(&self, token: &str, tenant: u64, now: DateTime<Utc>) -> Result<(), Fail> {
         self.tokens
             .check(token, now, |k| *k == TokenKind::Admin { tenant })
@@ -114,7 +114,7 @@ impl State {
     }
 
     /// Checks a message queue bearer. A token whose session is gone is refused too:
-    /// the client then refreshes (404) and recreates the session (protocol.md §8.2).
+    /// the client then refreshes (404) and recreates the session (docs/protocol.md §8.2).
     pub fn check_mq(&self, token: &str, now: DateTime<Utc>) -> Result<MqIdentity, Fail> {
         let kind = self
             .tokens

@@ -1,4 +1,4 @@
-//! Refusals of the state machine, one per server behaviour of protocol.md §14.4.
+//! Refusals of the state machine, one per server behaviour of docs/protocol.md §14.4.
 //! `errors.rs` turns them into HTTP responses.
 
 use uuid::Uuid;

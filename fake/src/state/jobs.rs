@@ -1,4 +1,4 @@
-//! Job lifecycle and the job messages it emits (protocol.md §10, §11, §15 item 5):
+//! Job lifecycle and the job messages it emits (docs/protocol.md §10, §11, §15 item 5):
 //! `[JobAvailable → acquire →] JobAssigned → JobStarted → JobCompleted`.
 
 use std::time::Duration;
@@ -125,7 +125,7 @@ impl State {
             .ok_or_else(|| Fail::JobNotFound(key.to_owned()))
     }
 
-    /// `acquirejobs` (protocol.md §11): acquires the listed jobs that are available to
+    /// `acquirejobs` (docs/protocol.md §11): acquires the listed jobs that are available to
     /// this scale set; returns those acquired now or earlier by this scale set, so a
     /// retried POST sees the same answer. The acquired jobs become `JobAssigned`.
     pub fn acquire_jobs(&mut self, scale_set_id: u64, ids: &[u64], now: DateTime<Utc>) -> Vec<u64> {
@@ -212,7 +212,7 @@ impl State {
     }
 
     /// Ends a job. The scale set hears `JobCompleted` if it ever heard of the job; an
-    /// ephemeral runner that ran it is removed (protocol.md §12.2).
+    /// ephemeral runner that ran it is removed (docs/protocol.md §12.2).
     pub(super) fn finish_job(&mut self, id: u64, result: &str, now: DateTime<Utc>) {
         let Some(job) = self.jobs.get_mut(&id) else {
             return;
@@ -344,7 +344,7 @@ impl State {
     }
 
     /// Appends a job message for `id` to its scale set's queue, with the job's fields
-    /// as they are now plus `extra` (protocol.md §10 per-type fields).
+    /// as they are now plus `extra` (docs/protocol.md §10 per-type fields).
     fn emit(&mut self, id: u64, message_type: &str, extra: Value) {
         let Some(job) = self.jobs.get(&id) else {
             return;

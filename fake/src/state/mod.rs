@@ -220,7 +220,7 @@ impl State {
             .count() as u64
     }
 
-    /// Statistics of a scale set now (protocol.md §10, §15 item 6).
+    /// Statistics of a scale set now (docs/protocol.md §10, §15 item 6).
     pub fn statistics(&self, scale_set_id: u64) -> Statistics {
         let ghes = self.cfg.options.mode == Mode::Ghes;
         let jobs = self

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// A scale set label (protocol.md §7.1).
+/// A scale set label (docs/protocol.md §7.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Label {
     /// Label name.
@@ -19,7 +19,7 @@ pub struct Label {
     pub kind: String,
 }
 
-/// `RunnerSetting` of a scale set (protocol.md §7.1).
+/// `RunnerSetting` of a scale set (docs/protocol.md §7.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerSetting {
@@ -51,7 +51,7 @@ pub struct ScaleSet {
     pub created_on: DateTime<Utc>,
 }
 
-/// A message session (protocol.md §8).
+/// A message session (docs/protocol.md §8).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
@@ -85,7 +85,7 @@ impl Session {
     }
 }
 
-/// Lifecycle of a job (protocol.md §10 ordering).
+/// Lifecycle of a job (docs/protocol.md §10 ordering).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum JobState {
@@ -153,7 +153,7 @@ pub struct Job {
 }
 
 impl Job {
-    /// Assigned to the scale set and not finished (`totalAssignedJobs`, protocol.md §10).
+    /// Assigned to the scale set and not finished (`totalAssignedJobs`, docs/protocol.md §10).
     pub fn is_assigned(&self) -> bool {
         matches!(self.state, JobState::Assigned | JobState::Running)
     }
@@ -182,7 +182,7 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// Wire `status` value (protocol.md §12.3).
+    /// Wire `status` value (docs/protocol.md §12.3).
     pub fn status(&self) -> &'static str {
         if self.online { "online" } else { "offline" }
     }
@@ -192,7 +192,7 @@ impl Runner {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Queue {
-    /// Next message id (+1 per message, across sessions; protocol.md §15 item 3).
+    /// Next message id (+1 per message, across sessions; docs/protocol.md §15 item 3).
     pub next_message_id: u64,
     /// Job messages not yet packed into a message.
     pub pending: VecDeque<serde_json::Value>,
@@ -218,7 +218,7 @@ impl Default for Queue {
     }
 }
 
-/// `RunnerScaleSetStatistic` (protocol.md §10); all fields always serialized.
+/// `RunnerScaleSetStatistic` (docs/protocol.md §10); all fields always serialized.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Statistics {
@@ -238,7 +238,7 @@ pub struct Statistics {
     pub total_idle_runners: u64,
 }
 
-/// A runner group (protocol.md §6).
+/// A runner group (docs/protocol.md §6).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunnerGroup {

@@ -1,4 +1,4 @@
-//! The message queue (protocol.md §9, §15 items 3–4): redelivery of undeleted
+//! The message queue (docs/protocol.md §9, §15 items 3–4): redelivery of undeleted
 //! messages, batching of at most 50 job messages, ids +1 per scale set.
 
 use chrono::{DateTime, Utc};
@@ -8,7 +8,7 @@ use super::auth::MqIdentity;
 use super::{Fail, State, Statistics};
 use crate::wire::{MAX_EVENTS_PER_MESSAGE, MESSAGE_TYPE_JOB_MESSAGES};
 
-/// `RunnerScaleSetMessage` (protocol.md §9.1).
+/// `RunnerScaleSetMessage` (docs/protocol.md §9.1).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
@@ -119,7 +119,7 @@ impl State {
         Ok(())
     }
 
-    /// Acknowledges (deletes) a message (protocol.md §9.2); unknown id ⇒ 404.
+    /// Acknowledges (deletes) a message (docs/protocol.md §9.2); unknown id ⇒ 404.
     pub fn ack(
         &mut self,
         who: MqIdentity,

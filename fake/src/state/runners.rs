@@ -1,4 +1,4 @@
-//! Runners (protocol.md §12): JIT generation registers an offline runner; the
+//! Runners (docs/protocol.md §12): JIT generation registers an offline runner; the
 //! runner "connects" with its JIT config and goes online; removal is refused while
 //! it runs a job.
 
@@ -7,11 +7,11 @@ use chrono::{DateTime, Utc};
 use super::{Fail, Runner, State};
 use crate::jit::{self, RunnerSettings};
 
-/// Agent pool the fake reports in `.runner` (real value varies; protocol.md §12.2).
+/// Agent pool the fake reports in `.runner` (real value varies; docs/protocol.md §12.2).
 const POOL_ID: u64 = 1;
 
 impl State {
-    /// `generatejitconfig` (protocol.md §12.1): registers runner `name` (unique per
+    /// `generatejitconfig` (docs/protocol.md §12.1): registers runner `name` (unique per
     /// tenant, else 409 `TaskAgentExistsException`) and returns it with its config.
     pub fn generate_jit_config(
         &mut self,
@@ -119,7 +119,7 @@ impl State {
         self.runners.get(&id).cloned()
     }
 
-    /// DELETE agent (protocol.md §12.3): ok also when unknown; 400 while busy.
+    /// DELETE agent (docs/protocol.md §12.3): ok also when unknown; 400 while busy.
     pub fn remove_runner(&mut self, tenant: u64, id: u64, now: DateTime<Utc>) -> Result<(), Fail> {
         match self.runners.get(&id).filter(|r| r.tenant == tenant) {
             Some(r) if r.job.is_some() => Err(Fail::AgentBusy(id)),

@@ -1,4 +1,4 @@
-//! Runner scale set CRUD (protocol.md §7).
+//! Runner scale set CRUD (docs/protocol.md §7).
 
 use chrono::{DateTime, Utc};
 
@@ -19,7 +19,7 @@ pub struct ScaleSetInput {
 }
 
 impl State {
-    /// Creates a scale set (protocol.md §7.2: 200, duplicate name in the group ⇒ 400).
+    /// Creates a scale set (docs/protocol.md §7.2: 200, duplicate name in the group ⇒ 400).
     pub fn create_scale_set(
         &mut self,
         tenant: u64,
@@ -77,7 +77,7 @@ impl State {
             .collect()
     }
 
-    /// PATCH: changes only the fields sent (protocol.md §7.2, §18.8).
+    /// PATCH: changes only the fields sent (docs/protocol.md §7.2, §18.8).
     pub fn update_scale_set(
         &mut self,
         tenant: u64,
@@ -111,7 +111,7 @@ impl State {
         Ok(updated)
     }
 
-    /// DELETE (protocol.md §7.2): refused while a job runs on one of its runners;
+    /// DELETE (docs/protocol.md §7.2): refused while a job runs on one of its runners;
     /// assigned-not-running jobs go back to the queue, its runners and sessions go.
     pub fn delete_scale_set(
         &mut self,
@@ -131,7 +131,7 @@ impl State {
         Ok(())
     }
 
-    /// Server-side deletion (dormant cleanup, protocol.md §7.2): no refusal; jobs
+    /// Server-side deletion (dormant cleanup, docs/protocol.md §7.2): no refusal; jobs
     /// running on its runners are cancelled. Later session calls get 404.
     pub fn delete_scale_set_server_side(
         &mut self,
@@ -200,7 +200,7 @@ impl State {
 }
 
 /// Labels as the service stores them: empty types become `System`; no labels means
-/// the name is the only label (protocol.md §7.2).
+/// the name is the only label (docs/protocol.md §7.2).
 fn normalize_labels(name: &str, labels: Option<Vec<Label>>) -> Vec<Label> {
     let mut labels: Vec<Label> = labels
         .unwrap_or_default()

@@ -1,4 +1,4 @@
-//! Message sessions (protocol.md §8): one live session per scale set, idle TTL,
+//! Message sessions (docs/protocol.md §8): one live session per scale set, idle TTL,
 //! refresh keeps the id and issues a new message queue token.
 
 use std::time::Duration;
@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{Fail, ScaleSet, Session, State, Statistics};
 
-/// A session as the protocol returns it (create and refresh, protocol.md §8.1).
+/// A session as the protocol returns it (create and refresh, docs/protocol.md §8.1).
 #[derive(Debug, Clone)]
 pub struct SessionGrant {
     /// The session.
@@ -24,7 +24,7 @@ pub struct SessionGrant {
 }
 
 impl State {
-    /// Creates a session (protocol.md §8.1, §8.4): 404 for an unknown scale set, 409
+    /// Creates a session (docs/protocol.md §8.1, §8.4): 404 for an unknown scale set, 409
     /// while another session is live.
     pub fn create_session(
         &mut self,
@@ -90,7 +90,7 @@ impl State {
         self.grant(session_id)
     }
 
-    /// PATCH refresh (protocol.md §8.2): same id, new token; unknown/expired ⇒ 404
+    /// PATCH refresh (docs/protocol.md §8.2): same id, new token; unknown/expired ⇒ 404
     /// `RunnerAdminException`; scale set gone ⇒ 404 `RunnerScaleSetNotFoundException`.
     pub fn refresh_session(
         &mut self,
@@ -110,7 +110,7 @@ impl State {
         self.grant(session_id)
     }
 
-    /// DELETE (protocol.md §8.3): 204, or 400 `RunnerScaleSetSessionExpiredException`
+    /// DELETE (docs/protocol.md §8.3): 204, or 400 `RunnerScaleSetSessionExpiredException`
     /// for an unknown/expired session.
     pub fn delete_session(
         &mut self,
@@ -138,7 +138,7 @@ impl State {
     }
 
     /// The session's message queue URL: an opaque path with an extra query
-    /// parameter, so clients prove they use it verbatim (protocol.md §15).
+    /// parameter, so clients prove they use it verbatim (docs/protocol.md §15).
     pub fn message_queue_url(&self, session: &Session) -> String {
         let tenant = self
             .scale_sets

@@ -1,5 +1,5 @@
 //! A tiny protocol client for the fake's integration tests (reqwest), written like
-//! the reference clients call the service (protocol.md §14.6).
+//! the reference clients call the service (docs/protocol.md §14.6).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub fn http() -> reqwest::Client {
         .unwrap()
 }
 
-/// Strips a UTF-8 BOM and parses JSON (clients do the same, protocol.md §5).
+/// Strips a UTF-8 BOM and parses JSON (clients do the same, docs/protocol.md §5).
 pub async fn body_json(response: Response) -> Value {
     let bytes = response.bytes().await.unwrap();
     let bytes = bytes
@@ -70,7 +70,7 @@ pub async fn runner_registration(
         .unwrap()
 }
 
-/// The PAT token chain for org `org` (protocol.md §3, §4).
+/// The PAT token chain for org `org` (docs/protocol.md §3, §4).
 pub async fn admin(fake: &FakeServer, org: &str) -> Admin {
     let response = registration_token(fake, &format!("orgs/{org}"), DEFAULT_PAT).await;
     assert_eq!(response.status(), StatusCode::CREATED);
@@ -170,7 +170,7 @@ impl Session {
         }
     }
 
-    /// GET the queue URL, adding `lastMessageId` only when > 0 (protocol.md §9.1).
+    /// GET the queue URL, adding `lastMessageId` only when > 0 (docs/protocol.md §9.1).
     pub async fn poll(&self, last: u64, capacity: u64) -> Response {
         let mut url = reqwest::Url::parse(&self.queue_url).unwrap();
         if last > 0 {
@@ -201,7 +201,7 @@ impl Session {
         )
     }
 
-    /// DELETE `<queue path>/<id>`, keeping the query (protocol.md §9.2).
+    /// DELETE `<queue path>/<id>`, keeping the query (docs/protocol.md §9.2).
     pub async fn ack(&self, message_id: u64) -> Response {
         let mut url = reqwest::Url::parse(&self.queue_url).unwrap();
         let path = format!("{}/{message_id}", url.path());
