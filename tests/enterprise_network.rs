@@ -67,7 +67,12 @@ async fn the_client_refuses_a_private_ca_until_it_is_given_the_bundle() {
     );
     let roots = reqwest::Certificate::from_pem_bundle(ca.ca_pem.as_bytes()).expect("PEM");
     let connection = client(roots).admin_connection().await.expect("trusted");
-    assert!(connection.service_url.as_str().starts_with("https://127.0.0.1:"));
+    assert!(
+        connection
+            .service_url
+            .as_str()
+            .starts_with("https://127.0.0.1:")
+    );
 }
 
 #[tokio::test]
@@ -86,7 +91,10 @@ async fn a_run_trusts_the_bundle_from_a_file() {
     let (fake, ca) = tls_fake().await;
     // A bundle as users have them: a comment and another root beside the GHES CA.
     let other = PrivateCa::generate().expect("generates a CA").ca_pem;
-    let bundle = temp_file("ca.pem", &format!("# corporate roots\n{other}{}", ca.ca_pem));
+    let bundle = temp_file(
+        "ca.pem",
+        &format!("# corporate roots\n{other}{}", ca.ca_pem),
+    );
     let (passed, output) = dry_run(
         &fake,
         "sa-east-1",
@@ -95,7 +103,8 @@ async fn a_run_trusts_the_bundle_from_a_file() {
     .await;
     assert!(passed, "{output}");
     assert!(
-        output.contains("Trusting extra CA certificates for GitHub.") && output.contains("\"certificates\":2"),
+        output.contains("Trusting extra CA certificates for GitHub.")
+            && output.contains("\"certificates\":2"),
         "{output}"
     );
     assert!(!fake.calls_to("runner-registration").is_empty());
@@ -163,7 +172,10 @@ async fn github_calls_go_through_the_https_proxy_in_either_case() {
         // reqwest does not exempt loopback: every GitHub and Actions call is tunnelled.
         let targets = proxy.targets();
         let fake_addr = fake.addr().to_string();
-        assert!(!targets.is_empty(), "{variable}: nothing went through the proxy");
+        assert!(
+            !targets.is_empty(),
+            "{variable}: nothing went through the proxy"
+        );
         assert!(targets.iter().all(|t| *t == fake_addr), "{targets:?}");
     }
 }

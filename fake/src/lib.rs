@@ -107,7 +107,7 @@ pub use control::{Fake, STALE_OWNER};
 pub use faults::{Fault, FaultAction};
 pub use options::{AppOptions, Bom, DEFAULT_PAT, FakeOptions, Mode};
 pub use server::{FakeServer, StartError};
-pub use tls::PrivateCa;
 pub use state::{
     ExpireTokens, Fail, Job, JobSpec, JobState, RunnerView, SessionView, Snapshot, Statistics,
 };
+pub use tls::PrivateCa;

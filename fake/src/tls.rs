@@ -54,7 +54,8 @@ impl PrivateCa {
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
-        let mut server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
         server
             .distinguished_name
             .push(DnType::CommonName, "ghaec2-fake");
@@ -68,18 +69,20 @@ impl PrivateCa {
     }
 
     fn server_config(&self) -> Result<ServerConfig, StartError> {
-        let invalid = |what: &str, e: &dyn std::fmt::Display| StartError::Tls(format!("{what}: {e}"));
+        let invalid =
+            |what: &str, e: &dyn std::fmt::Display| StartError::Tls(format!("{what}: {e}"));
         let chain = CertificateDer::pem_slice_iter(self.server_cert_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| invalid("server certificate", &e))?;
         let key = PrivateKeyDer::from_pem_slice(self.server_key_pem.as_bytes())
             .map_err(|e| invalid("server key", &e))?;
-        let mut config = ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| invalid("protocol versions", &e))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| invalid("server certificate", &e))?;
+        let mut config =
+            ServerConfig::builder_with_provider(Arc::new(aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| invalid("protocol versions", &e))?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .map_err(|e| invalid("server certificate", &e))?;
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }
@@ -94,7 +97,12 @@ impl FakeServer {
         let (handshaken, incoming) = mpsc::channel(16);
         tokio::spawn(accept_tls(tcp, acceptor, handshaken));
         let listener = TlsListener { incoming, addr };
-        Ok(FakeServer::serve(listener, addr, format!("https://{addr}"), options))
+        Ok(FakeServer::serve(
+            listener,
+            addr,
+            format!("https://{addr}"),
+            options,
+        ))
     }
 }
 

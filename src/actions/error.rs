@@ -90,7 +90,10 @@ pub enum ActionsError {
     Api(#[from] Box<ApiError>),
     /// No HTTP answer after all retries. The message carries the whole cause chain: reqwest's
     /// own text ("error sending request") hides why, such as an untrusted certificate.
-    #[error("{method} {url} giving up after {attempts} attempt(s): {}", causes(source))]
+    #[error(
+        "{method} {url} giving up after {attempts} attempt(s): {}",
+        causes(source)
+    )]
     Transport {
         /// Request method.
         method: String,

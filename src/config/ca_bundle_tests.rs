@@ -16,7 +16,11 @@ fn read(vars: &[(&str, &str)]) -> (Option<CaBundle>, Vec<String>) {
     let lookup = |name: &str| vars.get(name).cloned();
     let mut env = Env::new(&lookup);
     let bundle = from_env(&mut env);
-    let problems = env.into_problems().iter().map(ToString::to_string).collect();
+    let problems = env
+        .into_problems()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     (bundle, problems)
 }
 
