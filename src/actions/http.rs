@@ -261,8 +261,8 @@ impl Http {
         timeout: Duration,
         extra_roots: Vec<reqwest::Certificate>,
     ) -> Result<Http, reqwest::Error> {
-        // reqwest reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (either case) by default,
-        // loopback included (docs/deploy.md "Enterprise networks").
+        // reqwest reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (either case) by default
+        // and exempts no host, loopback neither (docs/deploy.md "Enterprise networks").
         let client = reqwest::Client::builder()
             .user_agent(user_agent())
             .timeout(timeout)
