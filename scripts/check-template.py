@@ -94,6 +94,8 @@ READ_ONLY_VERBS = ("describe", "get", "list")
 RUNNER_ROLE = "RunnerRole"
 STATE_TABLE = "StateTable"
 SECRET_PARAMETERS = ("GitHubTokenSsmParameter", "GitHubAppPrivateKeySsmParameter")
+# The SSM parameters the function may read: the secrets, and the CA bundle (not secret).
+READABLE_PARAMETERS = SECRET_PARAMETERS + ("GitHubCaBundleSsmParameter",)
 KMS_KEY_PARAMETERS = ("SecretsKmsKeyArn", "Ec2EbsKmsKeyId")
 # KMS actions the function may have: decrypting secrets through SSM, and what EC2 needs of a
 # key to encrypt a volume for the caller. No Encrypt, no plaintext data keys.
@@ -330,7 +332,7 @@ def review(template):
                 for r in resources:
                     text = sub_text(r) or ""
                     allowed = text.endswith(":parameter/aws/service/*") or any(
-                        text.endswith(":parameter${%s}" % p) for p in SECRET_PARAMETERS
+                        text.endswith(":parameter${%s}" % p) for p in READABLE_PARAMETERS
                     )
                     if not allowed:
                         finding(where, st, f"{action} on {r!r}")

@@ -5,7 +5,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::actions::{ActionsClient, ActionsError, ClientOptions};
 use crate::aws::{DynamoJitStore, DynamoStateStore, Ec2Fleet, InstanceArns, LaunchSettings};
-use crate::config::{Config, ConfigError, Credential, SecretError};
+use crate::config::{CaBundleError, Config, ConfigError, Credential, SecretError};
 use crate::cycle::CycleSettings;
 use crate::ports::{PortError, PortErrorKind};
 
@@ -18,6 +18,9 @@ pub enum StartError {
     /// A secret could not be read from SSM.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The CA bundle could not be read or holds no usable certificate.
+    #[error(transparent)]
+    CaBundle(#[from] CaBundleError),
     /// The client could not be built (e.g. the App key does not parse).
     #[error(transparent)]
     Actions(#[from] ActionsError),
@@ -36,22 +39,32 @@ pub async fn aws_config(config: &Config) -> SdkConfig {
     loader.load().await
 }
 
-/// Resolves the GitHub credential (from SSM when configured so) and builds the client.
+/// Resolves the GitHub credential and the CA bundle (from SSM when configured so) and builds
+/// the client.
 pub async fn actions_client(config: &Config, aws: &SdkConfig) -> Result<ActionsClient, StartError> {
     tracing::info!(
         organization = config.github.config_url.scope().owner(),
         "Initializing Actions Service client"
     );
-    let credential: Credential = config
-        .github
-        .credential
-        .resolve(&aws_sdk_ssm::Client::new(aws))
-        .await?;
-    let client = ActionsClient::new(
-        config.github.config_url.clone(),
-        &credential,
-        ClientOptions::default(),
-    )?;
+    let ssm = aws_sdk_ssm::Client::new(aws);
+    let credential: Credential = config.github.credential.resolve(&ssm).await?;
+    let extra_roots = match &config.github.ca_bundle {
+        Some(bundle) => {
+            let certificates = bundle.certificates(&ssm).await?;
+            tracing::info!(
+                certificates = certificates.len(),
+                bundle = %bundle,
+                "Trusting extra CA certificates for GitHub."
+            );
+            certificates
+        }
+        None => Vec::new(),
+    };
+    let options = ClientOptions {
+        extra_roots,
+        ..ClientOptions::default()
+    };
+    let client = ActionsClient::new(config.github.config_url.clone(), &credential, options)?;
     Ok(client)
 }
 

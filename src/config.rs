@@ -13,6 +13,7 @@
 //! | `GITHUB_ACTIONS_FORCE_GHES` | unset (present = GHES API routing) |
 //! | `GITHUB_TOKEN` / `GITHUB_TOKEN_SSM_PARAMETER` | — (one credential required) |
 //! | `GITHUB_APP_ID`, `GITHUB_APP_INSTALLATION_ID`, `GITHUB_APP_PRIVATE_KEY` / `GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER` | — |
+//! | `GITHUB_CA_BUNDLE` / `GITHUB_CA_BUNDLE_SSM_PARAMETER` | none (platform roots only) |
 //! | `RUNNER_GROUP` | `Default` |
 //! | `RUNNER_SCALE_SET_NAME` | required |
 //! | `RUNNER_SCALE_SET_ID` | none (found by name) |
@@ -31,9 +32,11 @@
 //!
 //! Layout: [`github_url`] (config URL → scope and API URLs, `docs/protocol.md` §2), `github`,
 //! `scaling`, `ec2`, `runtime` (one settings group each), `credential` (token or App, inline
-//! or SSM), `resolve` (SSM secrets → [`Credential`]), `pem` (private key normalisation),
+//! or SSM), `ca_bundle` (extra CA certificates, file or SSM), `resolve` (SSM secrets →
+//! [`Credential`]), `pem` (private key normalisation),
 //! `env` (typed lookups that collect problems), `error` ([`ConfigError`]), [`vars`] (names).
 
+mod ca_bundle;
 mod credential;
 mod ec2;
 mod env;
@@ -46,6 +49,7 @@ mod runtime;
 mod scaling;
 pub mod vars;
 
+pub use ca_bundle::{CA_BUNDLE_EXPECTED, CaBundle, CaBundleError};
 pub use credential::{GitHubCredential, Secret};
 pub use ec2::{Ec2Settings, InstanceProfile};
 pub use error::{ConfigError, Problem};

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use template_script::{check_template, dump};
 
 /// Variables the function deliberately does not set.
-const NOT_SET: [(&str, &str); 4] = [
+const NOT_SET: [(&str, &str); 5] = [
     (vars::AWS_REGION, "reserved: Lambda sets it"),
     (vars::AWS_DEFAULT_REGION, "reserved: Lambda sets it"),
     (
@@ -31,6 +31,10 @@ const NOT_SET: [(&str, &str); 4] = [
     (
         vars::GITHUB_APP_PRIVATE_KEY,
         "secret: only GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER",
+    ),
+    (
+        vars::GITHUB_CA_BUNDLE,
+        "a file path, and the function ships no files: only GITHUB_CA_BUNDLE_SSM_PARAMETER",
     ),
 ];
 /// Variables the function sets that are not configuration (read by `telemetry`).
@@ -344,6 +348,46 @@ fn ebs_key_reaches_the_function_and_is_granted_only_when_given() {
         assert_eq!(branches[1]["Resource"], key);
         assert_eq!(branches[2], json!({"Ref": "AWS::NoValue"}));
     }
+}
+
+#[test]
+fn ca_bundle_parameter_reaches_the_function_and_is_readable_only_when_given() {
+    assert_eq!(
+        env_vars()["GITHUB_CA_BUNDLE_SSM_PARAMETER"],
+        json!({"Ref": "GitHubCaBundleSsmParameter"})
+    );
+    assert_eq!(
+        parameter_default("GitHubCaBundleSsmParameter").as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        template()["Conditions"]["HasCaBundleParameter"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "GitHubCaBundleSsmParameter"}, ""]}]})
+    );
+    let statements = function()["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    let naming: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s.to_string().contains("GitHubCaBundleSsmParameter"))
+        .collect();
+    assert_eq!(naming.len(), 1, "only the SSM read names the parameter");
+    assert_eq!(naming[0]["Sid"], "GitHubSecrets");
+    assert_eq!(naming[0]["Action"], "ssm:GetParameter");
+    let grants: Vec<&Value> = naming[0]["Resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r.to_string().contains("GitHubCaBundleSsmParameter"))
+        .collect();
+    assert_eq!(
+        grants,
+        [&json!({"Fn::If": [
+            "HasCaBundleParameter",
+            {"Fn::Sub": "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${GitHubCaBundleSsmParameter}"},
+            {"Ref": "AWS::NoValue"}
+        ]})]
+    );
 }
 
 /// Values the stack gives its own resources, for resolving the environment offline.

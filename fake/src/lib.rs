@@ -80,6 +80,7 @@
 //! | `calls.rs` | [`Call`] log records |
 //! | `respond.rs` | .NET / GitHub error bodies, auth helpers |
 //! | `control.rs`, `control_http.rs` | [`Fake`] control handle and its HTTP API |
+//! | `tls.rs` | [`PrivateCa`] and [`FakeServer::start_tls`]: HTTPS as a GHES behind a private CA |
 //! | `main.rs` | the standalone `ghaec2-fake` binary |
 
 mod actions;
@@ -97,6 +98,7 @@ mod respond;
 mod server;
 mod sessions;
 pub mod state;
+pub mod tls;
 pub mod tokens;
 pub mod wire;
 
@@ -108,3 +110,4 @@ pub use server::{FakeServer, StartError};
 pub use state::{
     ExpireTokens, Fail, Job, JobSpec, JobState, RunnerView, SessionView, Snapshot, Statistics,
 };
+pub use tls::PrivateCa;

@@ -1,12 +1,13 @@
 //! `ghaec2-fake`: the fake Actions service as a standalone process, for demos and for
 //! rehearsing a configuration. Prints one JSON line with `baseUrl` and an example
-//! `configUrl` on stdout once ready, logs to stderr, stops on SIGINT/SIGTERM.
+//! `configUrl` on stdout once ready, logs to stderr, stops on SIGINT/SIGTERM. With
+//! `--tls-ca-file` it serves HTTPS from a fresh private CA, as a GHES behind one.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use ghaec2_fake::{AppOptions, Bom, DEFAULT_PAT, FakeOptions, FakeServer, Mode};
+use ghaec2_fake::{AppOptions, Bom, DEFAULT_PAT, FakeOptions, FakeServer, Mode, PrivateCa};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ModeArg {
@@ -61,6 +62,10 @@ struct Args {
     /// Extra runner groups besides Default (repeatable).
     #[arg(long = "runner-group")]
     runner_groups: Vec<String>,
+    /// Serve HTTPS with a certificate from a fresh private CA, and write the CA's PEM to this
+    /// file (for ghaec2's GITHUB_CA_BUNDLE).
+    #[arg(long)]
+    tls_ca_file: Option<PathBuf>,
 }
 
 fn options(args: Args) -> Result<FakeOptions, Box<dyn std::error::Error>> {
@@ -121,8 +126,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let options = options(Args::parse())?;
-    let server = FakeServer::start(options).await?;
+    let args = Args::parse();
+    let tls_ca_file = args.tls_ca_file.clone();
+    let options = options(args)?;
+    let server = match tls_ca_file {
+        None => FakeServer::start(options).await?,
+        Some(path) => {
+            let ca = PrivateCa::generate()?;
+            std::fs::write(&path, &ca.ca_pem)
+                .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            FakeServer::start_tls(options, &ca).await?
+        }
+    };
     let ready = serde_json::json!({ "baseUrl": server.base_url(), "configUrl": server.config_url("my-org") });
     // The one stdout line a driver waits for.
     #[allow(clippy::print_stdout)]

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::Router;
 use axum::routing::{delete, get, patch, post};
+use axum::serve::Listener;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -31,7 +32,7 @@ pub struct Shared {
     pub(crate) stopping: watch::Receiver<bool>,
     /// The options.
     pub(crate) options: FakeOptions,
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when served over TLS).
     pub(crate) base_url: String,
     /// JSON responses counted for `Bom::EveryNth`.
     pub(crate) json_responses: AtomicU64,
@@ -85,6 +86,9 @@ pub enum StartError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The TLS certificate or key could not be used.
+    #[error("TLS set-up: {0}")]
+    Tls(String),
 }
 
 /// A running fake on 127.0.0.1. Dereferences to [`Fake`], the control handle.
@@ -99,14 +103,38 @@ pub struct FakeServer {
 impl FakeServer {
     /// Binds 127.0.0.1 (`options.port`, 0 = ephemeral) and serves in tokio tasks.
     pub async fn start(options: FakeOptions) -> Result<FakeServer, StartError> {
-        let port = options.port;
+        let (listener, addr) = FakeServer::bind(options.port).await?;
+        Ok(FakeServer::serve(
+            listener,
+            addr,
+            format!("http://{addr}"),
+            options,
+        ))
+    }
+
+    /// Binds 127.0.0.1:`port` (0 = ephemeral).
+    pub(crate) async fn bind(
+        port: u16,
+    ) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
             .map_err(|source| StartError::Bind { port, source })?;
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { port, source })?;
-        let base_url = format!("http://{addr}");
+        Ok((listener, addr))
+    }
+
+    /// Serves on `listener` (plain TCP, or TLS in [`crate::tls`]) at `base_url`.
+    pub(crate) fn serve<L>(
+        listener: L,
+        addr: SocketAddr,
+        base_url: String,
+        options: FakeOptions,
+    ) -> FakeServer
+    where
+        L: Listener<Addr = SocketAddr>,
+    {
         let (stop, stopping) = watch::channel(false);
         let state = State::new(StateConfig {
             options: options.clone(),
@@ -137,12 +165,12 @@ impl FakeServer {
         });
         let ticker = tokio::spawn(tick_jobs(shared.clone()));
         tracing::info!(%addr, "Fake Actions service listening.");
-        Ok(FakeServer {
+        FakeServer {
             fake: Fake::new(shared),
             addr,
             stop,
             tasks: vec![serve, ticker],
-        })
+        }
     }
 
     /// The bound address.

@@ -26,12 +26,14 @@ pub const DEFAULT_RUNNER_GROUP: &str = "Default";
 const AGENTS: &str = "_apis/distributedtask/pools/0/agents";
 
 /// What the client needs besides the credential.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Retry policy for every call.
     pub retry: RetryPolicy,
     /// Per-attempt timeout of ordinary calls.
     pub timeout: Duration,
+    /// CA certificates trusted beside the platform's roots (`GITHUB_CA_BUNDLE`).
+    pub extra_roots: Vec<reqwest::Certificate>,
 }
 
 impl Default for ClientOptions {
@@ -39,6 +41,7 @@ impl Default for ClientOptions {
         ClientOptions {
             retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
+            extra_roots: Vec::new(),
         }
     }
 }
@@ -67,11 +70,12 @@ impl ActionsClient {
         credential: &Credential,
         options: ClientOptions,
     ) -> Result<Self, ActionsError> {
-        let http =
-            Http::new(options.retry, options.timeout).map_err(|e| ActionsError::Protocol {
+        let http = Http::new(options.retry, options.timeout, options.extra_roots).map_err(|e| {
+            ActionsError::Protocol {
                 what: "http client",
                 problem: e.to_string(),
-            })?;
+            }
+        })?;
         let auth = Authenticator::new(config_url, credential, http.clone())?;
         Ok(ActionsClient {
             http,

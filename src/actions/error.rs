@@ -88,8 +88,12 @@ pub enum ActionsError {
     /// Any other non-success status.
     #[error(transparent)]
     Api(#[from] Box<ApiError>),
-    /// No HTTP answer after all retries.
-    #[error("{method} {url} giving up after {attempts} attempt(s): {source}")]
+    /// No HTTP answer after all retries. The message carries the whole cause chain: reqwest's
+    /// own text ("error sending request") hides why, such as an untrusted certificate.
+    #[error(
+        "{method} {url} giving up after {attempts} attempt(s): {}",
+        causes(source)
+    )]
     Transport {
         /// Request method.
         method: String,
@@ -163,3 +167,19 @@ impl ActionsError {
 
 /// Result of the Actions Service calls.
 pub type Result<T, E = ActionsError> = std::result::Result<T, E>;
+
+/// `error: its source: …`, every cause of the chain once.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let cause_text = cause.to_string();
+        // Some layers repeat their source's text in their own; skip the repeat.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        next = cause.source();
+    }
+    text
+}

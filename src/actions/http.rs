@@ -254,13 +254,20 @@ pub struct Http {
 }
 
 impl Http {
-    /// Builds the client. `timeout` bounds each attempt of an ordinary call; the long poll
-    /// sets its own.
-    pub fn new(retry: RetryPolicy, timeout: Duration) -> Result<Http, reqwest::Error> {
+    /// Builds the client, trusting `extra_roots` beside the platform's roots. `timeout` bounds
+    /// each attempt of an ordinary call; the long poll sets its own.
+    pub fn new(
+        retry: RetryPolicy,
+        timeout: Duration,
+        extra_roots: Vec<reqwest::Certificate>,
+    ) -> Result<Http, reqwest::Error> {
+        // reqwest reads HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY (either case) by default
+        // and exempts no host, loopback neither (docs/deploy.md "Enterprise networks").
         let client = reqwest::Client::builder()
             .user_agent(user_agent())
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
+            .tls_certs_merge(extra_roots)
             .build()?;
         Ok(Http { client, retry })
     }

@@ -48,7 +48,7 @@ pub enum GitHubCredential {
 /// What a token looks like: printable ASCII without spaces, since it goes into a header.
 pub(crate) const TOKEN_EXPECTED: &str = "a GitHub token (printable characters, no spaces)";
 
-const SSM_NAME_EXPECTED: &str = "an SSM parameter name or ARN such as /ghaec2/github-token \
+pub(crate) const SSM_NAME_EXPECTED: &str = "an SSM parameter name or ARN such as /ghaec2/github-token \
      (letters, digits and _ . - / :)";
 
 const ONE_CREDENTIAL: &str = "exactly one GitHub credential: a token (GITHUB_TOKEN or \
@@ -61,7 +61,7 @@ pub(crate) fn is_plausible_token(token: &str) -> bool {
 }
 
 /// SSM accepts names of letters, digits and `_.-/`, ARNs (with `:`), and `name:version`.
-fn is_ssm_parameter_name(name: &str) -> bool {
+pub(crate) fn is_ssm_parameter_name(name: &str) -> bool {
     (1..=2048).contains(&name.len())
         && name
             .bytes()

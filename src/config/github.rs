@@ -2,6 +2,7 @@
 
 use url::Url;
 
+use super::ca_bundle::{self, CaBundle};
 use super::credential::{self, GitHubCredential};
 use super::env::Env;
 use super::github_url::{GitHubConfigUrl, GitHubUrlError};
@@ -19,6 +20,10 @@ pub struct GitHubSettings {
     /// `GITHUB_APP_INSTALLATION_ID` + `GITHUB_APP_PRIVATE_KEY` /
     /// `GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER`. Exactly one kind is required.
     pub credential: GitHubCredential,
+    /// `GITHUB_CA_BUNDLE` (a PEM file) or `GITHUB_CA_BUNDLE_SSM_PARAMETER`: extra CA
+    /// certificates trusted for GitHub and the Actions Service, beside the platform's roots.
+    /// Default: none.
+    pub ca_bundle: Option<CaBundle>,
     /// `RUNNER_GROUP`: the runner group the scale set lives in. Default `Default`.
     pub runner_group: String,
     /// `RUNNER_SCALE_SET_NAME`: 1 to 45 letters, digits, `-`, `_`, `.`. Required.
@@ -41,6 +46,7 @@ impl GitHubSettings {
     pub(crate) fn from_env(env: &mut Env<'_>) -> Option<Self> {
         let config_url = config_url(env);
         let credential = credential::from_env(env);
+        let ca_bundle = ca_bundle::from_env(env);
         let runner_group = env
             .parsed(
                 RUNNER_GROUP,
@@ -80,6 +86,7 @@ impl GitHubSettings {
         Some(Self {
             config_url: config_url?,
             credential: credential?,
+            ca_bundle,
             runner_group,
             labels: labels(&scale_set_name, extra_labels.unwrap_or_default()),
             scale_set_name,

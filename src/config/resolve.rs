@@ -134,7 +134,8 @@ async fn reveal(
     }
 }
 
-async fn fetch(
+/// The value of the parameter `variable` named, decrypted (a String parameter reads as is).
+pub(crate) async fn fetch(
     ssm: &aws_sdk_ssm::Client,
     name: &str,
     variable: &'static str,

@@ -21,6 +21,10 @@ pub const GITHUB_APP_INSTALLATION_ID: &str = "GITHUB_APP_INSTALLATION_ID";
 pub const GITHUB_APP_PRIVATE_KEY: &str = "GITHUB_APP_PRIVATE_KEY";
 /// SSM parameter holding the GitHub App private key.
 pub const GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER: &str = "GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER";
+/// PEM file of extra CA certificates trusted for GitHub and the Actions Service.
+pub const GITHUB_CA_BUNDLE: &str = "GITHUB_CA_BUNDLE";
+/// SSM parameter holding extra CA certificates (PEM).
+pub const GITHUB_CA_BUNDLE_SSM_PARAMETER: &str = "GITHUB_CA_BUNDLE_SSM_PARAMETER";
 /// Runner group of the scale set.
 pub const RUNNER_GROUP: &str = "RUNNER_GROUP";
 /// Scale set name.

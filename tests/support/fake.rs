@@ -42,6 +42,7 @@ pub fn client_with(fake: &FakeServer, credential: &Credential, timeout: Duration
     let options = ClientOptions {
         retry: FAST_RETRY,
         timeout,
+        ..ClientOptions::default()
     };
     ActionsClient::new(url, credential, options).expect("client")
 }
