@@ -80,7 +80,7 @@ fn sparse(value: Value) -> Option<Value> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::endpoints::{SESSIONS_CREATE, SCALE_SETS_LIST};
+    use crate::endpoints::{SCALE_SETS_LIST, SESSIONS_CREATE};
 
     #[test]
     fn defaults_go_and_empty_values_become_null() {
