@@ -228,7 +228,9 @@ in_both_shapes! {
         assert_eq!(h.fake.calls_to("scale-sets.update").len(), 2);
     }
 
-    async fn a_refresh_without_statistics_keeps_the_session_and_the_last_statistics(shapes: Shapes) {
+    async fn a_refresh_without_statistics_keeps_the_session_and_the_last_statistics(
+        shapes: Shapes,
+    ) {
         let h = shapes.isolated(Mode::Dotcom, 0, 10).await;
         h.enqueue(2);
         let first = h.cycle(SHORT).await.unwrap();

@@ -1351,12 +1351,21 @@ fn fuzz_nulls_in_every_field() {
 
     // The other answers the client decodes: null and absent read alike everywhere, and only
     // an id may be found missing.
+    let statistics = statistics_json(&Statistics {
+        total_available_jobs: 1,
+        total_acquired_jobs: 2,
+        total_assigned_jobs: 3,
+        total_running_jobs: 4,
+        total_registered_runners: 5,
+        total_busy_runners: 6,
+        total_idle_runners: 7,
+    });
     let scale_set = json!({
         "id": 7, "name": "set", "runnerGroupId": 1, "runnerGroupName": "Default",
         "labels": [{"name": "set", "type": "System"}],
         "runnerSetting": {"ephemeral": true, "isElastic": true, "disableUpdate": true},
         "createdOn": "2026-01-01T00:00:00Z", "runnerJitConfigUrl": "https://x.example/jit",
-        "statistics": statistics_json(&Statistics::default()),
+        "statistics": statistics,
     });
     let runner =
         json!({"id": 3, "name": "r", "runnerScaleSetId": 7, "status": "online", "busy": true});
@@ -1374,16 +1383,16 @@ fn fuzz_nulls_in_every_field() {
     );
     nulls_in(
         "error_body",
-        json!({"$id": "1", "innerException": null, "message": "m", "typeName": "T, A", "typeKey": "T", "errorCode": 0, "eventId": 3000}),
+        json!({
+            "$id": "1", "innerException": null, "message": "m", "typeName": "T, A",
+            "typeKey": "T", "errorCode": 0, "eventId": 3000,
+        }),
         &[],
         |b| wire::decode::<ErrorBody>(b).map(|r| format!("{r:?}")),
     );
-    nulls_in(
-        "statistics",
-        statistics_json(&Statistics::default()),
-        &[],
-        |b| wire::decode::<Statistics>(b).map(|r| format!("{r:?}")),
-    );
+    nulls_in("statistics", statistics, &[], |b| {
+        wire::decode::<Statistics>(b).map(|r| format!("{r:?}"))
+    });
     nulls_in(
         "scale_sets",
         json!({"count": 1, "value": [scale_set]}),
@@ -1392,7 +1401,10 @@ fn fuzz_nulls_in_every_field() {
     );
     nulls_in(
         "runner_groups",
-        json!({"count": 1, "value": [{"id": 1, "name": "Default", "size": 2, "isDefaultGroup": true}]}),
+        json!({
+            "count": 1,
+            "value": [{"id": 1, "name": "Default", "size": 2, "isDefaultGroup": true}],
+        }),
         &["id"],
         |b| wire::decode::<ListResponse<RunnerGroup>>(b).map(|r| format!("{:?}", r.value)),
     );

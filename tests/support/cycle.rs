@@ -111,7 +111,7 @@ impl Shapes {
 /// tests, `full` and `sparse`, that run it against the fake in each of the [`Shapes`].
 #[macro_export]
 macro_rules! in_both_shapes {
-    ($($(#[$doc:meta])* async fn $name:ident($shapes:ident: Shapes) $body:block)*) => {$(
+    ($($(#[$doc:meta])* async fn $name:ident($shapes:ident: Shapes $(,)?) $body:block)*) => {$(
         $(#[$doc])*
         mod $name {
             #[allow(unused_imports)]
