@@ -22,7 +22,7 @@ use ghaec2::actions::http::{Response, parse_retry_after};
 use ghaec2::actions::messages::{self, JOB_MESSAGES_TYPE, JobInfo, JobMessage, RunnerRef};
 use ghaec2::actions::session::Session;
 use ghaec2::actions::wire::{
-    self, Envelope, ErrorBody, JitConfigResponse, ListResponse, RunnerReference,
+    self, Envelope, ErrorBody, JitConfigResponse, ListResponse, RunnerGroup, RunnerReference,
     RunnerRegistrationResponse, RunnerScaleSet, SessionResponse, Statistics, TokenResponse,
 };
 use ghaec2::config::{Config, GitHubCredential, Problem, Secret, vars};
@@ -1245,6 +1245,24 @@ fn check_nulls(
     Ok(())
 }
 
+/// [`check_nulls`] over members of `document` chosen at random, each choice sent in every
+/// [`Dress`]; `needed` are the keys that may fail.
+fn nulls_in<T: Debug>(
+    name: &str,
+    document: Value,
+    needed: &[&str],
+    decode: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
+) {
+    let cases = (dress(), some_members(&document));
+    fuzz(&format!("nulls_in_{name}"), cases, |(dress, chosen)| {
+        check_nulls(&document, &chosen, needed, |json| {
+            decode(&dress.bytes(json.clone()))
+                .map(|r| format!("{r:?}"))
+                .map_err(|e| e.to_string())
+        })
+    });
+}
+
 #[test]
 fn fuzz_nulls_in_every_field() {
     let envelope = envelope_case(true).prop_flat_map(|case| {
@@ -1329,5 +1347,74 @@ fn fuzz_nulls_in_every_field() {
                     .map_err(|e| e.to_string())
             },
         )
+    });
+
+    // The other answers the client decodes: null and absent read alike everywhere, and only
+    // an id may be found missing.
+    let statistics = statistics_json(&Statistics {
+        total_available_jobs: 1,
+        total_acquired_jobs: 2,
+        total_assigned_jobs: 3,
+        total_running_jobs: 4,
+        total_registered_runners: 5,
+        total_busy_runners: 6,
+        total_idle_runners: 7,
+    });
+    let scale_set = json!({
+        "id": 7, "name": "set", "runnerGroupId": 1, "runnerGroupName": "Default",
+        "labels": [{"name": "set", "type": "System"}],
+        "runnerSetting": {"ephemeral": true, "isElastic": true, "disableUpdate": true},
+        "createdOn": "2026-01-01T00:00:00Z", "runnerJitConfigUrl": "https://x.example/jit",
+        "statistics": statistics,
+    });
+    let runner =
+        json!({"id": 3, "name": "r", "runnerScaleSetId": 7, "status": "online", "busy": true});
+    nulls_in(
+        "token",
+        json!({"token": "t", "expires_at": "2026-01-01T00:00:00Z"}),
+        &[],
+        |b| wire::decode::<TokenResponse>(b).map(|r| r.token),
+    );
+    nulls_in(
+        "registration",
+        json!({"url": "https://x.example/", "token": "t", "token_schema": "OAuthAccessToken"}),
+        &[],
+        |b| wire::decode::<RunnerRegistrationResponse>(b).map(|r| format!("{} {}", r.url, r.token)),
+    );
+    nulls_in(
+        "error_body",
+        json!({
+            "$id": "1", "innerException": null, "message": "m", "typeName": "T, A",
+            "typeKey": "T", "errorCode": 0, "eventId": 3000,
+        }),
+        &[],
+        |b| wire::decode::<ErrorBody>(b).map(|r| format!("{r:?}")),
+    );
+    nulls_in("statistics", statistics, &[], |b| {
+        wire::decode::<Statistics>(b).map(|r| format!("{r:?}"))
+    });
+    nulls_in(
+        "scale_sets",
+        json!({"count": 1, "value": [scale_set]}),
+        &["id"],
+        |b| wire::decode::<ListResponse<RunnerScaleSet>>(b).map(|r| format!("{:?}", r.value)),
+    );
+    nulls_in(
+        "runner_groups",
+        json!({
+            "count": 1,
+            "value": [{"id": 1, "name": "Default", "size": 2, "isDefaultGroup": true}],
+        }),
+        &["id"],
+        |b| wire::decode::<ListResponse<RunnerGroup>>(b).map(|r| format!("{:?}", r.value)),
+    );
+    nulls_in(
+        "agents",
+        json!({"count": 1, "value": [runner]}),
+        &["id"],
+        |b| wire::decode::<ListResponse<RunnerReference>>(b).map(|r| format!("{:?}", r.value)),
+    );
+    nulls_in("acquired", json!({"count": 2, "value": [4, 5]}), &[], |b| {
+        wire::decode::<ListResponse<i64>>(b).map(|r| format!("{:?}", r.value))
     });
 }

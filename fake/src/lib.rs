@@ -37,6 +37,9 @@
 //!   until a poll sends it). Unset times are sent as Go's zero time.
 //! * Statistics: assigned = waiting + running; acquired = acquired and unfinished
 //!   (GHES only); registered = connected, not removed runners.
+//! * Sparse mode ([`FakeOptions::sparse`], `--sparse`): every Actions service and queue
+//!   answer leaves defaults out, sends `null` for empty values, a refresh has no
+//!   `statistics`, and every message body opens with a job message of an unknown kind.
 //! * Scale set delete with a running job ⇒ 400 `TaskAgentJobStillRunningException`.
 //! * Test-only levers on [`Fake`]: `requeue_job` (the job's `JobCompleted` "canceled", then
 //!   `JobAssigned` again under the same ids), `lag_statistics` (the next N messages carry
@@ -77,6 +80,7 @@
 //! | `sessions.rs` | session create/refresh/delete |
 //! | `queue.rs` | long poll, ack, acquirejobs, acquirablejobs |
 //! | `faults.rs` | [`Fault`] rules and their named constructors |
+//! | `sparse.rs` | sparse mode: the one transform of every Actions answer |
 //! | `calls.rs` | [`Call`] log records |
 //! | `respond.rs` | .NET / GitHub error bodies, auth helpers |
 //! | `control.rs`, `control_http.rs` | [`Fake`] control handle and its HTTP API |
@@ -97,6 +101,7 @@ mod queue;
 mod respond;
 mod server;
 mod sessions;
+pub mod sparse;
 pub mod state;
 pub mod tls;
 pub mod tokens;

@@ -66,6 +66,10 @@ struct Args {
     /// file (for ghaec2's GITHUB_CA_BUNDLE).
     #[arg(long)]
     tls_ca_file: Option<PathBuf>,
+    /// Answer as a .NET data contract service may: defaults left out, nulls for empty
+    /// values, no statistics on session refresh, an unknown job message in every message.
+    #[arg(long)]
+    sparse: bool,
 }
 
 fn options(args: Args) -> Result<FakeOptions, Box<dyn std::error::Error>> {
@@ -98,6 +102,7 @@ fn options(args: Args) -> Result<FakeOptions, Box<dyn std::error::Error>> {
         bom: Bom::EveryNth(args.bom_every),
         default_job_duration: args.job_duration_ms.map(Duration::from_millis),
         extra_runner_groups: args.runner_groups,
+        sparse: args.sparse,
         ..FakeOptions::default()
     })
 }

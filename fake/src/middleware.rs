@@ -1,6 +1,6 @@
 //! The layer around every route: names the endpoint, applies faults, checks the
-//! `api-version` of admin calls, adds correlation headers and the optional BOM,
-//! and records the call.
+//! `api-version` of admin calls, adds correlation headers, reshapes answers in sparse
+//! mode, adds the optional BOM, and records the call.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -64,7 +64,7 @@ pub async fn around(
             .unwrap_or_else(|| axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()),
         None => handle(service, request, next).await,
     };
-    let response = decorate(&shared, service, response).await;
+    let response = decorate(&shared, endpoint, service, response).await;
     let call = start.finish(response.status().as_u16(), fault_name);
     tracing::debug!(endpoint = call.endpoint, method = %call.method, path = %call.path, status = call.status, "Request served.");
     shared.record(call);
@@ -100,7 +100,12 @@ async fn handle(service: Service, request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-async fn decorate(shared: &Shared, service: Service, mut response: Response) -> Response {
+async fn decorate(
+    shared: &Shared,
+    endpoint: &str,
+    service: Service,
+    mut response: Response,
+) -> Response {
     let id = uuid::Uuid::new_v4().to_string();
     let header_name = match service {
         Service::GitHub => HEADER_GITHUB_REQUEST_ID,
@@ -115,22 +120,32 @@ async fn decorate(shared: &Shared, service: Service, mut response: Response) -> 
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if service == Service::GitHub || !is_json || !bom_due(shared) {
+    if service == Service::GitHub || !is_json {
         return response;
     }
-    // The .NET service sometimes prefixes a UTF-8 BOM; clients strip it (docs/protocol.md §5).
-    let (mut parts, body) = response.into_parts();
-    match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => {
-            let mut with_bom = UTF8_BOM.to_vec();
-            with_bom.extend_from_slice(&bytes);
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(with_bom))
-        }
-        Err(e) => {
-            ApiError::from(Fail::Internal(format!("buffering a response: {e}"))).into_response()
-        }
+    let sparse = shared.options.sparse;
+    let bom = bom_due(shared);
+    if !sparse && !bom {
+        return response;
     }
+    let (mut parts, body) = response.into_parts();
+    let mut bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => bytes.to_vec(),
+        Err(e) => {
+            return ApiError::from(Fail::Internal(format!("buffering a response: {e}")))
+                .into_response();
+        }
+    };
+    if sparse && let Ok(value) = serde_json::from_slice(&bytes) {
+        let reshaped = crate::sparse::answer(endpoint, value);
+        bytes = serde_json::to_vec(&reshaped).unwrap_or(bytes);
+    }
+    if bom {
+        // The .NET service sometimes prefixes a UTF-8 BOM; clients strip it (docs/protocol.md §5).
+        bytes.splice(0..0, UTF8_BOM.iter().copied());
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 fn bom_due(shared: &Shared) -> bool {

@@ -81,6 +81,10 @@ pub struct FakeOptions {
     /// github.com since mid-2025 sends `runnerRequestId: 0` with a non-empty `jobId`
     /// (docs/protocol.md §10, §18.4); set to imitate it (only meaningful in dotcom mode).
     pub zero_runner_request_ids: bool,
+    /// Answer in the sparse shapes of a .NET data contract service: defaults left out,
+    /// `null` for empty values, no statistics on refresh, an unknown job message in
+    /// every message (see `sparse.rs`).
+    pub sparse: bool,
 }
 
 impl Default for FakeOptions {
@@ -101,6 +105,7 @@ impl Default for FakeOptions {
             default_job_duration: None,
             extra_runner_groups: Vec::new(),
             zero_runner_request_ids: false,
+            sparse: false,
         }
     }
 }
@@ -139,6 +144,12 @@ impl FakeOptions {
     /// Sets the default job duration.
     pub fn with_job_duration(mut self, duration: Duration) -> Self {
         self.default_job_duration = Some(duration);
+        self
+    }
+
+    /// Answers in sparse shapes (see [`FakeOptions::sparse`]).
+    pub fn with_sparse(mut self, sparse: bool) -> Self {
+        self.sparse = sparse;
         self
     }
 

@@ -33,6 +33,9 @@ pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
 pub const LEASE_OVERHANG: Duration = Duration::from_secs(30);
 /// The service holds an empty poll about this long (docs/protocol.md §9.1).
 const LONG_POLL: Duration = Duration::from_secs(50);
+/// A poll attempt waits this long for its answer: the hold plus a margin of at least 10 s,
+/// so that a held poll answered a little late is read, not cut and retried.
+const POLL_TIMEOUT: Duration = LONG_POLL.saturating_add(Duration::from_secs(10));
 /// Longest wait between attempts after a transient failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 
@@ -272,7 +275,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                     &mut run.session,
                     run.state.last_message_id,
                     self.settings.max_runners,
-                    remaining.min(LONG_POLL + SAFETY_MARGIN),
+                    remaining.min(POLL_TIMEOUT),
                 );
                 // The poll is cut at the window's end or on shutdown; an unacknowledged
                 // message is simply delivered again.
@@ -369,5 +372,23 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         run.summary.session_id = Some(run.session.id.to_string());
         run.summary.last_message_id = run.state.last_message_id;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_timeout_keeps_ten_seconds_over_the_service_hold() {
+        assert_eq!(
+            LONG_POLL,
+            Duration::from_secs(50),
+            "the hold protocol.md §9.1 names"
+        );
+        assert!(
+            POLL_TIMEOUT >= LONG_POLL + Duration::from_secs(10),
+            "a poll timeout of {POLL_TIMEOUT:?} leaves less than 10 s over the {LONG_POLL:?} hold"
+        );
     }
 }

@@ -26,37 +26,69 @@ pub async fn run(
     args: &[&str],
     extra: &[(&str, &str)],
 ) -> Ran {
-    let sdk = moto::sdk_config(region).await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let network = moto::network(&ec2).await;
-    let ami = moto::ami(&aws_sdk_ssm::Client::new(&sdk)).await;
-    let table = moto::table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ghaec2"));
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GITHUB_CONFIG_URL", fake.config_url("my-org"))
-        .env("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT)
-        .env("RUNNER_SCALE_SET_NAME", scale_set)
-        .env("EC2_SUBNET_ID", network.subnet_ids.join(","))
-        .env("EC2_SECURITY_GROUP_ID", &network.security_group_id)
-        .env("EC2_AMI_ID", ami)
-        .env("STATE_TABLE_NAME", table)
-        .env("AWS_REGION", region)
-        .env("AWS_ENDPOINT_URL", moto::endpoint())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing");
-    for (key, value) in extra {
-        command.env(key, value);
-    }
-    let output = tokio::task::spawn_blocking(move || command.output())
+    Site::new(region)
         .await
-        .expect("joins")
-        .expect("runs ghaec2");
-    Ran {
-        success: output.status.success(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        .run(fake, scale_set, args, extra)
+        .await
+}
+
+/// A network, an AMI and a state table in moto, kept across runs of the binary, as one
+/// deployment's successive invocations see them.
+pub struct Site {
+    region: String,
+    network: moto::Network,
+    ami: String,
+    table: String,
+}
+
+impl Site {
+    /// A fresh site in `region` (a region of the test's own).
+    pub async fn new(region: &str) -> Site {
+        let sdk = moto::sdk_config(region).await;
+        let ec2 = aws_sdk_ec2::Client::new(&sdk);
+        Site {
+            region: region.to_owned(),
+            network: moto::network(&ec2).await,
+            ami: moto::ami(&aws_sdk_ssm::Client::new(&sdk)).await,
+            table: moto::table(&aws_sdk_dynamodb::Client::new(&sdk)).await,
+        }
+    }
+
+    /// Runs `ghaec2 args…` on this site (see [`run`]).
+    pub async fn run(
+        &self,
+        fake: &FakeServer,
+        scale_set: &str,
+        args: &[&str],
+        extra: &[(&str, &str)],
+    ) -> Ran {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ghaec2"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GITHUB_CONFIG_URL", fake.config_url("my-org"))
+            .env("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT)
+            .env("RUNNER_SCALE_SET_NAME", scale_set)
+            .env("EC2_SUBNET_ID", self.network.subnet_ids.join(","))
+            .env("EC2_SECURITY_GROUP_ID", &self.network.security_group_id)
+            .env("EC2_AMI_ID", &self.ami)
+            .env("STATE_TABLE_NAME", &self.table)
+            .env("AWS_REGION", &self.region)
+            .env("AWS_ENDPOINT_URL", moto::endpoint())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("joins")
+            .expect("runs ghaec2");
+        Ran {
+            success: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     }
 }

@@ -84,6 +84,54 @@ pub async fn harness(region: &str, mode: Mode, min: u32, max: u32) -> Harness {
     harness_with(region, mode, min, max, &[]).await
 }
 
+/// The shapes the fake answers in: complete, or sparse as a .NET data contract service may
+/// send them (defaults left out, nulls, no statistics on refresh, unknown job messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shapes {
+    Full,
+    Sparse,
+}
+
+impl Shapes {
+    /// A harness in `region` with the fake in `mode`, answering in these shapes.
+    pub async fn harness(self, region: &str, mode: Mode, min: u32, max: u32) -> Harness {
+        let options = FakeOptions::for_tests()
+            .with_mode(mode)
+            .with_sparse(self == Shapes::Sparse);
+        harness_on(options, region, min, max, &[]).await
+    }
+
+    /// [`Shapes::harness`] in its own account.
+    pub async fn isolated(self, mode: Mode, min: u32, max: u32) -> Harness {
+        self.harness(REGION, mode, min, max).await
+    }
+}
+
+/// Declares each `async fn name(shapes: Shapes) { … }` scenario as a module `name` with two
+/// tests, `full` and `sparse`, that run it against the fake in each of the [`Shapes`].
+#[macro_export]
+macro_rules! in_both_shapes {
+    ($($(#[$doc:meta])* async fn $name:ident($shapes:ident: Shapes $(,)?) $body:block)*) => {$(
+        $(#[$doc])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn scenario($shapes: $crate::support::cycle::Shapes) $body
+
+            #[tokio::test]
+            async fn full() {
+                scenario($crate::support::cycle::Shapes::Full).await
+            }
+
+            #[tokio::test]
+            async fn sparse() {
+                scenario($crate::support::cycle::Shapes::Sparse).await
+            }
+        }
+    )*};
+}
+
 /// A harness with extra or overriding configuration variables.
 pub async fn harness_with(
     region: &str,
@@ -92,7 +140,25 @@ pub async fn harness_with(
     max: u32,
     extra: &[(&str, String)],
 ) -> Harness {
-    let fake = fake::start(FakeOptions::for_tests().with_mode(mode)).await;
+    harness_on(
+        FakeOptions::for_tests().with_mode(mode),
+        region,
+        min,
+        max,
+        extra,
+    )
+    .await
+}
+
+/// A harness with the fake started from `options`.
+pub async fn harness_on(
+    options: FakeOptions,
+    region: &str,
+    min: u32,
+    max: u32,
+    extra: &[(&str, String)],
+) -> Harness {
+    let fake = fake::start(options).await;
     let proxy = AwsProxy::start(&moto::endpoint()).await;
     let sdk = proxied_sdk_config(region, &proxy).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);

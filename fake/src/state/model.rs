@@ -200,6 +200,8 @@ pub struct Queue {
     pub messages: BTreeMap<u64, String>,
     /// `X-ScaleSetMaxCapacity` of the latest poll.
     pub max_capacity: Option<u64>,
+    /// How many times each message id was delivered (kept after the ack).
+    pub deliveries: BTreeMap<u64, u32>,
     /// Statistics frozen for the next deliveries (a service whose counters lag its
     /// messages), with how many deliveries still carry them.
     #[serde(skip)]
@@ -213,6 +215,7 @@ impl Default for Queue {
             pending: VecDeque::new(),
             messages: BTreeMap::new(),
             max_capacity: None,
+            deliveries: BTreeMap::new(),
             lagging: None,
         }
     }

@@ -67,6 +67,7 @@ impl State {
                 (id, body)
             }
         };
+        *queue.deliveries.entry(message_id).or_default() += 1;
         let statistics = self.delivered_statistics(who.scale_set_id);
         Ok(Some(Envelope {
             message_id,
