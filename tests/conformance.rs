@@ -6,23 +6,23 @@
 //! fixture's `expect` is contained in it. One loop runs them all; a failure names the fixture.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "conformance/server.rs"]
+mod server;
+#[path = "conformance/summary.rs"]
+mod summary;
+
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use ghaec2::actions::http::RetryPolicy;
-use ghaec2::actions::messages::{self, JobMessage};
-use ghaec2::actions::wire::{Envelope, RunnerReference, RunnerScaleSet};
 use ghaec2::actions::{ActionsClient, ActionsError, ClientOptions, Session};
 use ghaec2::config::{Credential, GitHubConfigUrl};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use server::{Answer, Route, SERVER};
+use summary::{error_summary, message, mismatches, runner, scale_set, session_summary};
 
 /// Retries as in production, with millisecond waits: a 5xx fixture costs 5 attempts.
 const RETRY: RetryPolicy = RetryPolicy {
@@ -30,17 +30,14 @@ const RETRY: RetryPolicy = RetryPolicy {
     base_wait: Duration::from_millis(2),
     max_wait: Duration::from_millis(50),
 };
-/// What every fixture's URLs and bodies say in place of the server's address.
-const SERVER: &str = "{{server}}";
-/// Every token a fixture hands out contains this; no error may carry it.
-const SECRET_MARK: &str = "secret-";
 const SCALE_SET_ID: i64 = 1;
 const SCALE_SET_NAME: &str = "linux-x64";
 const RUNNER_GROUP: &str = "build-pool";
 const RUNNER_NAME: &str = "linux-x64-runner-1";
 const SESSION_ID: &str = "5f0c1a7e-0000-4000-8000-00000000c0de";
-/// An admin token whose `exp` is 2100-01-01; only its payload is read.
-const ADMIN_JWT: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDAsImlzcyI6ImNvbmZvcm1hbmNlIn0.c2lnbmF0dXJl";
+/// An admin token whose `exp` is 2100-01-01; only its payload is read, so the signature can
+/// carry the secret mark.
+const ADMIN_JWT: &str = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDAsImlzcyI6ImNvbmZvcm1hbmNlIn0.secret-signature";
 
 /// The client calls a fixture can make, each with fixed arguments (see [`run`]). All but
 /// `installation_token` (a GitHub App) use a PAT.
@@ -121,43 +118,6 @@ struct Fixture {
     divergence: Option<String>,
 }
 
-/// One HTTP answer. `json` is sent serialized, `text` byte for byte (a BOM is `\ufeff`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Answer {
-    #[serde(default = "ok_status")]
-    status: u16,
-    #[serde(default)]
-    headers: BTreeMap<String, String>,
-    #[serde(default)]
-    json: Option<Value>,
-    #[serde(default)]
-    text: Option<String>,
-}
-
-fn ok_status() -> u16 {
-    200
-}
-
-/// Requests whose method (if given) and path (containing `path`) match get `answer`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Route {
-    #[serde(default)]
-    method: Option<String>,
-    path: String,
-    answer: Answer,
-}
-
-impl Route {
-    fn matches(&self, request: &Request) -> bool {
-        self.method
-            .as_deref()
-            .is_none_or(|m| request.method().as_str().eq_ignore_ascii_case(m))
-            && request.uri().path().contains(&self.path)
-    }
-}
-
 /// The token chain as the service answers it, unless the fixture tests that very call.
 fn token_chain(call: Call) -> Vec<Route> {
     let registration_token = Route {
@@ -187,65 +147,11 @@ fn token_chain(call: Call) -> Vec<Route> {
     }
 }
 
-/// The server of one fixture: routes first, then the answers to the call under test.
-struct Script {
-    base: String,
-    routes: Vec<Route>,
-    answers: Vec<Answer>,
-    attempts: AtomicUsize,
-}
-
-async fn serve(State(script): State<Arc<Script>>, request: Request) -> Response {
-    let answer = match script.routes.iter().find(|r| r.matches(&request)) {
-        Some(route) => &route.answer,
-        None => {
-            let turn = script.attempts.fetch_add(1, Ordering::SeqCst);
-            &script.answers[turn.min(script.answers.len() - 1)]
-        }
-    };
-    let fill = |s: &str| s.replace(SERVER, &script.base);
-    let (content_type, body) = match (&answer.json, &answer.text) {
-        (Some(json), _) => (Some("application/json"), fill(&json.to_string())),
-        (None, Some(text)) => (None, fill(text)),
-        (None, None) => (None, String::new()),
-    };
-    let mut response = (StatusCode::from_u16(answer.status).unwrap(), body).into_response();
-    let headers = response.headers_mut();
-    headers.remove("content-type");
-    if let Some(content_type) = content_type {
-        headers.insert("content-type", HeaderValue::from_static(content_type));
-    }
-    for (name, value) in &answer.headers {
-        headers.insert(
-            HeaderName::from_bytes(name.as_bytes()).unwrap(),
-            HeaderValue::from_str(value).unwrap(),
-        );
-    }
-    response
-}
-
-/// Starts the fixture's server; returns its base URL and script.
-async fn start(fixture: &Fixture) -> Arc<Script> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut routes = fixture.also.clone();
-    routes.extend(token_chain(fixture.call));
-    let script = Arc::new(Script {
-        base,
-        routes,
-        answers: fixture.answers.clone(),
-        attempts: AtomicUsize::new(0),
-    });
-    let app = axum::Router::new()
-        .fallback(serve)
-        .with_state(script.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    script
-}
-
 /// Makes the fixture's call and sums its outcome up.
 async fn outcome(fixture: &Fixture) -> Value {
-    let script = start(fixture).await;
+    let mut routes = fixture.also.clone();
+    routes.extend(token_chain(fixture.call));
+    let script = server::start(routes, fixture.answers.clone()).await;
     let config = GitHubConfigUrl::parse(&format!("{}/my-org", script.base)).unwrap();
     let credential = match fixture.call {
         Call::InstallationToken => app_credential(),
@@ -269,7 +175,7 @@ async fn outcome(fixture: &Fixture) -> Value {
         Ok(value) => json!({"ok": value}),
         Err(error) => json!({"err": error_summary(error)}),
     };
-    summary["attempts"] = json!(script.attempts.load(Ordering::SeqCst));
+    summary["attempts"] = json!(script.attempts());
     let text = summary.to_string().replace(&script.base, SERVER);
     serde_json::from_str(&text).unwrap()
 }
@@ -351,139 +257,6 @@ async fn run(
         }
         Call::RemoveRunner => json!(format!("{:?}", client.remove_runner(5).await?)),
     })
-}
-
-fn scale_set(set: &RunnerScaleSet) -> Value {
-    json!({
-        "id": set.id,
-        "name": set.name,
-        "runnerGroupId": set.runner_group_id,
-        "runnerGroupName": set.runner_group_name,
-        "labels": set.labels.iter().map(|l| &l.name).collect::<Vec<_>>(),
-        "runnerSetting": set.runner_setting,
-        "statistics": set.statistics,
-    })
-}
-
-fn session_summary(session: &Session) -> Value {
-    json!({
-        "id": session.id,
-        "scaleSetId": session.scale_set_id,
-        "queueUrl": session.queue_url.as_str(),
-        "statistics": session.statistics,
-    })
-}
-
-fn runner(runner: &RunnerReference) -> Value {
-    json!({
-        "id": runner.id,
-        "name": runner.name,
-        "runnerScaleSetId": runner.runner_scale_set_id,
-        "status": runner.status,
-        "busy": runner.busy,
-        "online": runner.is_online(),
-    })
-}
-
-/// A polled message as the cycle would use it: what it acquires, and what it passes over.
-fn message(envelope: &Envelope) -> Value {
-    let parsed = messages::parse(envelope);
-    let (events, acquire, skipped, malformed) = match &parsed {
-        Ok(m) => (
-            m.events.iter().map(event).collect(),
-            messages::acquirable_ids(&m.events),
-            m.skipped.len(),
-            None,
-        ),
-        Err(e) => (vec![], vec![], 0, Some(e.reason.clone())),
-    };
-    json!({
-        "messageId": envelope.message_id,
-        "messageType": envelope.message_type,
-        "statistics": envelope.statistics,
-        "events": events,
-        "acquire": acquire,
-        "skipped": skipped,
-        "malformed": malformed,
-    })
-}
-
-fn event(event: &JobMessage) -> Value {
-    let (kind, job, runner_name, result) = match event {
-        JobMessage::JobAvailable { job, .. } => ("JobAvailable", job, None, None),
-        JobMessage::JobAssigned { job } => ("JobAssigned", job, None, None),
-        JobMessage::JobStarted { job, runner } => {
-            ("JobStarted", job, Some(&runner.runner_name), None)
-        }
-        JobMessage::JobCompleted {
-            job,
-            runner,
-            result,
-        } => ("JobCompleted", job, Some(&runner.runner_name), Some(result)),
-        JobMessage::Unknown => return json!({"type": "Unknown"}),
-    };
-    json!({
-        "type": kind,
-        "runnerRequestId": job.runner_request_id,
-        "jobId": job.job_id,
-        "labels": job.request_labels,
-        "runnerName": runner_name,
-        "result": result,
-    })
-}
-
-/// An error as a caller sees it: its kind, the service's answer, and whether it is recovered
-/// from by trying again (`retryable`) or by a new session (`sessionGone`).
-fn error_summary(error: &ActionsError) -> Value {
-    let debug = format!("{error:?}");
-    let kind = debug
-        .split(|c: char| !c.is_alphanumeric())
-        .next()
-        .unwrap_or_default();
-    let api = error.api();
-    let what = match error {
-        ActionsError::Decode { what, .. } | ActionsError::Protocol { what, .. } => Some(*what),
-        _ => None,
-    };
-    let problem = match error {
-        ActionsError::Protocol { problem, .. } => Some(problem.as_str()),
-        _ => None,
-    };
-    json!({
-        "kind": kind,
-        "what": what,
-        "problem": problem,
-        "status": api.map(|e| e.status.as_u16()),
-        "typeName": api.and_then(|e| e.type_name.as_deref()),
-        "message": api.map(|e| e.message.as_str()),
-        "activityId": api.and_then(|e| e.activity_id.as_deref()),
-        "retryable": error.is_retryable(),
-        "sessionGone": error.is_session_gone(),
-        "carriesToken": error.to_string().contains(SECRET_MARK) || debug.contains(SECRET_MARK),
-    })
-}
-
-/// Where `actual` does not contain `expected`: objects by their keys, arrays element by
-/// element, anything else by equality.
-fn mismatches(expected: &Value, actual: &Value, at: &str, out: &mut Vec<String>) {
-    match (expected, actual) {
-        (Value::Object(want), Value::Object(got)) => {
-            for (key, value) in want {
-                let at = format!("{at}.{key}");
-                match got.get(key) {
-                    Some(found) => mismatches(value, found, &at, out),
-                    None => out.push(format!("{at}: absent, expected {value}")),
-                }
-            }
-        }
-        (Value::Array(want), Value::Array(got)) if want.len() == got.len() => {
-            for (index, (value, found)) in want.iter().zip(got).enumerate() {
-                mismatches(value, found, &format!("{at}[{index}]"), out);
-            }
-        }
-        _ if expected == actual => {}
-        _ => out.push(format!("{at}: expected {expected}, got {actual}")),
-    }
 }
 
 fn load() -> Vec<(String, FixtureFile)> {
