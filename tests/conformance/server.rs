@@ -28,6 +28,18 @@ pub struct Answer {
     pub text: Option<String>,
 }
 
+impl Answer {
+    /// A JSON answer with no extra headers.
+    pub fn json(status: u16, body: Value) -> Self {
+        Answer {
+            status,
+            headers: BTreeMap::new(),
+            json: Some(body),
+            text: None,
+        }
+    }
+}
+
 fn ok_status() -> u16 {
     200
 }
