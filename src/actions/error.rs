@@ -149,12 +149,16 @@ impl ActionsError {
         self.api().is_some_and(|e| e.is_exception(name))
     }
 
-    /// Worth trying again later: transport failures, throttling and server errors.
+    /// Worth trying again later: transport failures, throttling and server errors. GitHub
+    /// throttles with a 403 too, whose message then names the rate limit.
     pub fn is_retryable(&self) -> bool {
         match self {
             ActionsError::Transport { .. } | ActionsError::Decode { .. } => true,
             _ => self.api().is_some_and(|e| {
-                e.status == StatusCode::TOO_MANY_REQUESTS || e.status.is_server_error()
+                e.status == StatusCode::TOO_MANY_REQUESTS
+                    || e.status.is_server_error()
+                    || (e.status == StatusCode::FORBIDDEN
+                        && e.message.to_ascii_lowercase().contains("rate limit"))
             }),
         }
     }
