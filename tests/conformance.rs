@@ -151,6 +151,7 @@ async fn outcome(fixture: &Fixture) -> Value {
     let options = ClientOptions {
         retry: RETRY,
         timeout: Duration::from_secs(10),
+        ..ClientOptions::default()
     };
     let client = ActionsClient::new(config, &credential, options).unwrap();
     let mut session = Session::new(
