@@ -285,9 +285,15 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             let work = async {
                 match step {
                     Step::FirstPass => self.reconcile_now(run, true).await.map(|()| true),
-                    Step::Polled(Ok(Some(envelope))) => {
-                        self.handle(run, envelope).await.map(|()| true)
-                    }
+                    Step::Polled(Ok(Some(envelope))) => match self.handle(run, envelope).await {
+                        // An acquisition or acknowledgement refused for the session: the
+                        // message was not acknowledged, so the new session gets it again.
+                        Err(CycleError::Actions(
+                            e @ (ActionsError::SessionInvalid(_)
+                            | ActionsError::QueueTokenExpired(_)),
+                        )) => self.recover(run, e, stop).await,
+                        handled => handled.map(|()| true),
+                    },
                     Step::Polled(Ok(None)) => self.reconcile_now(run, false).await.map(|()| true),
                     Step::Polled(Err(e)) => self.recover(run, e, stop).await,
                 }
