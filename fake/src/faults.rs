@@ -435,6 +435,31 @@ mod tests {
     }
 
     #[test]
+    fn session_faults_apply_where_they_mean_something() {
+        let mut faults = Faults::default();
+        faults.add(Fault::session_conflict_names_owner(1));
+        assert!(
+            faults.take("sessions.refresh").is_none(),
+            "only creates conflict"
+        );
+        assert_eq!(
+            faults.take("sessions.create"),
+            Some(FaultAction::SessionConflictNamesOwner)
+        );
+        let late: Fault = serde_json::from_str(
+            r#"{"endpoint":"sessions.create","times":1,"action":{"kind":"answerLate","ms":900}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(late, Fault::session_create_answer_lost(1, 900));
+        let invalid = Fault::session_invalid("acquirejobs", 1);
+        let text = serde_json::to_string(&invalid).unwrap_or_default();
+        assert!(
+            text.contains("\"errorKind\":\"RunnerSessionInvalid\""),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn faults_round_trip_as_json() {
         let fault = Fault::too_many_requests("*", 1, 3);
         let text = serde_json::to_string(&fault).unwrap_or_default();

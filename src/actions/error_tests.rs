@@ -91,3 +91,49 @@ fn the_detail_names_the_exception_or_the_error_kind() {
         "{invalid}"
     );
 }
+
+#[test]
+fn the_broker_body_is_read_for_its_kind_and_message() {
+    use reqwest::header::HeaderMap;
+
+    use crate::actions::http::Response;
+
+    let response = |status: u16, body: &str| Response {
+        status: StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT),
+        headers: HeaderMap::new(),
+        body: body.as_bytes().to_vec(),
+    };
+    let url = reqwest::Url::parse("https://example.test/queue").unwrap_or_else(|e| panic!("{e}"));
+    let read = |status, body| response(status, body).error(&reqwest::Method::GET, &url);
+
+    let broker = read(
+        400,
+        r#"{"source":"actions-broker-listener","errorKind":"RunnerSessionInvalid","statusCode":400,"errorMessage":"Runner session is invalid"}"#,
+    );
+    assert_eq!(broker.error_kind.as_deref(), Some("RunnerSessionInvalid"));
+    assert_eq!(broker.type_name, None);
+    assert_eq!(broker.message, "Runner session is invalid");
+
+    let folded = read(
+        400,
+        r#"{"ErrorKind":"RunnerSessionInvalid","errorMessage":null}"#,
+    );
+    assert!(
+        folded.has_error_kind(error_kind::SESSION_INVALID),
+        "{folded:?}"
+    );
+
+    let dotnet = read(
+        409,
+        r#"{"typeName":"GitHub.Actions.Runtime.WebApi.RunnerScaleSetSessionConflictException, GitHub.Actions.Runtime.WebApi","message":"busy"}"#,
+    );
+    assert_eq!(dotnet.error_kind, None);
+    assert_eq!(dotnet.message, "busy");
+    assert!(dotnet.is_exception(exception::SESSION_CONFLICT));
+
+    let text = read(403, "Forbidden");
+    assert_eq!(
+        (text.error_kind, text.message.as_str()),
+        (None, "Forbidden")
+    );
+}
