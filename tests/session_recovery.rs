@@ -178,6 +178,25 @@ async fn an_acknowledgement_refused_with_403_replaces_the_session() {
     assert_converged(&h, id_of(&second), 1, "after the refused acknowledgement").await;
 }
 
+/// A queue that refuses every new session too: each replacement after the first waits
+/// longer, so the service is not hammered, and the window ends normally.
+#[tokio::test]
+async fn a_queue_refusing_every_session_is_not_hammered() {
+    let h = harness("ap-southeast-5", Mode::Ghes, 0, 10).await;
+    h.cycle(BRIEF).await.unwrap();
+    h.fake.reset_calls();
+    h.fake.add_fault(Fault::status("messages.get", 10_000, 403));
+    let summary = h.cycle(SHORT).await.unwrap();
+    assert_eq!(summary.reason, Some(EndReason::WindowOver), "{summary:?}");
+    let creates = statuses(&h, "sessions.create");
+    // Waits of 0, 1 and 2 s fit at most three or four replacements into a 3 s window.
+    assert!(
+        (1..=4).contains(&creates.len()),
+        "{} sessions created in {SHORT:?}",
+        creates.len()
+    );
+}
+
 /// A 403 that is a rate limit (`Retry-After`) is waited out by the HTTP layer: the session
 /// stays.
 #[tokio::test]

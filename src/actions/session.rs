@@ -324,9 +324,11 @@ impl ActionsClient {
 
 /// A queue answer refusing the session itself (docs/protocol.md §9.1): a 403 that is not a
 /// rate limit (those are waited out by [`super::http::Http::send`] and arrive here only once
-/// it gave up), or the broker's `errorKind` `RunnerSessionInvalid`.
+/// it gave up) nor an HTML page (a proxy's, not the service's), or the broker's `errorKind`
+/// `RunnerSessionInvalid`.
 fn refuses_session(response: &Response, error: &ApiError) -> bool {
     let forbidden = response.status == StatusCode::FORBIDDEN
+        && !response.is_html()
         && rate_limit_wait(&response.headers, &response.body, Utc::now()).is_none();
     forbidden || error.has_error_kind(error_kind::SESSION_INVALID)
 }

@@ -179,6 +179,8 @@ struct Run {
     statistics_fresh: bool,
     summary: Summary,
     launches: u64,
+    /// Sessions replaced since the last successful poll (see `Services::recover`).
+    replacements: u32,
 }
 
 impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
@@ -282,6 +284,9 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                     _ = shutdown_requested(&mut shutdown) => continue,
                 }
             };
+            if matches!(step, Step::Polled(Ok(_))) {
+                run.replacements = 0;
+            }
             let work = async {
                 match step {
                     Step::FirstPass => self.reconcile_now(run, true).await.map(|()| true),

@@ -87,6 +87,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             statistics_fresh: created,
             summary: Default::default(),
             launches: 0,
+            replacements: 0,
         };
         if created {
             // Stored at once, so a crash leaves a session the next invocation reuses.
@@ -130,9 +131,11 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         }
     }
 
-    /// Recovers from a failed poll or acknowledgement: a gone session is replaced (the old
-    /// one deleted, best effort), a deleted scale set is created again; anything else goes
-    /// back to the caller. `Ok(false)` when another live session blocked us until `stop`.
+    /// Recovers from a failed queue call (poll, acquisition, acknowledgement): a gone session
+    /// is replaced (the old one deleted, best effort), a deleted scale set is created again;
+    /// anything else goes back to the caller. `Ok(false)` when another live session blocked us
+    /// until `stop`. A replacement that follows another with no successful poll in between
+    /// waits first, longer each time: a service refusing every new session is not hammered.
     pub(super) async fn recover(
         &self,
         run: &mut Run,
@@ -146,6 +149,18 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             return Err(error.into());
         }
         tracing::warn!(session_id = %run.session.id, error = %error, "Message session is gone; creating a new one.");
+        if run.replacements > 0 {
+            let wait = (Duration::from_secs(1) * 2u32.saturating_pow(run.replacements - 1))
+                .min(MAX_CONFLICT_WAIT);
+            let left = stop.listen_until.saturating_duration_since(Instant::now());
+            tracing::info!(
+                replacements = run.replacements,
+                wait_ms = wait.as_millis() as u64,
+                "The last new session failed too; waiting before the next."
+            );
+            tokio::time::sleep(wait.min(left)).await;
+        }
+        run.replacements += 1;
         if scale_set_gone {
             run.scale_set_id = self.replace_scale_set(&run.lease, run.scale_set_id).await?;
         } else if let Err(e) = self.actions.delete_session(&run.session).await {
