@@ -60,7 +60,7 @@ pub enum FaultAction {
         ms: u64,
     },
     /// A session create that conflicts answers in the older wording, which names the live
-    /// session's owner (protocol.md §8.4).
+    /// session's owner (docs/protocol.md §8.4).
     SessionConflictNamesOwner,
 }
 
@@ -236,7 +236,7 @@ impl Fault {
     }
 
     /// `endpoint` answers 400 with the broker's error body, `errorKind` `RunnerSessionInvalid`
-    /// (how the service now refuses a session it no longer knows, protocol.md §14.4).
+    /// (how the service now refuses a session it no longer knows, docs/protocol.md §14.4).
     pub fn session_invalid(endpoint: &str, times: u32) -> Self {
         let body = json!({"source": "actions-broker-listener", "errorKind": "RunnerSessionInvalid",
                           "statusCode": 400, "errorMessage": "Runner session is invalid"});

@@ -60,7 +60,7 @@ fn session_json(s: &state::State, grant: &SessionGrant, shape: Shape) -> Value {
 struct SessionRequest {
     #[serde(default)]
     owner_name: Option<String>,
-    /// scaleset sends a nil UUID here (protocol.md §8.1), which is ignored; another id is
+    /// scaleset sends a nil UUID here (docs/protocol.md §8.1), which is ignored; another id is
     /// kept as the session's. Whether the real service keeps one is not documented: the fake
     /// does, so that a client's recovery of its own lost create can be exercised.
     #[serde(default)]
