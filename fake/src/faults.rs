@@ -53,6 +53,15 @@ pub enum FaultAction {
     /// Handle normally but leave `statistics` out of the session (create/refresh), as a
     /// service that omits defaults may.
     SessionWithoutStatistics,
+    /// Handle normally (the call takes effect), then hold the answer `ms` milliseconds: a
+    /// client whose timeout is shorter never sees it and retries (a lost answer).
+    AnswerLate {
+        /// Milliseconds to hold the answer.
+        ms: u64,
+    },
+    /// A session create that conflicts answers in the older wording, which names the live
+    /// session's owner (docs/protocol.md §8.4).
+    SessionConflictNamesOwner,
 }
 
 /// A fault rule: `endpoint` name (see [`crate::endpoints`]), `"*"` for any, or a
@@ -211,6 +220,29 @@ impl Fault {
         status(SESSIONS_CREATE, times, 409, Some(body), None, None)
     }
 
+    /// Session creates answer late (see [`FaultAction::AnswerLate`]): the session exists,
+    /// but a client with a shorter timeout never learns its id.
+    pub fn session_create_answer_lost(times: u32, ms: u64) -> Self {
+        Self::new(SESSIONS_CREATE, times, FaultAction::AnswerLate { ms })
+    }
+
+    /// Session creates that conflict name the live session's owner (older wording).
+    pub fn session_conflict_names_owner(times: u32) -> Self {
+        Self::new(
+            SESSIONS_CREATE,
+            times,
+            FaultAction::SessionConflictNamesOwner,
+        )
+    }
+
+    /// `endpoint` answers 400 with the broker's error body, `errorKind` `RunnerSessionInvalid`
+    /// (how the service now refuses a session it no longer knows, docs/protocol.md §14.4).
+    pub fn session_invalid(endpoint: &str, times: u32) -> Self {
+        let body = json!({"source": "actions-broker-listener", "errorKind": "RunnerSessionInvalid",
+                          "statusCode": 400, "errorMessage": "Runner session is invalid"});
+        status(endpoint, times, 400, Some(body), None, None)
+    }
+
     /// Message polls answer 200 with an empty body (docs/protocol.md §9.1, ARC #4285).
     pub fn empty_message(times: u32) -> Self {
         Self::new(MESSAGES_GET, times, FaultAction::EmptyOk)
@@ -252,6 +284,7 @@ impl Fault {
             FaultAction::EmptyMessageQueueUrl | FaultAction::SessionWithoutStatistics => {
                 matches!(endpoint, SESSIONS_CREATE | SESSIONS_REFRESH)
             }
+            FaultAction::SessionConflictNamesOwner => endpoint == SESSIONS_CREATE,
             _ => true,
         };
         self.times > 0 && name_ok && applicable
@@ -341,7 +374,9 @@ impl FaultAction {
             FaultAction::EmptyOk => Some(StatusCode::OK.into_response()),
             FaultAction::Delay { .. }
             | FaultAction::EmptyMessageQueueUrl
-            | FaultAction::SessionWithoutStatistics => None,
+            | FaultAction::SessionWithoutStatistics
+            | FaultAction::AnswerLate { .. }
+            | FaultAction::SessionConflictNamesOwner => None,
         }
     }
 
@@ -354,6 +389,8 @@ impl FaultAction {
             FaultAction::Delay { .. } => "delay",
             FaultAction::EmptyMessageQueueUrl => "emptyMessageQueueUrl",
             FaultAction::SessionWithoutStatistics => "sessionWithoutStatistics",
+            FaultAction::AnswerLate { .. } => "answerLate",
+            FaultAction::SessionConflictNamesOwner => "sessionConflictNamesOwner",
         }
     }
 }
@@ -367,6 +404,11 @@ pub struct EmptyMessageQueueUrl;
 /// fault applies.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionWithoutStatistics;
+
+/// Marker a handler finds in the request extensions when the `SessionConflictNamesOwner`
+/// fault applies.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionConflictNamesOwner;
 
 #[cfg(test)]
 mod tests {
@@ -390,6 +432,31 @@ mod tests {
         assert!(faults.take("messages.get").is_some());
         assert!(faults.take("messages.get").is_none());
         assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn session_faults_apply_where_they_mean_something() {
+        let mut faults = Faults::default();
+        faults.add(Fault::session_conflict_names_owner(1));
+        assert!(
+            faults.take("sessions.refresh").is_none(),
+            "only creates conflict"
+        );
+        assert_eq!(
+            faults.take("sessions.create"),
+            Some(FaultAction::SessionConflictNamesOwner)
+        );
+        let late: Fault = serde_json::from_str(
+            r#"{"endpoint":"sessions.create","times":1,"action":{"kind":"answerLate","ms":900}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(late, Fault::session_create_answer_lost(1, 900));
+        let invalid = Fault::session_invalid("acquirejobs", 1);
+        let text = serde_json::to_string(&invalid).unwrap_or_default();
+        assert!(
+            text.contains("\"errorKind\":\"RunnerSessionInvalid\""),
+            "{text}"
+        );
     }
 
     #[test]

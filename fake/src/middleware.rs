@@ -14,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 
 use crate::calls::CallStart;
 use crate::endpoints::{self, Service};
-use crate::faults::{EmptyMessageQueueUrl, FaultAction, SessionWithoutStatistics};
+use crate::faults::{
+    EmptyMessageQueueUrl, FaultAction, SessionConflictNamesOwner, SessionWithoutStatistics,
+};
 use crate::options::Bom;
 use crate::respond::{ApiError, api_version_ok};
 use crate::server::Shared;
@@ -58,6 +60,15 @@ pub async fn around(
         Some(FaultAction::SessionWithoutStatistics) => {
             request.extensions_mut().insert(SessionWithoutStatistics);
             handle(service, request, next).await
+        }
+        Some(FaultAction::SessionConflictNamesOwner) => {
+            request.extensions_mut().insert(SessionConflictNamesOwner);
+            handle(service, request, next).await
+        }
+        Some(FaultAction::AnswerLate { ms }) => {
+            let response = handle(service, request, next).await;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            response
         }
         Some(fault) => fault
             .response()

@@ -11,10 +11,11 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::actions::{admin, scale_set_json};
-use crate::faults::{EmptyMessageQueueUrl, SessionWithoutStatistics};
-use crate::respond::{ApiError, json};
+use crate::faults::{EmptyMessageQueueUrl, SessionConflictNamesOwner, SessionWithoutStatistics};
+use crate::respond::{ApiError, dotnet_error, json};
 use crate::server::Shared;
 use crate::state::{self, Fail, SessionGrant};
+use crate::wire::exceptions;
 
 /// How a fault bends the session answer.
 #[derive(Debug, Clone, Copy, Default)]
@@ -59,18 +60,21 @@ fn session_json(s: &state::State, grant: &SessionGrant, shape: Shape) -> Value {
 struct SessionRequest {
     #[serde(default)]
     owner_name: Option<String>,
-    /// scaleset sends a nil UUID here (docs/protocol.md §8.1); ignored.
-    #[serde(default, rename = "sessionId")]
-    _session_id: Option<Value>,
+    /// scaleset sends a nil UUID here (docs/protocol.md §8.1), which is ignored; another id is
+    /// kept as the session's. Whether the real service keeps one is not documented: the fake
+    /// does, so that a client's recovery of its own lost create can be exercised.
+    #[serde(default)]
+    session_id: Option<Value>,
 }
 
-/// `POST …/{id}/sessions` `{"ownerName"}` ⇒ 200 session; 409 while another session is
-/// live; 404 `RunnerScaleSetNotFoundException` for an unknown/deleted set.
+/// `POST …/{id}/sessions` `{"ownerName", "sessionId"?}` ⇒ 200 session; 409 while another
+/// session is live; 404 `RunnerScaleSetNotFoundException` for an unknown/deleted set.
 pub async fn create_session(
     State(shared): State<Arc<Shared>>,
     Path((tenant, id)): Path<(u64, u64)>,
     empty_url: Option<Extension<EmptyMessageQueueUrl>>,
     no_statistics: Option<Extension<SessionWithoutStatistics>>,
+    names_owner: Option<Extension<SessionConflictNamesOwner>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -83,11 +87,31 @@ pub async fn create_session(
             .map_err(|e| Fail::BadRequest(format!("The session body is not valid JSON: {e}")))?
     };
     let owner = request.owner_name.unwrap_or_default();
-    let body = shared.with_state(|s, now| {
-        s.create_session(tenant, id, &owner, now)
-            .map(|grant| session_json(s, &grant, shape))
+    let proposed = request
+        .session_id
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .filter(|id| !id.is_nil());
+    let created = shared.with_state(|s, now| {
+        match s.create_session_with_id(tenant, id, &owner, proposed, now) {
+            Ok(grant) => Ok(Ok(session_json(s, &grant, shape))),
+            Err(Fail::SessionConflict(name)) if names_owner.is_some() => Ok(Err((
+                name,
+                s.live_session_owner(id, now).unwrap_or_default(),
+            ))),
+            Err(fail) => Err(fail),
+        }
     })?;
-    Ok(json(StatusCode::OK, &body))
+    Ok(match created {
+        Ok(body) => json(StatusCode::OK, &body),
+        Err((name, holder)) => {
+            let message = format!(
+                "The runner scale set `{name}` already has an active session for owner `{holder}`."
+            );
+            dotnet_error(StatusCode::CONFLICT, exceptions::SESSION_CONFLICT, &message)
+        }
+    })
 }
 
 /// `PATCH …/sessions/{sessionId}` (no body) ⇒ 200 with a new message queue token and

@@ -25,6 +25,13 @@ pub mod exception {
     pub const JOB_STILL_RUNNING: &str = "JobStillRunningException";
 }
 
+/// `errorKind` values of the broker's error body (`{"source", "errorKind", "statusCode",
+/// "errorMessage"}`), which carries no `typeName` (docs/protocol.md §14.4); matched exactly.
+pub mod error_kind {
+    /// The message session is no longer valid (400): a new one must be created.
+    pub const SESSION_INVALID: &str = "RunnerSessionInvalid";
+}
+
 /// A non-success HTTP answer from GitHub or the Actions Service.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
@@ -44,6 +51,8 @@ pub struct ApiError {
     pub github_request_id: Option<String>,
     /// .NET exception type, when the body had one.
     pub type_name: Option<String>,
+    /// The broker's `errorKind`, when the body had one.
+    pub error_kind: Option<String>,
     /// The error message or (shortened) body text.
     pub message: String,
 }
@@ -54,8 +63,26 @@ impl ApiError {
         self.type_name.as_deref().is_some_and(|t| t.contains(name))
     }
 
+    /// True when the body's `errorKind` is `kind`.
+    pub fn has_error_kind(&self, kind: &str) -> bool {
+        self.error_kind.as_deref() == Some(kind)
+    }
+
+    /// The owner a session conflict names, in the older wording "… already has an active
+    /// session for owner `<owner>`." (docs/protocol.md §8.4); `None` when it names none, as
+    /// the newer wording does. The owner is the whole text between the quotes.
+    pub fn conflict_owner(&self) -> Option<&str> {
+        let (_, rest) = self.message.rsplit_once("for owner ")?;
+        let rest = rest.trim_end().trim_end_matches('.');
+        let quote = rest
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '`' | '\'' | '"'))?;
+        rest[quote.len_utf8()..].strip_suffix(quote)
+    }
+
     fn detail(&self) -> String {
-        match &self.type_name {
+        match self.type_name.as_ref().or(self.error_kind.as_ref()) {
             Some(t) => format!("{t}: {}", self.message),
             None => self.message.clone(),
         }
@@ -125,6 +152,11 @@ pub enum ActionsError {
     /// The message queue token stayed expired after a session refresh (docs/protocol.md §9.1).
     #[error("message queue token expired, and again after a session refresh: {0}")]
     QueueTokenExpired(Box<ApiError>),
+    /// A queue call (poll, acknowledgement, acquisition) was refused for the session itself:
+    /// a 403 that is not a rate limit, `errorKind` `RunnerSessionInvalid`, or a refresh that
+    /// found the session gone (docs/protocol.md §9.1). A new session must be created.
+    #[error("the message session is no longer valid: {0}")]
+    SessionInvalid(Box<ApiError>),
 }
 
 impl ActionsError {
@@ -134,7 +166,8 @@ impl ActionsError {
             ActionsError::Api(e)
             | ActionsError::RegistrationToken(e)
             | ActionsError::InstallationToken(e)
-            | ActionsError::QueueTokenExpired(e) => Some(e),
+            | ActionsError::QueueTokenExpired(e)
+            | ActionsError::SessionInvalid(e) => Some(e),
             _ => None,
         }
     }
@@ -163,9 +196,15 @@ impl ActionsError {
         }
     }
 
-    /// The session is gone and a new one must be created: 404 on refresh, 400 expired.
+    /// The session is gone and a new one must be created: 404 on refresh, 400 expired, 400
+    /// `errorKind` `RunnerSessionInvalid`, or a queue call refused for the session.
     pub fn is_session_gone(&self) -> bool {
-        self.has_status(StatusCode::NOT_FOUND) || self.is_exception(exception::SESSION_EXPIRED)
+        matches!(self, ActionsError::SessionInvalid(_))
+            || self.has_status(StatusCode::NOT_FOUND)
+            || self.is_exception(exception::SESSION_EXPIRED)
+            || self
+                .api()
+                .is_some_and(|e| e.has_error_kind(error_kind::SESSION_INVALID))
     }
 }
 
@@ -187,3 +226,7 @@ fn causes(error: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+#[path = "error_tests.rs"]
+mod tests;

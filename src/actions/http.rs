@@ -150,18 +150,30 @@ impl Response {
         })
     }
 
-    /// The error this response stands for (docs/protocol.md §14.2): JSON `typeName`/`message`,
-    /// plain text as it is, an empty body as "unknown exception".
+    /// The error this response stands for (docs/protocol.md §14.2): JSON `typeName`/`message`
+    /// (or the broker's `errorKind`/`errorMessage`), plain text as it is, an empty body as
+    /// "unknown exception".
     pub fn error(&self, method: &Method, url: &reqwest::Url) -> ApiError {
         let text = String::from_utf8_lossy(&self.body).trim().to_owned();
         let parsed = wire::decode::<ErrorBody>(&self.body).ok();
-        let (type_name, message) = match parsed {
-            Some(body) if !body.type_name.is_empty() || !body.message.is_empty() => {
-                (Some(body.type_name).filter(|t| !t.is_empty()), body.message)
+        let given = |s: String| Some(s).filter(|s| !s.is_empty());
+        let (type_name, error_kind, message) = match parsed {
+            Some(body)
+                if !(body.type_name.is_empty()
+                    && body.message.is_empty()
+                    && body.error_kind.is_empty()
+                    && body.error_message.is_empty()) =>
+            {
+                let message = given(body.message).unwrap_or(body.error_message);
+                (given(body.type_name), given(body.error_kind), message)
             }
-            _ if text.is_empty() => (None, "unknown exception".to_owned()),
-            _ if self.is_html() => (None, "an HTML page instead of an API response".to_owned()),
-            _ => (None, shorten(&text)),
+            _ if text.is_empty() => (None, None, "unknown exception".to_owned()),
+            _ if self.is_html() => (
+                None,
+                None,
+                "an HTML page instead of an API response".to_owned(),
+            ),
+            _ => (None, None, shorten(&text)),
         };
         ApiError {
             method: method.to_string(),
@@ -170,6 +182,7 @@ impl Response {
             activity_id: self.activity_id(),
             github_request_id: self.header(GITHUB_REQUEST_ID),
             type_name,
+            error_kind,
             message,
         }
     }

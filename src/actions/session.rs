@@ -5,13 +5,14 @@
 use std::fmt;
 use std::time::Duration;
 
+use chrono::Utc;
 use reqwest::header::ACCEPT;
 use reqwest::{Method, StatusCode, Url};
 use secrecy::SecretString;
 
 use super::client::{API_VERSION, ActionsClient};
-use super::error::ActionsError;
-use super::http::{Auth, Call, Response};
+use super::error::{ActionsError, ApiError, error_kind};
+use super::http::{Auth, Call, Response, rate_limit_wait};
 use super::wire::{Envelope, ListResponse, SessionResponse, Statistics};
 
 /// Header telling the service how many jobs the scale set can take (docs/protocol.md §9.1).
@@ -106,8 +107,24 @@ impl ActionsClient {
         scale_set_id: i64,
         owner: &str,
     ) -> Result<Session, ActionsError> {
+        self.create_session_with_id(scale_set_id, owner, None).await
+    }
+
+    /// Creates the scale set's session, proposing `proposed` as its id. Should the answer be
+    /// lost (a timeout after the service created the session), the retry's 409 would be our
+    /// own session, which only a known id can delete: the proposed one, when the service
+    /// keeps it (docs/protocol.md §8.4).
+    pub async fn create_session_with_id(
+        &self,
+        scale_set_id: i64,
+        owner: &str,
+        proposed: Option<uuid::Uuid>,
+    ) -> Result<Session, ActionsError> {
         let path = sessions_path(scale_set_id);
-        let body = serde_json::json!({"ownerName": owner});
+        let body = match proposed {
+            Some(id) => serde_json::json!({"sessionId": id, "ownerName": owner}),
+            None => serde_json::json!({"ownerName": owner}),
+        };
         let response: SessionResponse = self
             .admin_json(Method::POST, &path, &[], Some(body), "create session")
             .await?;
@@ -116,8 +133,7 @@ impl ActionsClient {
         if session.is_err() {
             // The service holds a session we cannot use (e.g. an empty queue URL); left
             // alive, it would answer every later create with 409 until it lapses.
-            let path = format!("{path}/{id}");
-            if let Err(e) = self.admin_empty(Method::DELETE, &path, None).await {
+            if let Err(e) = self.delete_session_id(scale_set_id, id).await {
                 tracing::info!(session_id = %id, error = %e, "Could not delete the unusable session.");
             }
         }
@@ -138,11 +154,24 @@ impl ActionsClient {
 
     /// Deletes a session; one that is already gone counts as deleted.
     pub async fn delete_session(&self, session: &Session) -> Result<(), ActionsError> {
-        let path = format!("{}/{}", sessions_path(session.scale_set_id), session.id);
-        match self.admin_empty(Method::DELETE, &path, None).await {
+        match self
+            .delete_session_id(session.scale_set_id, session.id)
+            .await
+        {
             Err(e) if e.is_session_gone() => Ok(()),
             other => other,
         }
+    }
+
+    /// Deletes the session `id` of the scale set (docs/protocol.md §8.3): 204, or 400
+    /// `RunnerScaleSetSessionExpiredException` when no such session is live.
+    pub async fn delete_session_id(
+        &self,
+        scale_set_id: i64,
+        id: uuid::Uuid,
+    ) -> Result<(), ActionsError> {
+        let path = format!("{}/{id}", sessions_path(scale_set_id));
+        self.admin_empty(Method::DELETE, &path, None).await
     }
 
     /// Long-polls the queue (docs/protocol.md §9.1). `None` is the 202 of an empty poll. `timeout`
@@ -245,7 +274,8 @@ impl ActionsClient {
     }
 
     /// Sends a queue-token call built from the (current) session; on 401 refreshes the
-    /// session and retries once (docs/protocol.md §9.1).
+    /// session and retries once (docs/protocol.md §9.1). An answer refusing the session itself,
+    /// or a refresh finding it gone, is [`ActionsError::SessionInvalid`].
     async fn queue_call(
         &self,
         session: &mut Session,
@@ -270,17 +300,44 @@ impl ActionsClient {
                     .push((MAX_CAPACITY_HEADER, max_capacity.to_string()));
             }
             let response = self.http.send(&call, |_| false).await?;
-            if response.status != StatusCode::UNAUTHORIZED {
+            if response.status.is_success() {
                 return Ok((call.url, response));
             }
             let error = Box::new(response.error(&method, &call.url));
+            if refuses_session(&response, &error) {
+                return Err(ActionsError::SessionInvalid(error));
+            }
+            if response.status != StatusCode::UNAUTHORIZED {
+                return Ok((call.url, response));
+            }
             if refreshed {
                 return Err(ActionsError::QueueTokenExpired(error));
             }
             tracing::info!(session_id = %session.id, "Message queue token expired; refreshing the session.");
-            self.refresh_session(session).await?;
+            self.refresh_session(session)
+                .await
+                .map_err(gone_as_invalid)?;
             refreshed = true;
         }
+    }
+}
+
+/// A queue answer refusing the session itself (docs/protocol.md §9.1): a 403 that is not a
+/// rate limit (those are waited out by [`super::http::Http::send`] and arrive here only once
+/// it gave up) nor an HTML page (a proxy's, not the service's), or the broker's `errorKind`
+/// `RunnerSessionInvalid`.
+fn refuses_session(response: &Response, error: &ApiError) -> bool {
+    let forbidden = response.status == StatusCode::FORBIDDEN
+        && !response.is_html()
+        && rate_limit_wait(&response.headers, &response.body, Utc::now()).is_none();
+    forbidden || error.has_error_kind(error_kind::SESSION_INVALID)
+}
+
+/// A refresh that finds the session gone leaves the queue call without a session.
+fn gone_as_invalid(e: ActionsError) -> ActionsError {
+    match e.api() {
+        Some(api) if e.is_session_gone() => ActionsError::SessionInvalid(Box::new(api.clone())),
+        _ => e,
     }
 }
 

@@ -281,7 +281,8 @@ pub struct RunnerRegistrationResponse {
     pub token: String,
 }
 
-/// .NET error body: clients read only `typeName` and `message` (docs/protocol.md §14.2).
+/// .NET error body: clients read only `typeName` and `message` (docs/protocol.md §14.2). The
+/// broker's body has `errorKind` and `errorMessage` instead (docs/protocol.md §14.4).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ErrorBody {
@@ -289,6 +290,10 @@ pub struct ErrorBody {
     pub type_name: String,
     /// Human-readable message.
     pub message: String,
+    /// Broker error kind, e.g. `RunnerSessionInvalid`.
+    pub error_kind: String,
+    /// Broker message.
+    pub error_message: String,
 }
 
 impl std::fmt::Debug for TokenResponse {

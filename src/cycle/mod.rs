@@ -182,6 +182,8 @@ struct Run {
     statistics_fresh: bool,
     summary: Summary,
     launches: u64,
+    /// Sessions replaced since the last successful poll (see `Services::recover`).
+    replacements: u32,
 }
 
 impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
@@ -285,12 +287,21 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                     _ = shutdown_requested(&mut shutdown) => continue,
                 }
             };
+            if matches!(step, Step::Polled(Ok(_))) {
+                run.replacements = 0;
+            }
             let work = async {
                 match step {
                     Step::FirstPass => self.reconcile_now(run, true).await.map(|()| true),
-                    Step::Polled(Ok(Some(envelope))) => {
-                        self.handle(run, envelope).await.map(|()| true)
-                    }
+                    Step::Polled(Ok(Some(envelope))) => match self.handle(run, envelope).await {
+                        // An acquisition or acknowledgement refused for the session: the
+                        // message was not acknowledged, so the new session gets it again.
+                        Err(CycleError::Actions(
+                            e @ (ActionsError::SessionInvalid(_)
+                            | ActionsError::QueueTokenExpired(_)),
+                        )) => self.recover(run, e, stop).await,
+                        handled => handled.map(|()| true),
+                    },
                     Step::Polled(Ok(None)) => self.reconcile_now(run, false).await.map(|()| true),
                     Step::Polled(Err(e)) => self.recover(run, e, stop).await,
                 }

@@ -1,12 +1,15 @@
 //! Finding the scale set and the message session. A stored session is reused, refreshed at
-//! the start of each invocation (for current statistics) and on 401; a new one is created only when none is stored or the stored one is gone, and a 409
+//! the start of each invocation (for current statistics) and on 401; a new one is created only
+//! when none is stored or the stored one is gone (a 404, an expired or invalid session, a queue
+//! call refused for it). A 409 that is our own lost create is cleared at once; any other 409
 //! (another live session) is waited out with bounded backoff, never crash-looped.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use reqwest::Url;
+use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::{CycleError, Run, Services, Stop};
 use crate::actions::auth::AdminConnection;
@@ -84,6 +87,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             statistics_fresh: created,
             summary: Default::default(),
             launches: 0,
+            replacements: 0,
         };
         if created {
             // Stored at once, so a crash leaves a session the next invocation reuses.
@@ -127,9 +131,11 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         }
     }
 
-    /// Recovers from a failed poll or acknowledgement: a gone session is replaced (the old
-    /// one deleted, best effort), a deleted scale set is created again; anything else goes
-    /// back to the caller. `Ok(false)` when another live session blocked us until `stop`.
+    /// Recovers from a failed queue call (poll, acquisition, acknowledgement): a gone session
+    /// is replaced (the old one deleted, best effort), a deleted scale set is created again;
+    /// anything else goes back to the caller. `Ok(false)` when another live session blocked us
+    /// until `stop`. A replacement that follows another with no successful poll in between
+    /// waits first, longer each time: a service refusing every new session is not hammered.
     pub(super) async fn recover(
         &self,
         run: &mut Run,
@@ -143,6 +149,18 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             return Err(error.into());
         }
         tracing::warn!(session_id = %run.session.id, error = %error, "Message session is gone; creating a new one.");
+        if run.replacements > 0 {
+            let wait = (Duration::from_secs(1) * 2u32.saturating_pow(run.replacements - 1))
+                .min(MAX_CONFLICT_WAIT);
+            let left = stop.listen_until.saturating_duration_since(Instant::now());
+            tracing::info!(
+                replacements = run.replacements,
+                wait_ms = wait.as_millis() as u64,
+                "The last new session failed too; waiting before the next."
+            );
+            tokio::time::sleep(wait.min(left)).await;
+        }
+        run.replacements += 1;
         if scale_set_gone {
             run.scale_set_id = self.replace_scale_set(&run.lease, run.scale_set_id).await?;
         } else if let Err(e) = self.actions.delete_session(&run.session).await {
@@ -171,6 +189,8 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
     }
 
     /// Creates a session, waiting out 409s until `stop`; a deleted scale set is created again.
+    /// Each create proposes a fresh session id, so that a 409 met by our own session (a create
+    /// whose answer was lost, then retried) can be cleared at once instead of waited out.
     async fn create_session(
         &self,
         lease: &Lease,
@@ -178,10 +198,13 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         stop: &Stop,
     ) -> Result<Option<Session>, CycleError> {
         let mut wait = Duration::from_secs(1);
+        let mut propose = true;
+        let mut cleared_once = false;
         loop {
+            let proposed = propose.then(Uuid::new_v4);
             match self
                 .actions
-                .create_session(*scale_set_id, &self.settings.owner)
+                .create_session_with_id(*scale_set_id, &self.settings.owner, proposed)
                 .await
             {
                 Ok(session) => {
@@ -192,7 +215,17 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 Err(e) if e.is_exception(exception::SCALE_SET_NOT_FOUND) => {
                     *scale_set_id = self.replace_scale_set(lease, *scale_set_id).await?;
                 }
-                Err(e) if e.has_status(reqwest::StatusCode::CONFLICT) => {
+                Err(e) if e.has_status(StatusCode::CONFLICT) => {
+                    let cleared = match proposed {
+                        Some(id) => self.clear_own_session(*scale_set_id, id, &e).await,
+                        None => false,
+                    };
+                    // Once only: a service that kept answering 409 to sessions it created
+                    // would otherwise be hammered.
+                    if cleared && !cleared_once {
+                        cleared_once = true;
+                        continue;
+                    }
                     let left = stop.listen_until.saturating_duration_since(Instant::now());
                     if left.is_zero() || *stop.shutdown.borrow() {
                         tracing::warn!(scale_set_id = *scale_set_id, error = %e, "Another session stayed live for the whole window; giving up until the next invocation.");
@@ -206,7 +239,46 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                     tokio::time::sleep(wait.min(left)).await;
                     wait = (wait * 2).min(MAX_CONFLICT_WAIT);
                 }
+                // No upstream client proposes an id (scaleset sends a nil one, docs/protocol.md
+                // §8.1): should the service refuse one, create as they do.
+                Err(e) if proposed.is_some() && e.has_status(StatusCode::BAD_REQUEST) => {
+                    tracing::warn!(error = %e, "Session create refused with a proposed session id; creating again without one.");
+                    propose = false;
+                }
                 Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// After a 409, deletes the session we proposed as `proposed`: a create whose answer was
+    /// lost and then retried meets its own session, which no other call can name
+    /// (docs/protocol.md §8.4). Skipped when the conflict names another owner; `true` when
+    /// the session was ours and is deleted. Whether the service keeps a proposed id is not
+    /// documented: when it does not, the delete finds nothing and the conflict is waited out.
+    async fn clear_own_session(
+        &self,
+        scale_set_id: i64,
+        proposed: Uuid,
+        conflict: &ActionsError,
+    ) -> bool {
+        let owner = conflict.api().and_then(|e| e.conflict_owner());
+        let ours = match owner {
+            Some(owner) if owner != self.settings.owner => return false,
+            Some(_) => true,
+            None => false,
+        };
+        match self.actions.delete_session_id(scale_set_id, proposed).await {
+            Ok(()) => {
+                tracing::warn!(scale_set_id, session_id = %proposed, "Deleted our own session, whose create answer was lost; creating it again.");
+                true
+            }
+            Err(e) if ours => {
+                tracing::warn!(scale_set_id, error = %e, "The live session is our own, but not under the id we proposed; waiting it out.");
+                false
+            }
+            Err(e) => {
+                tracing::debug!(scale_set_id, error = %e, "The live session is not the one we proposed.");
+                false
             }
         }
     }

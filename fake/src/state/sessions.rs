@@ -33,9 +33,30 @@ impl State {
         owner: &str,
         now: DateTime<Utc>,
     ) -> Result<SessionGrant, Fail> {
+        self.create_session_with_id(tenant, scale_set_id, owner, None, now)
+    }
+
+    /// [`State::create_session`] keeping the client's `proposed` id, when given (see
+    /// `sessions.rs`); 400 when that id names another session.
+    pub fn create_session_with_id(
+        &mut self,
+        tenant: u64,
+        scale_set_id: u64,
+        owner: &str,
+        proposed: Option<Uuid>,
+        now: DateTime<Utc>,
+    ) -> Result<SessionGrant, Fail> {
         self.scale_set(tenant, scale_set_id)?;
         let ttl = self.cfg.options.session_idle_ttl;
-        self.open_session(scale_set_id, owner, ttl, now)
+        self.open_session(scale_set_id, owner, proposed, ttl, now)
+    }
+
+    /// The owner of the scale set's live session.
+    pub fn live_session_owner(&self, scale_set_id: u64, now: DateTime<Utc>) -> Option<String> {
+        self.sessions
+            .values()
+            .find(|s| s.scale_set_id == scale_set_id && s.is_live(now))
+            .map(|s| s.owner_name.clone())
     }
 
     /// A session left behind by "someone else" (a crashed listener): it blocks creates
@@ -51,13 +72,14 @@ impl State {
             return Err(Fail::ScaleSetNotFound(scale_set_id));
         }
         let ttl = ttl.unwrap_or(self.cfg.options.session_idle_ttl);
-        self.open_session(scale_set_id, owner, ttl, now)
+        self.open_session(scale_set_id, owner, None, ttl, now)
     }
 
     fn open_session(
         &mut self,
         scale_set_id: u64,
         owner: &str,
+        proposed: Option<Uuid>,
         idle_ttl: Duration,
         now: DateTime<Utc>,
     ) -> Result<SessionGrant, Fail> {
@@ -74,7 +96,12 @@ impl State {
                 .unwrap_or_default();
             return Err(Fail::SessionConflict(name));
         }
-        let session_id = Uuid::new_v4();
+        let session_id = proposed.unwrap_or_else(Uuid::new_v4);
+        if self.sessions.contains_key(&session_id) {
+            return Err(Fail::BadRequest(format!(
+                "The session identifier {session_id} is taken."
+            )));
+        }
         let tenant = self.scale_sets.get(&scale_set_id).map_or(0, |s| s.tenant);
         let token = self.mint_mq_token(tenant, scale_set_id, session_id, now)?;
         let session = Session {
