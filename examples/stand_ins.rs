@@ -3,8 +3,7 @@
 //! matching environment as `export` lines. Used by `scripts/stand-ins.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-#[path = "../tests/support/moto.rs"]
-mod moto;
+use ghaec2_testkit::moto;
 
 #[tokio::main]
 async fn main() {

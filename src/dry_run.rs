@@ -1,9 +1,9 @@
-//! `--dry-run`: every check that can be made without changing anything, and a report.
+//! `--dry-run`: every check that can be made without changing anything, and a report that the
+//! caller prints (the CLI) or returns (the Lambda dry-run event).
 //!
 //! The scale set is looked up, never created: a missing one is reported as "would be created".
 
 use std::fmt;
-use std::process::ExitCode;
 
 use crate::actions::ActionsClient;
 use crate::actions::client::DEFAULT_RUNNER_GROUP_ID;
@@ -99,19 +99,6 @@ pub async fn report() -> Report {
         Ok(config) => check_all(&config, &mut report).await,
     }
     report
-}
-
-/// Runs every check, prints the report on stdout (ending with `dry-run passed` or
-/// `dry-run failed`) and exits 0 only if all passed.
-#[allow(clippy::print_stdout)]
-pub async fn run() -> ExitCode {
-    let report = report().await;
-    println!("{report}");
-    if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
 }
 
 async fn check_all(config: &Config, report: &mut Report) {

@@ -61,7 +61,7 @@ async fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     if cli.dry_run {
-        return dry_run::run().await;
+        return dry_run_cli().await;
     }
     if cli.teardown {
         return teardown::run(teardown::Options {
@@ -126,6 +126,19 @@ fn window_stop(deps: &Deps, shutdown: watch::Receiver<bool>) -> Stop {
         listen_until: Instant::now() + deps.config.runtime.drain_window,
         deadline_bound: false,
         shutdown,
+    }
+}
+
+/// `--dry-run`: the report on stdout (ending with `dry-run passed` or `dry-run failed`), exit 0
+/// only if every check passed.
+#[allow(clippy::print_stdout)]
+async fn dry_run_cli() -> ExitCode {
+    let report = dry_run::report().await;
+    println!("{report}");
+    if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -26,8 +26,8 @@ pub fn count(name: &str, value: u64, dimensions: &[(&str, &str)]) {
     }
 }
 
-/// The EMF document for one metric (pure, for tests).
-pub fn document(
+/// The EMF document for one metric (pure).
+fn document(
     name: &str,
     value: f64,
     unit: &str,

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Where comments and documents are read.
 const SCANNED_DIRS: &[&str] = &[
-    "src", "fake", "tests", "demo", "scripts", "docs", "examples",
+    "src", "fake", "tests", "testkit", "demo", "scripts", "docs", "examples",
 ];
 const SCANNED_FILES: &[&str] = &["README.md", "BENCHMARKS.md", "Makefile", "template.yaml"];
 /// Left out of the scan: its own tests hold broken citations on purpose.

@@ -5,11 +5,12 @@
 //!   and a report under `target/demo/`;
 //! * `bench` (`make bench`): the measured scenarios that write `BENCHMARKS.md`.
 //!
-//! moto itself is started by `scripts/with-moto.sh`, which sets `AWS_ENDPOINT_URL`.
+//! moto itself is started by `scripts/with-moto.sh`, which sets `AWS_ENDPOINT_URL`; the AWS side
+//! in it (table, network, AMI, instance profile) and the bench's fault-injecting proxy come from
+//! `ghaec2-testkit` (`testkit/`), shared with the integration tests.
 //!
 //! | module | responsibility |
 //! |---|---|
-//! | `moto` | the AWS side in moto: table (production schema), VPC, subnets, security group, AMI, instance profile (shared with the integration tests) |
 //! | `stand_ins` | [`StandIns`]: the fake, the AWS side, and ghaec2 as a child process |
 //! | `stats` | percentiles of measured durations |
 //! | `cost` | the monthly Lambda cost of one scale set |
@@ -21,8 +22,6 @@
 
 pub mod chart;
 pub mod cost;
-#[path = "../../tests/support/moto.rs"]
-pub mod moto;
 pub mod report;
 pub mod simulator;
 pub mod stand_ins;

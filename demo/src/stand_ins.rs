@@ -8,12 +8,11 @@ use std::process::{ExitStatus, Stdio};
 use aws_config::SdkConfig;
 use ghaec2::aws::InstanceArns;
 use ghaec2_fake::{DEFAULT_PAT, FakeOptions, FakeServer, Mode};
+use ghaec2_testkit::moto;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
-
-use crate::moto;
 
 /// Result of the set-up steps: their errors are reported, not recovered from.
 pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;

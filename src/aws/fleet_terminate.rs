@@ -10,7 +10,11 @@ use super::error::{Detail, INSTANCE_NOT_FOUND, code_of, from_sdk};
 use super::fleet::Ec2Fleet;
 use crate::ports::{PortError, PortErrorKind};
 
-/// TerminateInstances batch size.
+/// Instance ids per TerminateInstances call. EC2 takes up to 1000 and recommends smaller
+/// batches (TerminateInstances API reference, `InstanceIds`); with `MAX_RUNNERS` up to 1000
+/// plus strays, a scale-down can exceed that. This is the only call that sends many ids: the
+/// fleet lists its instances by tag, and DynamoDB calls name one item (or two in a
+/// transaction).
 const TERMINATE_BATCH: usize = 500;
 
 /// What DescribeInstances says of one instance id.

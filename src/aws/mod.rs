@@ -11,7 +11,7 @@
 //!
 //! # Layout
 //!
-//! - `schema`: the table's key schema, item layout and TTLs, once; [`create_table`].
+//! - `schema`: the table's key schema, item layout and TTLs, once.
 //! - `error`: SDK errors → [`PortError`](crate::ports::PortError) (fenced, retryable, fatal).
 //! - `state`: [`DynamoStateStore`], lease with fencing, state record, ledger.
 //! - `state_item`: items ↔ state and ledger records (pure).
@@ -49,22 +49,14 @@ mod template_spec;
 pub mod user_data;
 
 pub use cleanup::TableCleanup;
-pub use error::{CONDITION_CODES, RETRYABLE_CODES, classify};
 pub use fleet::{Ec2Fleet, LaunchSettings, Patience};
-pub use fleet_dry_run::{DryRunVerdict, dry_run_verdict};
-pub use fleet_launch::on_demand_remainder;
-pub use identity::{InstanceArns, partition};
-pub use image::RESOLVE_SSM_PREFIX;
+pub use identity::InstanceArns;
 pub use jit_store::DynamoJitStore;
-pub use launch_plan::{
-    CAPACITY_ERROR_CODES, CLIENT_TOKEN_MAX, Override, client_token, fnv1a64, is_capacity_error,
-    on_demand_token, overrides, template_name,
-};
+pub use launch_plan::template_name;
 pub use launch_template::delete as delete_launch_template;
-pub use schema::create_table;
 pub use state::DynamoStateStore;
 pub use template_spec::{
-    FINGERPRINT_PREFIX, MANAGED_BY, METADATA_HOP_LIMIT, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME,
-    TAG_SCALE_SET_ID, TemplateRef, TemplateSpec, scale_set_tags,
+    FINGERPRINT_PREFIX, MANAGED_BY, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID,
+    scale_set_tags,
 };
 pub use user_data::UserDataParams;

@@ -1,5 +1,6 @@
-//! The state table's key schema and item layout, in one place. `template.yaml`, the local
-//! scripts and the tests take the table definition from here.
+//! The state table's key schema and item layout, in one place. `template.yaml` declares the
+//! table with these keys and TTL attribute (tests/template.rs checks it); the local stand-ins
+//! create it from them (`testkit/src/moto.rs`).
 //!
 //! One table, on-demand billing, encrypted at rest (DynamoDB always is), TTL on
 //! [`TTL_ATTRIBUTE`]. Keys are strings:
@@ -26,13 +27,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus, TimeToLiveSpecification,
-};
-
-use super::error::{Detail, build_error, from_sdk};
-use crate::ports::PortError;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// Partition key attribute (type S).
 pub const PARTITION_KEY: &str = "pk";
@@ -205,96 +200,4 @@ pub fn boot_failure_key(jit_pk: String) -> Key {
 pub fn expiry_epoch(ttl: Duration) -> AttributeValue {
     let at = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
     AttributeValue::N(at.to_string())
-}
-
-/// How long [`create_table`] waits for a new table to become active.
-const ACTIVE_WAIT: Duration = Duration::from_secs(120);
-
-/// Creates the state table (on-demand billing) if it is missing, waits until it is active and
-/// enables TTL on [`TTL_ATTRIBUTE`]. For tests and local scripts; deployments get the same
-/// table from `template.yaml`.
-pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), PortError> {
-    const OP: &str = "dynamodb create table";
-    let attribute = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(|e| build_error(OP, &e))
-    };
-    let element = |n: &str, t: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .map_err(|e| build_error(OP, &e))
-    };
-    let created = client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attribute(PARTITION_KEY)?)
-        .attribute_definitions(attribute(SORT_KEY)?)
-        .key_schema(element(PARTITION_KEY, KeyType::Hash)?)
-        .key_schema(element(SORT_KEY, KeyType::Range)?)
-        .send()
-        .await;
-    match created {
-        Ok(_) => tracing::info!(table = name, "Created the state table."),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_resource_in_use_exception()) =>
-        {
-            tracing::info!(table = name, "The state table exists already.");
-        }
-        Err(e) => return Err(from_sdk(OP, &e, Detail::Full)),
-    }
-    wait_active(client, name).await?;
-    let ttl = TimeToLiveSpecification::builder()
-        .enabled(true)
-        .attribute_name(TTL_ATTRIBUTE)
-        .build()
-        .map_err(|e| build_error(OP, &e))?;
-    let enabled = client
-        .update_time_to_live()
-        .table_name(name)
-        .time_to_live_specification(ttl)
-        .send()
-        .await;
-    match enabled {
-        Ok(_) => Ok(()),
-        // Enabling TTL twice is a ValidationException ("already enabled"): fine here.
-        Err(e)
-            if e.as_service_error()
-                .and_then(|s| s.meta().message())
-                .is_some_and(|m| m.contains("already enabled")) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(from_sdk("dynamodb enable ttl", &e, Detail::Full)),
-    }
-}
-
-async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) -> Result<(), PortError> {
-    let start = tokio::time::Instant::now();
-    loop {
-        let described = client
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(|e| from_sdk("dynamodb describe table", &e, Detail::Full))?;
-        let status = described.table().and_then(|t| t.table_status());
-        if status == Some(&TableStatus::Active) {
-            return Ok(());
-        }
-        if start.elapsed() > ACTIVE_WAIT {
-            return Err(PortError {
-                operation: "dynamodb create table",
-                kind: crate::ports::PortErrorKind::Retryable,
-                message: format!("table {name} not active after {} s", ACTIVE_WAIT.as_secs()),
-            });
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
 }

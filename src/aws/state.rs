@@ -38,7 +38,7 @@ pub struct DynamoStateStore {
 }
 
 impl DynamoStateStore {
-    /// A store over `table` (created by `template.yaml` or [`schema::create_table`]).
+    /// A store over `table` (created by `template.yaml`).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self {
             client,

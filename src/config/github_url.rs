@@ -93,15 +93,14 @@ impl GitHubUrlError {
     }
 }
 
-/// A validated config URL: its scope, whether it is hosted GitHub (github.com, `*.ghe.com`) or
-/// GitHub Enterprise Server, and the REST API base derived from it.
+/// A validated config URL: its scope and the REST API base, which differs between hosted GitHub
+/// (github.com, `*.ghe.com`) and GitHub Enterprise Server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitHubConfigUrl {
     /// The input with whitespace and leading/trailing `/` removed, sent verbatim as `url` in the
     /// runner-registration body (`docs/protocol.md` §2 step 5).
     raw: String,
     scope: Scope,
-    hosted: bool,
     /// `https://api.github.com`, `https://api.x.ghe.com` or `https://HOST/api/v3`.
     api_base: Url,
 }
@@ -147,7 +146,6 @@ impl GitHubConfigUrl {
         Ok(Self {
             raw,
             scope,
-            hosted,
             api_base,
         })
     }
@@ -160,12 +158,6 @@ impl GitHubConfigUrl {
     /// The organization, repository or enterprise the URL points at.
     pub fn scope(&self) -> &Scope {
         &self.scope
-    }
-
-    /// True for github.com, www.github.com, github.localhost and `*.ghe.com` (unless GHES mode was
-    /// forced); false for GitHub Enterprise Server.
-    pub fn is_hosted(&self) -> bool {
-        self.hosted
     }
 
     /// The GitHub REST API URL of `path` (with or without a leading `/`): `api.<host>` for

@@ -21,45 +21,44 @@ fn ent(e: &str) -> Scope {
 }
 
 #[test]
-fn valid_urls_parse_to_scope_hosted_flag_and_api_base() {
-    // (input, verbatim string, scope, hosted, api_url("/some/path"))
+fn valid_urls_parse_to_scope_and_api_base() {
+    // (input, verbatim string, scope, api_url("/some/path")): the API base tells hosted from GHES
     #[rustfmt::skip]
     let cases = [
-        ("https://github.com/org/repo", "https://github.com/org/repo", repo("org", "repo"), true, "https://api.github.com/some/path"),
-        ("https://github.com/org/repo/", "https://github.com/org/repo", repo("org", "repo"), true, "https://api.github.com/some/path"),
-        ("https://github.com/org", "https://github.com/org", org("org"), true, "https://api.github.com/some/path"),
-        ("https://github.com/enterprises/my-enterprise", "https://github.com/enterprises/my-enterprise", ent("my-enterprise"), true, "https://api.github.com/some/path"),
-        ("https://github.com/enterprises/my-enterprise/", "https://github.com/enterprises/my-enterprise", ent("my-enterprise"), true, "https://api.github.com/some/path"),
-        ("https://github.com/Enterprises/e", "https://github.com/Enterprises/e", ent("e"), true, "https://api.github.com/some/path"),
-        ("https://www.github.com/org", "https://www.github.com/org", org("org"), true, "https://api.github.com/some/path"),
-        ("https://www.github.com/org/", "https://www.github.com/org", org("org"), true, "https://api.github.com/some/path"),
-        ("https://github.localhost/org", "https://github.localhost/org", org("org"), true, "https://api.github.localhost/some/path"),
-        ("https://my-ghes.com/org", "https://my-ghes.com/org", org("org"), false, "https://my-ghes.com/api/v3/some/path"),
-        ("https://my-ghes.com/org/", "https://my-ghes.com/org", org("org"), false, "https://my-ghes.com/api/v3/some/path"),
-        ("https://my-ghes.ghe.com/org/", "https://my-ghes.ghe.com/org", org("org"), true, "https://api.my-ghes.ghe.com/some/path"),
-        ("https://github.ghe.com/org/repo", "https://github.ghe.com/org/repo", repo("org", "repo"), true, "https://api.github.ghe.com/some/path"),
-        ("https://octocorp.ghe.com/org", "https://octocorp.ghe.com/org", org("org"), true, "https://api.octocorp.ghe.com/some/path"),
-        ("https://ghes.com/org/repo", "https://ghes.com/org/repo", repo("org", "repo"), false, "https://ghes.com/api/v3/some/path"),
-        ("https://my-instance.com/org/repo", "https://my-instance.com/org/repo", repo("org", "repo"), false, "https://my-instance.com/api/v3/some/path"),
-        ("http://localhost/org/repo", "http://localhost/org/repo", repo("org", "repo"), false, "http://localhost/api/v3/some/path"),
-        ("http://127.0.0.1:8080/my-org", "http://127.0.0.1:8080/my-org", org("my-org"), false, "http://127.0.0.1:8080/api/v3/some/path"),
-        ("http://127.1.2.3/o", "http://127.1.2.3/o", org("o"), false, "http://127.1.2.3/api/v3/some/path"),
-        ("http://[::1]:9000/o/r", "http://[::1]:9000/o/r", repo("o", "r"), false, "http://[::1]:9000/api/v3/some/path"),
-        ("http://github.localhost/o", "http://github.localhost/o", org("o"), true, "http://api.github.localhost/some/path"),
+        ("https://github.com/org/repo", "https://github.com/org/repo", repo("org", "repo"), "https://api.github.com/some/path"),
+        ("https://github.com/org/repo/", "https://github.com/org/repo", repo("org", "repo"), "https://api.github.com/some/path"),
+        ("https://github.com/org", "https://github.com/org", org("org"), "https://api.github.com/some/path"),
+        ("https://github.com/enterprises/my-enterprise", "https://github.com/enterprises/my-enterprise", ent("my-enterprise"), "https://api.github.com/some/path"),
+        ("https://github.com/enterprises/my-enterprise/", "https://github.com/enterprises/my-enterprise", ent("my-enterprise"), "https://api.github.com/some/path"),
+        ("https://github.com/Enterprises/e", "https://github.com/Enterprises/e", ent("e"), "https://api.github.com/some/path"),
+        ("https://www.github.com/org", "https://www.github.com/org", org("org"), "https://api.github.com/some/path"),
+        ("https://www.github.com/org/", "https://www.github.com/org", org("org"), "https://api.github.com/some/path"),
+        ("https://github.localhost/org", "https://github.localhost/org", org("org"), "https://api.github.localhost/some/path"),
+        ("https://my-ghes.com/org", "https://my-ghes.com/org", org("org"), "https://my-ghes.com/api/v3/some/path"),
+        ("https://my-ghes.com/org/", "https://my-ghes.com/org", org("org"), "https://my-ghes.com/api/v3/some/path"),
+        ("https://my-ghes.ghe.com/org/", "https://my-ghes.ghe.com/org", org("org"), "https://api.my-ghes.ghe.com/some/path"),
+        ("https://github.ghe.com/org/repo", "https://github.ghe.com/org/repo", repo("org", "repo"), "https://api.github.ghe.com/some/path"),
+        ("https://octocorp.ghe.com/org", "https://octocorp.ghe.com/org", org("org"), "https://api.octocorp.ghe.com/some/path"),
+        ("https://ghes.com/org/repo", "https://ghes.com/org/repo", repo("org", "repo"), "https://ghes.com/api/v3/some/path"),
+        ("https://my-instance.com/org/repo", "https://my-instance.com/org/repo", repo("org", "repo"), "https://my-instance.com/api/v3/some/path"),
+        ("http://localhost/org/repo", "http://localhost/org/repo", repo("org", "repo"), "http://localhost/api/v3/some/path"),
+        ("http://127.0.0.1:8080/my-org", "http://127.0.0.1:8080/my-org", org("my-org"), "http://127.0.0.1:8080/api/v3/some/path"),
+        ("http://127.1.2.3/o", "http://127.1.2.3/o", org("o"), "http://127.1.2.3/api/v3/some/path"),
+        ("http://[::1]:9000/o/r", "http://[::1]:9000/o/r", repo("o", "r"), "http://[::1]:9000/api/v3/some/path"),
+        ("http://github.localhost/o", "http://github.localhost/o", org("o"), "http://api.github.localhost/some/path"),
         // The host includes the port in Go's check, so an explicit port means GHES.
-        ("https://github.com:443/org", "https://github.com:443/org", org("org"), false, "https://github.com/api/v3/some/path"),
-        ("https://ghes.example.com:8443/org", "https://ghes.example.com:8443/org", org("org"), false, "https://ghes.example.com:8443/api/v3/some/path"),
+        ("https://github.com:443/org", "https://github.com:443/org", org("org"), "https://github.com/api/v3/some/path"),
+        ("https://ghes.example.com:8443/org", "https://ghes.example.com:8443/org", org("org"), "https://ghes.example.com:8443/api/v3/some/path"),
         // Whitespace from env files is trimmed along with the slashes.
-        ("  https://github.com/org/\n", "https://github.com/org", org("org"), true, "https://api.github.com/some/path"),
-        ("/https://github.com/org/", "https://github.com/org", org("org"), true, "https://api.github.com/some/path"),
+        ("  https://github.com/org/\n", "https://github.com/org", org("org"), "https://api.github.com/some/path"),
+        ("/https://github.com/org/", "https://github.com/org", org("org"), "https://api.github.com/some/path"),
         // Hosts are case-insensitive (url crate lowercases them); the verbatim string is kept.
-        ("https://GitHub.com/Org", "https://GitHub.com/Org", org("Org"), true, "https://api.github.com/some/path"),
+        ("https://GitHub.com/Org", "https://GitHub.com/Org", org("Org"), "https://api.github.com/some/path"),
     ];
-    for (input, verbatim, scope, hosted, api) in cases {
+    for (input, verbatim, scope, api) in cases {
         let parsed = GitHubConfigUrl::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
         assert_eq!(parsed.as_str(), verbatim, "{input:?}");
         assert_eq!(parsed.scope(), &scope, "{input:?}");
-        assert_eq!(parsed.is_hosted(), hosted, "{input:?}");
         assert_eq!(parsed.api_url("/some/path").as_str(), api, "{input:?}");
         assert_eq!(parsed.api_url("some/path").as_str(), api, "{input:?}");
     }
@@ -83,8 +82,7 @@ fn force_ghes_uses_the_api_v3_prefix_on_hosted_hosts() {
     ];
     for (input, api) in cases {
         let parsed = GitHubConfigUrl::parse_with(input, true).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!parsed.is_hosted(), "{input:?}");
-        assert_eq!(parsed.api_url("/some/path").as_str(), api);
+        assert_eq!(parsed.api_url("/some/path").as_str(), api, "{input:?}");
     }
 }
 

@@ -107,7 +107,10 @@ fn a_full_configuration_sets_every_field() {
         github.config_url.as_str(),
         "https://ghes.example.com/my-org/my-repo"
     );
-    assert!(!github.config_url.is_hosted());
+    assert_eq!(
+        github.config_url.api_url("x").as_str(),
+        "https://ghes.example.com/api/v3/x"
+    );
     match &github.credential {
         GitHubCredential::App {
             app_id,
@@ -189,7 +192,10 @@ fn unset_and_blank_optional_variables_take_their_defaults() {
     without(&mut unset, &["EC2_AMI_ID"]);
     for vars in [unset, blank] {
         let config = ok(&vars);
-        assert!(config.github.config_url.is_hosted());
+        assert_eq!(
+            config.github.config_url.api_url("x").host_str(),
+            Some("api.github.com")
+        );
         assert!(
             matches!(&config.github.credential, GitHubCredential::Token(Secret::Value(t)) if t.expose_secret() == TOKEN)
         );

@@ -3,7 +3,7 @@
 //! took, and, with throttling injected, the throttled answers ghaec2 rode out and whether every
 //! job still got exactly one instance. Actions Service throttling comes from the fake's
 //! faults; AWS throttling from the fault-injecting proxy in front of moto
-//! (`tests/support/aws_proxy.rs`), in an account of its own.
+//! (`testkit/src/aws_proxy.rs`), in an account of its own.
 
 use std::time::Duration;
 
@@ -12,12 +12,12 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::config::Credentials;
 use aws_sdk_ec2::types::Filter;
 use chrono::Utc;
-use ghaec2_demo::moto;
 use ghaec2_demo::stand_ins::Result;
 use ghaec2_demo::{LogLine, StandIns, StandInsOptions};
 use ghaec2_fake::{FakeOptions, Fault, JobSpec, Mode};
+use ghaec2_testkit::aws_proxy::AwsProxy;
+use ghaec2_testkit::moto;
 
-use crate::aws_proxy::AwsProxy;
 use crate::calls;
 use crate::pairing::{self, LAUNCHED, RECONCILED};
 use crate::report::{Burst, Side, Throttling};

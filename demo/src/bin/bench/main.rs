@@ -25,8 +25,6 @@
 //! | `machine` | where and what was measured |
 //! | `report` | the results and their markdown |
 
-#[path = "../../../../tests/support/aws_proxy.rs"]
-mod aws_proxy;
 mod burst;
 mod calls;
 mod cold;

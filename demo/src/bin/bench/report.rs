@@ -541,7 +541,7 @@ fn bursts(out: &mut String, bursts: &[Burst]) {
         "## Bursts\n\n\
          N jobs queued at once into a listening ghaec2 (continuous, GHES mode, `MAX_RUNNERS` \
          1000, one /20 subnet). ghaec2's AWS calls go through the tests' fault-injecting \
-         proxy in front of moto (`tests/support/aws_proxy.rs`), which forwards DynamoDB calls \
+         proxy in front of moto (`testkit/src/aws_proxy.rs`), which forwards DynamoDB calls \
          one at a time: moto's threaded server otherwise answers concurrent TransactWriteItems \
          on one table with HTTP 500 (it deep-copies the table while another request changes \
          it), which real DynamoDB does not do. *All launched* is the time from the first \

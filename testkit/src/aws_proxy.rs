@@ -17,7 +17,7 @@
 //!
 //! DynamoDB serializes conditional writes per item; moto does not, so the proxy forwards
 //! DynamoDB calls one at a time.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

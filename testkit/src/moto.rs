@@ -2,11 +2,18 @@
 //! region, so each test takes its own region (and unique names), and tests run in parallel.
 //! Start moto with `scripts/with-moto.sh cargo test --test aws_state` (it sets
 //! `AWS_ENDPOINT_URL`).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    TimeToLiveSpecification,
+};
+use ghaec2::aws::schema::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 
 /// An SSM public AMI parameter that moto serves, naming an AMI its DescribeImages knows.
 pub const AMI_PARAMETER: &str =
@@ -48,10 +55,81 @@ pub fn unique() -> String {
 /// A fresh state table in `region`, created through the production schema.
 pub async fn table(dynamodb: &aws_sdk_dynamodb::Client) -> String {
     let name = format!("ghaec2-test-{}", unique());
-    ghaec2::aws::create_table(dynamodb, &name)
-        .await
-        .expect("create table");
+    create_table(dynamodb, &name).await;
     name
+}
+
+/// Creates the state table `name` as `template.yaml` declares it (the key schema of
+/// `ghaec2::aws::schema`, on-demand billing, TTL on its TTL attribute) unless it exists, and
+/// waits until it is active. Panics, naming the call, on any other failure.
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    let attribute = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute definition")
+    };
+    let element = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .expect("key schema element")
+    };
+    let created = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute(PARTITION_KEY))
+        .attribute_definitions(attribute(SORT_KEY))
+        .key_schema(element(PARTITION_KEY, KeyType::Hash))
+        .key_schema(element(SORT_KEY, KeyType::Range))
+        .send()
+        .await;
+    if let Err(e) = created {
+        let exists = e
+            .as_service_error()
+            .is_some_and(|s| s.is_resource_in_use_exception());
+        assert!(exists, "CreateTable {name}: {e:?}");
+    }
+    wait_active(client, name).await;
+    let ttl = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(TTL_ATTRIBUTE)
+        .build()
+        .expect("ttl specification");
+    let enabled = client
+        .update_time_to_live()
+        .table_name(name)
+        .time_to_live_specification(ttl)
+        .send()
+        .await;
+    if let Err(e) = enabled {
+        // Enabling TTL twice is a ValidationException ("already enabled"): fine here.
+        let again = e
+            .as_service_error()
+            .and_then(|s| s.meta().message())
+            .is_some_and(|m| m.contains("already enabled"));
+        assert!(again, "UpdateTimeToLive {name}: {e:?}");
+    }
+}
+
+async fn wait_active(client: &aws_sdk_dynamodb::Client, name: &str) {
+    const POLLS: u32 = 60;
+    for _ in 0..POLLS {
+        let described = client
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("DescribeTable {name}: {e:?}"));
+        if described.table().and_then(|t| t.table_status()) == Some(&TableStatus::Active) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    panic!("table {name} not active after {POLLS} polls");
 }
 
 /// A VPC with two subnets and a security group.
