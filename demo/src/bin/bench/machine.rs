@@ -38,7 +38,7 @@ impl Machine {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default(),
-            commit: output("git", &["rev-parse", "--short=12", "HEAD"]),
+            commit: output("git", &["rev-parse", "HEAD"]),
             dirty_files: output("git", &["status", "--porcelain", "--untracked-files=no"])
                 .lines()
                 .count(),
