@@ -103,7 +103,10 @@ fn stale_names_each_commit_that_changed_the_measured_code() {
     let out = repo.check(&[]);
     assert_eq!(code(&out), 1, "{}", said(&out));
     let text = said(&out);
-    assert!(text.contains(&format!("measured commit {measured}")), "{text}");
+    assert!(
+        text.contains(&format!("measured commit {measured}")),
+        "{text}"
+    );
     assert!(text.contains("2 commit(s)"), "{text}");
     assert!(text.contains("aws: a faster fleet") && text.contains("cycle: a new loop"));
     assert!(text.contains(&cycle[..7]), "{text}");
@@ -123,7 +126,11 @@ fn a_commit_missing_from_history_cannot_be_judged() {
     repo.report("0123456789abcdef0123456789abcdef01234567");
     let out = repo.check(&[]);
     assert_eq!(code(&out), 2);
-    assert!(said(&out).contains("not in this clone's history"), "{}", said(&out));
+    assert!(
+        said(&out).contains("not in this clone's history"),
+        "{}",
+        said(&out)
+    );
     assert_eq!(code(&repo.check(&["--warn"])), 0);
 }
 
@@ -138,7 +145,11 @@ fn a_shallow_clone_says_how_to_get_the_history() {
     clone.report(&first);
     let out = clone.check(&[]);
     assert_eq!(code(&out), 2, "{}", said(&out));
-    assert!(said(&out).contains("git fetch --unshallow"), "{}", said(&out));
+    assert!(
+        said(&out).contains("git fetch --unshallow"),
+        "{}",
+        said(&out)
+    );
 }
 
 #[test]
