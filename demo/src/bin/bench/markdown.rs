@@ -123,7 +123,7 @@ fn header(out: &mut String, r: &Results) {
          | code | commit `{}` |\n\
          | working tree | {} |\n\
          | toolchain | {}; moto {} |\n\
-         | command | `make bench`, which ran `{}` |\n\
+         | command | `{}` |\n\
          | wall time of the scenarios | {:.0} s |\n\n",
         m.date.format("%Y-%m-%d %H:%M UTC"),
         m.cpus,
@@ -227,7 +227,7 @@ fn summary(out: &mut String, r: &Results) {
             opt_rss(c.peak_rss_kb),
             Some(anchors::LAMBDA_MEMORY),
         );
-        row("release binary size", mb(c.binary_bytes), None);
+        row("ghaec2 binary size", mb(c.binary_bytes), None);
     }
     if let Some(max) = r.bursts.iter().filter_map(|b| b.peak_rss_kb).max() {
         row("peak RSS, largest burst", mib(max), None);
@@ -576,7 +576,7 @@ fn cold(out: &mut String, c: &Cold) {
          | moto answering, of spawn → ready summed over the runs | {} |\n\
          | CPU time (user + system) of an empty `--once` | {} |\n\
          | peak RSS (`/usr/bin/time -v`) | {} |\n\
-         | release binary size | {} ({} bytes) |\n\n",
+         | ghaec2 binary size | {} ({} bytes) |\n\n",
         if calls.is_empty() {
             "none".to_owned()
         } else {
