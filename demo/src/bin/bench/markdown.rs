@@ -320,7 +320,8 @@ fn bar_note(t: &Trickle) -> String {
     };
     let stages = format!(
         "Of the p50 {}, the p50 of queued → acquired is {} (the held poll answers, ghaec2 calls \
-         `acquirejobs`); the rest, {}, is acquired → launched (the next poll brings \
+         `acquirejobs`); the difference of the two p50s, {}, is the typical acquired → \
+         launched (the next poll brings \
          `JobAssigned` and the statistics that count the job, then the reconcile: ledger, \
          DescribeInstances, CreateFleet against moto).",
         ms(launched.p50),
