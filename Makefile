@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY = 0
 STACK ?= ghaec2
 FUNCTION ?=
 
-.PHONY: demo bench test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda destroy fuzz
+.PHONY: demo bench bench-check test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda destroy fuzz
 
 ## demo: ghaec2 end to end on this machine, no GitHub or AWS account: moto_server, the fake
 ## Actions Service, ghaec2 (continuous), a workload and a runner simulator, with a live view, a
@@ -27,9 +27,16 @@ bench:
 	cargo build --locked --release -p ghaec2 --bin ghaec2 -p ghaec2-demo --bin bench
 	scripts/with-moto.sh $(CARGO_TARGET_DIR)/release/bench --ghaec2 $(CARGO_TARGET_DIR)/release/ghaec2
 
-## test: every test, against moto_server and the in-process fake Actions Service
+## bench-check: fails when BENCHMARKS.md measured an older src/cycle or src/aws than HEAD's
+## (scripts/bench-stale.sh reads git history only); a release is not cut on stale figures
+bench-check:
+	@scripts/bench-stale.sh
+
+## test: every test, against moto_server and the in-process fake Actions Service; then a
+## warning naming the commits if BENCHMARKS.md measured an older src/cycle or src/aws
 test:
-	scripts/with-moto.sh cargo test --workspace --locked
+	@scripts/with-moto.sh cargo test --workspace --locked; status=$$?; \
+	scripts/bench-stale.sh --warn; exit $$status
 
 ## lint: formatting and clippy, warnings are errors
 lint:

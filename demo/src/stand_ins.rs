@@ -92,6 +92,12 @@ impl StandIns {
         })
     }
 
+    /// Drops `name` from the environment ghaec2 gets: `GITHUB_TOKEN`, say, when a run reads
+    /// the token from SSM as a deployment does.
+    pub fn unset_env(&mut self, name: &str) {
+        self.env.retain(|(k, _)| k != name);
+    }
+
     /// The environment ghaec2 needs to run against these stand-ins (without the scale set
     /// settings: `RUNNER_SCALE_SET_NAME`, `MIN_RUNNERS`, … come from the caller).
     pub fn env(&self) -> &[(String, String)] {

@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -126,6 +127,11 @@ pub struct ProxyCall {
     pub params: Vec<(String, String)>,
     /// Status of the answer.
     pub status: u16,
+    /// When the proxy received the request.
+    pub received_at: SystemTime,
+    /// When the request went to moto and when moto's answer was read, if it was forwarded;
+    /// from `received_at` to the first is the wait for the DynamoDB queue.
+    pub upstream: Option<(SystemTime, SystemTime)>,
 }
 
 impl ProxyCall {
@@ -576,6 +582,7 @@ pub fn rewrite_fleet(params: &[(String, String)], capacity: &Capacity) -> Option
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let received_at = SystemTime::now();
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, usize::MAX)
         .await
@@ -596,6 +603,8 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         forwarded: false,
         params: form.clone(),
         status: 0,
+        received_at,
+        upstream: None,
     };
     let mut body = body;
     let mut fleet_errors: Vec<String> = Vec::new();
@@ -668,6 +677,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         }
     }
     call.forwarded = true;
+    let sent_at = SystemTime::now();
     let answer = match upstream.send().await {
         Ok(answer) => answer,
         Err(e) => {
@@ -679,6 +689,7 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     let status = answer.status();
     let headers = answer.headers().clone();
     let mut bytes = answer.bytes().await.unwrap_or_default();
+    call.upstream = Some((sent_at, SystemTime::now()));
     if action == "CreateFleet" && status.is_success() {
         let ids = fleet_instance_ids(&String::from_utf8_lossy(&bytes));
         shared.launched.lock().unwrap().extend(ids);

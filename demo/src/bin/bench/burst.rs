@@ -15,14 +15,15 @@ use chrono::Utc;
 use ghaec2_demo::stand_ins::Result;
 use ghaec2_demo::{LogLine, StandIns, StandInsOptions};
 use ghaec2_fake::{FakeOptions, Fault, JobSpec, Mode};
-use ghaec2_testkit::aws_proxy::AwsProxy;
+use ghaec2_testkit::aws_proxy::{AwsProxy, ProxyCall};
 use ghaec2_testkit::moto;
 
 use crate::calls;
+use crate::moto_time::{self, Timed};
 use crate::pairing::{self, LAUNCHED, RECONCILED};
-use crate::report::{Burst, Side, Throttling};
+use crate::report::{Burst, Setup, Side, Throttling};
 use crate::run::{self, Ctx, Running};
-use crate::trickle::check_exit;
+use crate::trickle::{self, check_exit};
 
 /// Bursts larger than this report the time to each multiple of it.
 const MILESTONE: u32 = 100;
@@ -113,13 +114,15 @@ fn aws_throttling() -> Vec<AwsFault> {
     ]
 }
 
-/// Where ghaec2's AWS calls go for one burst.
-struct AwsSide {
+/// Where ghaec2's AWS calls go for one scenario.
+pub struct AwsSide {
+    /// The bench's SDK configuration for the proxy's account.
+    pub sdk: SdkConfig,
     /// EC2 as ghaec2 sees it, to count the instances at the end.
     ec2: aws_sdk_ec2::Client,
     /// Settings that override the stand-ins'.
-    env: Vec<(&'static str, String)>,
-    proxy: AwsProxy,
+    pub env: Vec<(&'static str, String)>,
+    pub proxy: AwsProxy,
 }
 
 /// Every burst goes through the proxy in front of moto, in an account of its own (so the
@@ -128,9 +131,9 @@ struct AwsSide {
 /// races when a burst's concurrent runner set-ups write the table (TransactWriteItems
 /// deep-copies the table while another request changes it) and answers HTTP 500, which real
 /// DynamoDB never does: the bench would measure moto's bug, not ghaec2.
-async fn aws_side(plan: &Plan) -> Result<AwsSide> {
+pub async fn aws_side(region: &str) -> Result<AwsSide> {
     let proxy = AwsProxy::start(&moto::endpoint()).await;
-    let sdk = proxied(plan.region, &proxy).await;
+    let sdk = proxied(region, &proxy).await;
     let ec2 = aws_sdk_ec2::Client::new(&sdk);
     let network = moto::network(&ec2).await;
     let first = network.subnet_ids.first().ok_or("no subnet")?;
@@ -138,6 +141,7 @@ async fn aws_side(plan: &Plan) -> Result<AwsSide> {
     let ami = moto::ami(&aws_sdk_ssm::Client::new(&sdk)).await;
     let table = moto::table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
     Ok(AwsSide {
+        sdk,
         ec2,
         env: vec![
             ("AWS_ENDPOINT_URL", proxy.url().to_owned()),
@@ -161,14 +165,39 @@ async fn proxied(region: &str, proxy: &AwsProxy) -> SdkConfig {
         .await
 }
 
+/// One AWS call as [`moto_time`] reads it.
+pub fn timed(call: &ProxyCall) -> Timed {
+    Timed {
+        action: call.action.clone(),
+        received: call.received_at.into(),
+        upstream: call
+            .upstream
+            .map(|(sent, answered)| (sent.into(), answered.into())),
+    }
+}
+
+/// AWS answers that were errors to retry: 5xx, or injected by the proxy.
+pub fn aws_errors(calls: &[ProxyCall]) -> usize {
+    calls
+        .iter()
+        .filter(|c| c.status >= 500 || c.injected.is_some())
+        .count()
+}
+
 pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
+    let fake_options = FakeOptions::default().with_mode(Mode::Ghes);
+    let setup = Setup {
+        poll_hold: fake_options.poll_hold,
+        window: None,
+        max_runners: run::MAX_RUNNERS,
+    };
     let stand_ins = StandIns::start(StandInsOptions {
-        fake: FakeOptions::default().with_mode(Mode::Ghes),
+        fake: fake_options,
         region: plan.region.to_owned(),
     })
     .await?;
     let name = format!("bench-burst-{}", plan.region);
-    let aws = aws_side(plan).await?;
+    let aws = aws_side(plan.region).await?;
     let env = run::env(&name, &aws.env);
     let log = ctx.log(&format!("burst-{}-{}", plan.jobs, plan.region));
     let mut ghaec2 = Running::start(ctx, &stand_ins, &[], &env, &log).await?;
@@ -207,13 +236,12 @@ pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
     let state = fake.state();
     let scale_set_id = state.scale_sets.first().map(|s| s.scale_set.id);
     let acquired = state.jobs.iter().filter(|j| j.acquired).count();
-    let all_acquired = state
+    let last_acquired = state
         .jobs
         .iter()
         .map(|j| j.scale_set_assign_time)
         .collect::<Option<Vec<_>>>()
-        .and_then(|times| times.into_iter().max())
-        .map(|at| run::since(t0, at));
+        .and_then(|times| times.into_iter().max());
     let instances = match scale_set_id {
         Some(id) => live_instances(&aws.ec2, id).await?,
         None => 0,
@@ -221,7 +249,6 @@ pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
     let launched = pairing::total(&pairing::events(&ghaec2.lines, LAUNCHED));
     let exited = ghaec2.stop().await?;
     check_exit(&exited, plan.label)?;
-    let count = |msg: &str| exited.lines.iter().filter(|l| l.msg() == Some(msg)).count();
     let totals = calls::totals(&per_endpoint);
     let throttling = if !plan.aws_faults.is_empty() {
         Some(Throttling {
@@ -235,6 +262,7 @@ pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
                 .collect::<Vec<_>>()
                 .join(", "),
             throttled_answers: proxied.iter().filter(|c| c.injected.is_some()).count(),
+            shortest_wait: None,
         })
     } else {
         (!plan.actions_faults.is_empty()).then(|| Throttling {
@@ -251,28 +279,42 @@ pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
                 .collect::<Vec<_>>()
                 .join(", "),
             throttled_answers: totals.throttled,
+            shortest_wait: calls::shortest_wait_after_throttle(&fake.calls())
+                .map(|waited| (waited, Duration::from_secs(RETRY_AFTER_SECS))),
         })
     };
-    let aws_500s = exited
-        .lines
-        .iter()
-        .filter(|l| {
-            l.json
-                .get("error")
-                .and_then(|e| e.as_str())
-                .is_some_and(|e| e.contains("HTTP 500"))
-        })
-        .count();
+    let ghaec2_calls = &proxied[aws_before.min(proxied.len())..];
+    let recoveries = crate::recoveries::Recoveries {
+        aws_errors: Some(aws_errors(ghaec2_calls)),
+        ..trickle::recoveries(&exited.lines, &fake)
+    };
+    let moto = all_at.map(|at| {
+        let timed: Vec<Timed> = ghaec2_calls.iter().map(timed).collect();
+        moto_time::measure(&timed, t0, at)
+    });
     stand_ins.fake.shutdown().await;
+    // Each timing is a pairing of the first enqueue with a later event; one logged before the
+    // enqueue is broken, and counted.
+    let mut out_of_order = 0;
+    let mut timing = |at: Option<chrono::DateTime<Utc>>| {
+        let elapsed = at.map(|at| run::elapsed(t0, at));
+        out_of_order += usize::from(matches!(elapsed, Some(None)));
+        elapsed.flatten()
+    };
+    let all_launched = timing(all_at);
+    let all_acquired = timing(last_acquired);
+    let milestones = (1..n / MILESTONE)
+        .map(|k| k * MILESTONE)
+        .filter_map(|k| Some((k, timing(all_current(&exited.lines, k))?)))
+        .collect();
     Ok(Burst {
         label: plan.label.to_owned(),
         jobs: plan.jobs,
-        all_launched: all_at.map(|at| run::since(t0, at)),
-        milestones: (1..n / MILESTONE)
-            .map(|k| k * MILESTONE)
-            .filter_map(|k| Some((k, run::since(t0, all_current(&exited.lines, k)?))))
-            .collect(),
+        setup,
+        all_launched,
         all_acquired,
+        milestones,
+        out_of_order,
         calls: totals.calls,
         aws_calls,
         breakdown: calls::breakdown(&per_endpoint),
@@ -280,9 +322,8 @@ pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
         instances,
         launches: launched,
         throttling,
-        cycle_retries: count("Transient failure; retrying."),
-        setup_failures: count("Runner set-up failed; removing it."),
-        aws_500s,
+        recoveries,
+        moto,
         peak_rss_kb: exited.time.map(|t| t.max_rss_kb),
         cpu: exited.time.map(|t| t.cpu()),
     })

@@ -59,6 +59,23 @@ pub fn breakdown(per_endpoint: &[EndpointCalls]) -> String {
         .join(", ")
 }
 
+/// The shortest time from a 429 to the next call to the same endpoint: how long ghaec2
+/// waited before retrying, at the least. `None` when no call followed a 429.
+pub fn shortest_wait_after_throttle(calls: &[Call]) -> Option<std::time::Duration> {
+    calls
+        .iter()
+        .filter(|c| c.status == 429)
+        .filter_map(|throttled| {
+            calls
+                .iter()
+                .filter(|c| c.endpoint == throttled.endpoint && c.time > throttled.time)
+                .map(|c| c.time)
+                .min()
+                .and_then(|next| (next - throttled.time).to_std().ok())
+        })
+        .min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +123,10 @@ mod tests {
         let all = totals(&per);
         assert_eq!((all.calls, all.throttled, all.server_errors), (4, 1, 1));
         assert_eq!(breakdown(&per), "generatejitconfig 3, messages.get 1");
+        assert_eq!(
+            shortest_wait_after_throttle(&calls),
+            Some(std::time::Duration::from_millis(10))
+        );
+        assert_eq!(shortest_wait_after_throttle(&calls[2..]), None);
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use ghaec2_demo::stand_ins::Result;
 
 /// The machine, the code and the command of one bench run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Machine {
     pub date: DateTime<Utc>,
     pub cpus: usize,
@@ -16,6 +16,8 @@ pub struct Machine {
     pub commit: String,
     /// Files with uncommitted changes in the working tree when the bench ran.
     pub dirty_files: usize,
+    /// 1-minute load average when the bench started (other work on the machine shows here).
+    pub load_before: Option<f64>,
     pub rustc: String,
     /// The bench's own argv, with the home directory as `~`.
     pub argv: String,
@@ -38,7 +40,8 @@ impl Machine {
             kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_owned())
                 .unwrap_or_default(),
-            commit: output("git", &["rev-parse", "--short=12", "HEAD"]),
+            commit: output("git", &["rev-parse", "HEAD"]),
+            load_before: load_average(),
             dirty_files: output("git", &["status", "--porcelain", "--untracked-files=no"])
                 .lines()
                 .count(),
@@ -53,6 +56,16 @@ impl Machine {
             ),
         })
     }
+}
+
+/// The 1-minute load average (/proc/loadavg).
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The first `model name` of /proc/cpuinfo.

@@ -1,7 +1,8 @@
 //! `make bench`: runs the measured scenarios against the stand-ins (fake Actions Service in
 //! this process, AWS in the moto_server of `AWS_ENDPOINT_URL`) with the ghaec2 binary given
 //! by `--ghaec2`, and writes `BENCHMARKS.md` from the results. Nothing in the report is typed
-//! by hand: every figure comes from this run, every anchor from [`report::anchors`].
+//! by hand: every figure comes from this run, every anchor (with how it differs) from
+//! [`anchors`].
 //!
 //! ```text
 //! bench --ghaec2 <path> [--out BENCHMARKS.md] [--work target/bench] [--only <scenario>,…]
@@ -13,24 +14,32 @@
 //!
 //! | module | responsibility |
 //! |---|---|
-//! | `aws_proxy` | the tests' fault-injecting proxy in front of moto (AWS throttling) |
+//! | `aws_proxy` | the tests' fault-injecting proxy in front of moto (AWS throttling, call timings) |
 //! | `run` | ghaec2 under `/usr/bin/time -v`: spawn, watch its log lines, SIGTERM, exit |
 //! | `gnu_time` | parsing `/usr/bin/time -v` |
 //! | `rng` | the seeded arrival times |
-//! | `pairing` | launches from log lines, FIFO pairing with queued jobs |
+//! | `pairing` | launches from log lines, FIFO pairing with queued jobs, latencies with broken pairings counted |
 //! | `calls` | Actions Service calls per endpoint, throttled responses |
+//! | `recoveries` | ghaec2's recoveries, counted from its log lines |
+//! | `moto_time` | how much of a span was moto's, from the proxy's timings |
 //! | `trickle` | steady trickle: listening (continuous), across invocation gaps (`--once`) |
 //! | `burst` | bursts of 100 and 500 jobs, clean and throttled |
 //! | `cold` | process start to ready, empty `--once`, binary size, peak RSS |
 //! | `machine` | where and what was measured |
-//! | `report` | the results and their markdown |
+//! | `report` | the results |
+//! | `anchors` | published figures of other systems, each with how it differs |
+//! | `markdown` | BENCHMARKS.md from the results |
 
+mod anchors;
 mod burst;
 mod calls;
 mod cold;
 mod gnu_time;
 mod machine;
+mod markdown;
+mod moto_time;
 mod pairing;
+mod recoveries;
 mod report;
 mod rng;
 mod run;
@@ -149,6 +158,7 @@ async fn bench(args: &Args) -> Result<()> {
         cold: None,
         cost: None,
         wall: Duration::ZERO,
+        load_after: None,
     };
     let ctx = run::Ctx {
         ghaec2: args.ghaec2.clone(),
@@ -182,7 +192,8 @@ async fn bench(args: &Args) -> Result<()> {
         results.cold = Some(cold::run(&ctx).await?);
     }
     results.wall = started.elapsed();
-    let markdown = report::render(&results);
+    results.load_after = machine::load_average();
+    let markdown = markdown::render(&results);
     std::fs::write(&args.out, &markdown)?;
     progress(&format!(
         "wrote {} after {:.0} s",

@@ -1,14 +1,16 @@
 //! From ghaec2's log lines to per-job latencies. ghaec2 logs launches as counts (its decision
 //! records), not per job: with `MIN_RUNNERS=0`, a boot timeout longer than the run and no job
 //! finishing, every assigned job adds exactly one instance, so the k-th instance launched
-//! belongs to the k-th job queued (FIFO pairing). The log line's own `time` (nanoseconds,
-//! written by ghaec2) is used, not the time this process read it.
-
-use std::time::Duration;
+//! belongs to the k-th job queued (FIFO pairing); a pairing that breaks is counted, not hidden.
+//! The log line's own `time` (nanoseconds, written by ghaec2) is used, not the time this
+//! process read it.
 
 use chrono::{DateTime, Utc};
 use ghaec2_demo::LogLine;
+use ghaec2_demo::stats::Distribution;
 use serde_json::Value;
+
+use crate::report::Latency;
 
 /// ghaec2's line after CreateFleet returned: `launched`, `instance_ids`.
 pub const LAUNCHED: &str = "Launched instances.";
@@ -83,10 +85,9 @@ pub fn total(events: &[Event]) -> u32 {
 }
 
 /// Pairs queued jobs (any order) with launches in FIFO order: the i-th oldest job with the
-/// i-th instance. `None` for a job no instance was launched for. A launch logged before its
-/// job's queue time would mean the pairing assumption broke; it counts as zero, never
-/// negative, and [`Paired::early`] says how often.
-pub fn pair_fifo(queued: &[DateTime<Utc>], events: &[Event]) -> Paired {
+/// i-th instance launched. Each job comes out, oldest first, with its instance's launch time,
+/// or `None` when no instance was launched for it.
+pub fn pair_fifo(queued: &[DateTime<Utc>], events: &[Event]) -> Vec<Pair> {
     let mut jobs = queued.to_vec();
     jobs.sort_unstable();
     let mut launches: Vec<DateTime<Utc>> = events
@@ -94,31 +95,32 @@ pub fn pair_fifo(queued: &[DateTime<Utc>], events: &[Event]) -> Paired {
         .flat_map(|e| std::iter::repeat_n(e.at, e.count as usize))
         .collect();
     launches.sort_unstable();
-    let mut paired = Paired::default();
-    for (i, queued_at) in jobs.iter().enumerate() {
-        match launches.get(i) {
-            Some(at) => match (*at - *queued_at).to_std() {
-                Ok(d) => paired.latencies.push(d),
-                Err(_) => {
-                    paired.early += 1;
-                    paired.latencies.push(Duration::ZERO);
-                }
-            },
-            None => paired.missing += 1,
-        }
-    }
-    paired
+    jobs.iter()
+        .enumerate()
+        .map(|(i, queued_at)| (*queued_at, launches.get(i).copied()))
+        .collect()
 }
 
-/// The outcome of [`pair_fifo`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Paired {
-    /// Queued → launched, for each job that got an instance.
-    pub latencies: Vec<Duration>,
-    /// Jobs without an instance.
-    pub missing: usize,
-    /// Launches logged before their job was queued (pairing broken; should be 0).
-    pub early: usize,
+/// A start and, if it came, its end.
+pub type Pair = (DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// The latency of pairs. A pair whose end is missing, or came before its start (the pairing
+/// assumption broke), is counted as broken and left out of the distribution: never clamped
+/// to zero.
+pub fn latency(pairs: impl IntoIterator<Item = Pair>) -> Latency {
+    let (mut samples, mut missing, mut out_of_order) = (Vec::new(), 0, 0);
+    for (from, to) in pairs {
+        match to.map(|to| (to - from).to_std()) {
+            Some(Ok(d)) => samples.push(d),
+            Some(Err(_)) => out_of_order += 1,
+            None => missing += 1,
+        }
+    }
+    Latency {
+        dist: Distribution::of(&samples),
+        missing,
+        out_of_order,
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +128,7 @@ mod tests {
     use super::*;
     use ghaec2_demo::stand_ins::Stream;
     use serde_json::json;
+    use std::time::Duration;
 
     fn t(ms: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(1_800_000_000_000 + ms).unwrap()
@@ -173,18 +176,31 @@ mod tests {
     fn fifo_pairing_expands_counts_and_sorts_jobs() {
         let queued = [t(300), t(0), t(100)];
         let launches = [event(50, 1), event(400, 2)];
-        let paired = pair_fifo(&queued, &launches);
+        let pairs = pair_fifo(&queued, &launches);
         assert_eq!(
-            paired.latencies,
-            [50, 300, 100].map(Duration::from_millis).to_vec()
+            pairs,
+            [
+                (t(0), Some(t(50))),
+                (t(100), Some(t(400))),
+                (t(300), Some(t(400)))
+            ]
         );
-        assert_eq!((paired.missing, paired.early), (0, 0));
+        let l = latency(pairs);
+        assert_eq!((l.missing, l.out_of_order), (0, 0));
+        assert_eq!(l.dist.unwrap().max, Duration::from_millis(300));
     }
 
     #[test]
-    fn fifo_pairing_counts_missing_and_early_launches() {
-        let paired = pair_fifo(&[t(100), t(200)], &[event(50, 1)]);
-        assert_eq!(paired.latencies, [Duration::ZERO]);
-        assert_eq!((paired.missing, paired.early), (1, 1));
+    fn broken_pairings_are_counted_not_clamped() {
+        // One launch for two jobs, logged before either was queued.
+        let l = latency(pair_fifo(&[t(100), t(200)], &[event(50, 1)]));
+        assert_eq!((l.missing, l.out_of_order), (1, 1));
+        assert_eq!(
+            l.dist, None,
+            "no zero-length sample stands in for the broken pair"
+        );
+        let l = latency([(t(0), Some(t(10))), (t(20), Some(t(5)))]);
+        assert_eq!(l.dist.unwrap().count, 1);
+        assert_eq!(l.out_of_order, 1);
     }
 }

@@ -30,12 +30,15 @@ impl Ctx {
     }
 }
 
+/// `MAX_RUNNERS` of every bench run: above every burst.
+pub const MAX_RUNNERS: u32 = 1000;
+
 /// The scale set settings of a bench run; `extra` entries win.
 pub fn env(scale_set: &str, extra: &[(&str, String)]) -> Vec<(String, String)> {
     let base = [
         ("RUNNER_SCALE_SET_NAME", scale_set.to_owned()),
         ("MIN_RUNNERS", "0".to_owned()),
-        ("MAX_RUNNERS", "1000".to_owned()),
+        ("MAX_RUNNERS", MAX_RUNNERS.to_string()),
         // No runner ever comes online in most scenarios; a shorter timeout would terminate
         // and relaunch instances in the middle of a measurement.
         ("RUNNER_BOOT_TIMEOUT_SECONDS", "3600".to_owned()),
@@ -194,9 +197,9 @@ fn parent_of(stat: &str) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// From `from` to `to`; zero if `to` is earlier.
-pub fn since(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
-    (to - from).to_std().unwrap_or_default()
+/// From `from` to `to`; `None` if `to` is earlier (a broken pairing, to be counted).
+pub fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<Duration> {
+    (to - from).to_std().ok()
 }
 
 #[cfg(test)]

@@ -14,13 +14,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use ghaec2_demo::stand_ins::Result;
-use ghaec2_demo::stats::Distribution;
-use ghaec2_demo::{StandIns, StandInsOptions};
+use ghaec2_demo::{LogLine, StandIns, StandInsOptions};
 use ghaec2_fake::{Fake, FakeOptions, Job, JobSpec, Mode};
 use tokio::time::Instant;
 
-use crate::pairing::{self, LAUNCHED, POLLING, RECONCILED, TERMINATED};
-use crate::report::{Configured, Gaps, Trickle};
+use crate::calls;
+use crate::pairing::{self, LAUNCHED, POLLING, Pair, RECONCILED, TERMINATED};
+use crate::recoveries::Recoveries;
+use crate::report::{Configured, Gaps, Latency, Setup, Trickle};
 use crate::rng;
 use crate::run::{self, Ctx, Exited, Running};
 
@@ -47,6 +48,24 @@ fn options(region: &str) -> StandInsOptions {
     }
 }
 
+/// What the report says of the set-up.
+fn setup(options: &StandInsOptions, window: Option<Duration>) -> Setup {
+    Setup {
+        poll_hold: options.fake.poll_hold,
+        window,
+        max_runners: run::MAX_RUNNERS,
+    }
+}
+
+/// ghaec2's recoveries in `lines`, and the fake's error answers.
+pub fn recoveries<'a>(lines: impl IntoIterator<Item = &'a LogLine>, fake: &Fake) -> Recoveries {
+    let answers = calls::totals(&calls::by_endpoint(&fake.calls(), DateTime::<Utc>::MIN_UTC));
+    Recoveries {
+        actions_errors: answers.throttled + answers.server_errors,
+        ..Recoveries::from_lines(lines)
+    }
+}
+
 /// Enqueues one job per offset from `start`.
 async fn enqueue_at(
     fake: Fake,
@@ -62,43 +81,37 @@ async fn enqueue_at(
     Ok(())
 }
 
-/// Queued → acquired of each acquired job (the fake's own timestamps).
-fn to_acquired(jobs: &[Job]) -> Vec<Duration> {
-    jobs.iter()
-        .filter_map(|j| Some(run::since(j.queue_time, j.scale_set_assign_time?)))
-        .collect()
-}
-
 /// The latency figures of one trickle, from the fake's jobs and ghaec2's lines.
 fn measure(
     jobs: &[Job],
-    lines: &[ghaec2_demo::LogLine],
+    lines: &[LogLine],
+    setup: Setup,
     mean: Duration,
     span: Duration,
 ) -> Trickle {
     let queued: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.queue_time).collect();
-    let launched = pairing::pair_fifo(&queued, &pairing::events(lines, LAUNCHED));
-    let ready = pairing::pair_fifo(&queued, &pairing::events(lines, RECONCILED));
+    let paired = |msg| pairing::latency(pairing::pair_fifo(&queued, &pairing::events(lines, msg)));
     Trickle {
+        setup,
         jobs: jobs.len(),
         mean_interval: mean,
         span,
-        to_acquired: Distribution::of(&to_acquired(jobs)),
-        to_launched: Distribution::of(&launched.latencies),
-        to_ready: Distribution::of(&ready.latencies),
-        not_launched: launched.missing,
-        pairing_broken: launched.early + ready.early,
-        scale_down: None,
+        to_acquired: pairing::latency(jobs.iter().map(|j| (j.queue_time, j.scale_set_assign_time))),
+        to_launched: paired(LAUNCHED),
+        to_ready: paired(RECONCILED),
+        scale_down: Latency::default(),
+        recoveries: Recoveries::default(),
     }
 }
 
 pub async fn listening(ctx: &Ctx) -> Result<Trickle> {
-    let stand_ins = StandIns::start(options("us-east-2")).await?;
+    let options = options("us-east-2");
+    let setup = setup(&options, None);
+    let stand_ins = StandIns::start(options).await?;
     let name = "bench-listening";
     let env = run::env(name, &[]);
     let mut ghaec2 = Running::start(ctx, &stand_ins, &[], &env, &ctx.log("listening")).await?;
-    let polling =
-        |lines: &[ghaec2_demo::LogLine]| lines.iter().any(|l| l.msg() == Some(RECONCILED));
+    let polling = |lines: &[LogLine]| lines.iter().any(|l| l.msg() == Some(RECONCILED));
     if !ghaec2.until(Duration::from_secs(60), polling).await {
         return Err("ghaec2 did not start polling within 60 s".into());
     }
@@ -113,15 +126,16 @@ pub async fn listening(ctx: &Ctx) -> Result<Trickle> {
         })
         .await;
     let jobs = stand_ins.fake.fake().state().jobs;
-    let mut trickle = measure(&jobs, &ghaec2.lines, LISTENING_MEAN, LISTENING_SPAN);
+    let mut trickle = measure(&jobs, &ghaec2.lines, setup, LISTENING_MEAN, LISTENING_SPAN);
     let instances: Vec<String> = pairing::events(&ghaec2.lines, LAUNCHED)
         .into_iter()
         .flat_map(|e| e.instance_ids)
         .collect();
     let downs = scale_down(&stand_ins, &mut ghaec2, &instances).await?;
-    trickle.scale_down = Distribution::of(&downs);
+    trickle.scale_down = pairing::latency(downs);
     let exited = ghaec2.stop().await?;
     check_exit(&exited, "listening")?;
+    trickle.recoveries = recoveries(&exited.lines, &stand_ins.fake.fake());
     stand_ins.fake.shutdown().await;
     Ok(trickle)
 }
@@ -133,7 +147,7 @@ async fn scale_down(
     stand_ins: &StandIns,
     ghaec2: &mut Running,
     instances: &[String],
-) -> Result<Vec<Duration>> {
+) -> Result<Vec<Pair>> {
     let fake = stand_ins.fake.fake();
     let mut out = Vec::new();
     for instance_id in instances.iter().take(SCALE_DOWN_JOBS) {
@@ -146,7 +160,7 @@ async fn scale_down(
             .job
             .ok_or("the connected runner took no job")?;
         // Let ghaec2 hear JobStarted first, as it would with a real job that runs a while.
-        let busy = |lines: &[ghaec2_demo::LogLine]| {
+        let busy = |lines: &[LogLine]| {
             lines.iter().any(|l| {
                 l.msg() == Some("Runner state changed.")
                     && l.json.get("runner").and_then(|v| v.as_str()) == Some(&runner.runner.name)
@@ -158,7 +172,7 @@ async fn scale_down(
             .map_err(|e| format!("complete job: {e:?}"))?
             .finish_time
             .unwrap_or_else(Utc::now);
-        let terminated = |lines: &[ghaec2_demo::LogLine]| {
+        let terminated = |lines: &[LogLine]| {
             pairing::events(lines, TERMINATED)
                 .iter()
                 .any(|e| e.instance_ids.contains(instance_id))
@@ -171,9 +185,8 @@ async fn scale_down(
         let at = pairing::events(&ghaec2.lines, TERMINATED)
             .into_iter()
             .find(|e| e.instance_ids.contains(instance_id))
-            .map(|e| e.at)
-            .unwrap_or(finished);
-        out.push(run::since(finished, at));
+            .map(|e| e.at);
+        out.push((finished, at));
     }
     Ok(out)
 }
@@ -200,9 +213,11 @@ async fn jit_config(stand_ins: &StandIns, instance_id: &str) -> Result<String> {
 }
 
 pub async fn gaps(ctx: &Ctx, configured: &Configured) -> Result<Gaps> {
-    let stand_ins = StandIns::start(options("us-west-1")).await?;
-    let name = "bench-gaps";
     let window = configured.window;
+    let options = options("us-west-1");
+    let setup = setup(&options, Some(window));
+    let stand_ins = StandIns::start(options).await?;
+    let name = "bench-gaps";
     let period = configured.schedule;
     let once_env = |seconds: u64| run::env(name, &[("DRAIN_WINDOW_SECONDS", seconds.to_string())]);
     // A deployed function has run before: the scale set and the session exist.
@@ -245,37 +260,38 @@ pub async fn gaps(ctx: &Ctx, configured: &Configured) -> Result<Gaps> {
     }
     enqueuer.await??;
     let jobs = stand_ins.fake.fake().state().jobs;
-    let lines: Vec<ghaec2_demo::LogLine> = invocations
+    let lines: Vec<LogLine> = invocations
         .iter()
         .flat_map(|e| e.lines.iter().cloned())
         .collect();
-    let trickle = measure(&jobs, &lines, GAPS_MEAN, span);
+    let mut trickle = measure(&jobs, &lines, setup, GAPS_MEAN, span);
+    trickle.recoveries = recoveries(&lines, &stand_ins.fake.fake());
     // Listening: from an invocation's first poll to its exit; any other time is a gap.
-    let listening: Vec<(DateTime<Utc>, DateTime<Utc>)> = invocations
+    let listening: Vec<(Option<DateTime<Utc>>, DateTime<Utc>)> = invocations
         .iter()
-        .filter_map(|e| {
-            let polling = e.lines.iter().find(|l| l.msg() == Some(POLLING))?;
-            Some((pairing::log_time(polling), e.exited_at))
+        .map(|e| {
+            let polling = e.lines.iter().find(|l| l.msg() == Some(POLLING));
+            (polling.map(pairing::log_time), e.exited_at)
         })
         .collect();
+    let gap_lengths = pairing::latency(listening.windows(2).map(|pair| (pair[0].1, pair[1].0)));
     let queued: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.queue_time).collect();
-    let paired = pairing::pair_fifo(&queued, &pairing::events(&lines, LAUNCHED));
-    let mut sorted = queued.clone();
-    sorted.sort_unstable();
-    let in_gap: Vec<Duration> = sorted
-        .iter()
-        .zip(&paired.latencies)
-        .filter(|(q, _)| !listening.iter().any(|(from, to)| *q >= from && *q < to))
-        .map(|(_, d)| *d)
-        .collect();
+    let pairs = pairing::pair_fifo(&queued, &pairing::events(&lines, LAUNCHED));
+    let in_window = |q: &DateTime<Utc>| {
+        listening
+            .iter()
+            .any(|(from, to)| from.is_some_and(|from| *q >= from) && q < to)
+    };
+    let (listened, in_gap): (Vec<Pair>, Vec<Pair>) =
+        pairs.into_iter().partition(|(q, _)| in_window(q));
     stand_ins.fake.shutdown().await;
     Ok(Gaps {
         trickle,
-        window,
         period,
         invocations: invocations.iter().map(Exited::wall).collect(),
-        in_gap: in_gap.len(),
-        in_gap_to_launched: Distribution::of(&in_gap),
+        gap_lengths,
+        in_window_to_launched: pairing::latency(listened),
+        in_gap_to_launched: pairing::latency(in_gap),
         peak_rss_kb: invocations
             .iter()
             .filter_map(|e| e.time)
