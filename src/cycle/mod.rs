@@ -395,7 +395,7 @@ mod tests {
         assert_eq!(
             LONG_POLL,
             Duration::from_secs(50),
-            "the hold protocol.md §9.1 names"
+            "the hold docs/protocol.md §9.1 names"
         );
         assert!(
             POLL_TIMEOUT >= LONG_POLL + Duration::from_secs(10),
