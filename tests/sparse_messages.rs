@@ -95,14 +95,7 @@ async fn undecodable_envelope_with_an_id_is_acknowledged_once() {
         .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
         .await;
     assert!(crashed.is_err(), "{crashed:?}");
-    let pending: Vec<u64> = h
-        .fake
-        .state()
-        .scale_sets
-        .iter()
-        .filter(|s| s.scale_set.id == id as u64)
-        .flat_map(|s| s.queue.messages.keys().copied().collect::<Vec<_>>())
-        .collect();
+    let pending = h.unacknowledged(id);
     let &[message_id] = pending.as_slice() else {
         panic!("one unacknowledged message: {pending:?}");
     };

@@ -418,6 +418,17 @@ impl Harness {
             .collect()
     }
 
+    /// Ids of the messages the fake still holds, unacknowledged, for scale set `id`.
+    pub fn unacknowledged(&self, id: i64) -> Vec<u64> {
+        self.fake
+            .state()
+            .scale_sets
+            .iter()
+            .filter(|s| s.scale_set.id == id as u64)
+            .flat_map(|s| s.queue.messages.keys().copied().collect::<Vec<_>>())
+            .collect()
+    }
+
     /// The ledger entries.
     pub async fn ledger(&self) -> Vec<ghaec2::ports::RunnerRecord> {
         self.store.runners(SCALE_SET).await.unwrap()
