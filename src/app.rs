@@ -134,6 +134,7 @@ pub fn cycle_settings(
         work_folder: config.runtime.runner_work_folder.clone(),
         owner,
         delete_session_on_shutdown,
+        clock: std::sync::Arc::new(crate::clock::SystemClock),
     }
 }
 

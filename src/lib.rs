@@ -19,13 +19,17 @@
 //! - [`scaling`]: pure decisions: desired count and the reconcile plan.
 //! - [`dry_run`]: `--dry-run`, checks that change nothing and a report.
 //! - [`teardown`]: `--teardown`, everything of the scale set removed, for `make destroy`.
+//! - [`backoff`]: the one retry policy; [`clock`]: the wall clock the cycle is given.
 //! - [`telemetry`]: JSON logs; [`metrics`]: CloudWatch Embedded Metric Format lines.
-//! - [`cycle`]: one invocation: lease, restore, drain, handle, reconcile, persist.
+//! - [`cycle`]: one invocation: the [`cycle::Listener`] (lease, session, drain loop, each
+//!   message) and the [`cycle::Reconciler`] (the fleet policy).
 //! - [`aws`]: DynamoDB state and JIT stores, the EC2 fleet, the user-data script.
 
 pub mod actions;
 pub mod app;
 pub mod aws;
+pub mod backoff;
+pub mod clock;
 pub mod config;
 pub mod cycle;
 pub mod dry_run;

@@ -8,8 +8,9 @@ use clap::Parser;
 use ghaec2::actions::ActionsClient;
 use ghaec2::app::{self, Adapters, StartError};
 use ghaec2::aws::InstanceArns;
+use ghaec2::backoff::Backoff;
 use ghaec2::config::Config;
-use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop, Summary};
+use ghaec2::cycle::{CycleError, EndReason, Listener, Ports, SAFETY_MARGIN, Stop, Summary};
 use ghaec2::ports::PortError;
 use ghaec2::{dry_run, teardown, telemetry};
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -111,14 +112,14 @@ async fn cycle(
     delete_session_on_shutdown: bool,
 ) -> Result<Summary, CycleError> {
     let settings = app::cycle_settings(&deps.config, owner, delete_session_on_shutdown);
-    let services = Services {
-        actions: &deps.actions,
+    let ports = Ports {
         store: &adapters.store,
         fleet: &adapters.fleet,
         jit: &adapters.jit,
-        settings: &settings,
     };
-    services.run(stop).await
+    Listener::new(&deps.actions, ports, &settings)
+        .run(stop)
+        .await
 }
 
 fn window_stop(deps: &Deps, shutdown: watch::Receiver<bool>) -> Stop {
@@ -167,23 +168,23 @@ async fn once(deps: &Deps, adapters: &Adapters) -> ExitCode {
 async fn continuous(deps: &Deps, adapters: &Adapters) -> ExitCode {
     let shutdown = shutdown_signal();
     let owner = app::local_owner();
-    let mut failures: u32 = 0;
+    // A failed cycle waits 2 s, doubling to 32 s.
+    let mut retry = Backoff::new(Duration::from_secs(2), Duration::from_secs(32));
     loop {
         let stop = window_stop(deps, shutdown.clone());
         match cycle(deps, adapters, owner.clone(), &stop, true).await {
             Ok(summary) => {
-                failures = 0;
+                retry.reset();
                 print_summary(&summary);
-                if summary.reason == Some(EndReason::Shutdown) {
+                if summary.reason == EndReason::Shutdown {
                     return ExitCode::SUCCESS;
                 }
-                if summary.reason == Some(EndReason::LeaseHeld) {
+                if summary.reason == EndReason::LeaseHeld {
                     pause(Duration::from_secs(5), &shutdown).await;
                 }
             }
             Err(e) => {
-                failures += 1;
-                let wait = Duration::from_secs(2u64.saturating_pow(failures.min(5)));
+                let wait = retry.fail();
                 tracing::error!(error = %e, retry_in_s = wait.as_secs(), "Cycle failed.");
                 pause(wait, &shutdown).await;
             }

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use ghaec2::actions::messages::JobMessage;
-use ghaec2::actions::{Removal, messages};
+use ghaec2::actions::{RunnerRemoval, messages};
 use ghaec2::config::Credential;
 use ghaec2_fake::{AppOptions, Bom, FakeOptions, JobSpec, Mode};
 use secrecy::SecretString;
@@ -383,7 +383,7 @@ async fn runners_jit_busy_refusal_and_ephemeral_removal() {
     assert!(busy.is_online() && busy.busy == Some(true));
     assert_eq!(
         client.remove_runner(jit.runner.id).await.unwrap(),
-        Removal::JobStillRunning
+        RunnerRemoval::JobStillRunning
     );
 
     fake.succeed_job(job.runner_request_id).unwrap();
@@ -393,7 +393,7 @@ async fn runners_jit_busy_refusal_and_ephemeral_removal() {
     );
     assert_eq!(
         client.remove_runner(jit.runner.id).await.unwrap(),
-        Removal::Removed
+        RunnerRemoval::Removed
     );
 }
 

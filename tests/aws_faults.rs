@@ -398,7 +398,7 @@ async fn throttled_describe_instances_is_retried_within_the_cycle() {
         .fail("ec2", "DescribeInstances", 3, "RequestLimitExceeded");
     let served = h.cycle(SHORT).await.unwrap();
     assert_eq!(h.proxy.armed(), 0, "every throttled answer was met");
-    assert_eq!(served.reason, Some(EndReason::WindowOver), "{served:?}");
+    assert_eq!(served.reason, EndReason::WindowOver, "{served:?}");
     assert_eq!(served.launched, 2, "{served:?}");
     assert_converged(&h, id, 2, "after throttled DescribeInstances").await;
 }
@@ -445,7 +445,7 @@ async fn a_conditional_check_failure_fences_the_cycle() {
     // The owner that moved the fence holds the lease; here it has lapsed, so the next one runs.
     h.lapse_lease().await;
     let clean = h.cycle(SHORT).await.unwrap();
-    assert_eq!(clean.reason, Some(EndReason::WindowOver));
+    assert_eq!(clean.reason, EndReason::WindowOver);
     assert_converged(&h, id, 1, "after the fenced cycle").await;
 }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use ghaec2::actions::http::RetryPolicy;
 use ghaec2::actions::{ActionsClient, ActionsError, ClientOptions, Session};
+use ghaec2::backoff::Backoff;
 use ghaec2::config::{Credential, GitHubConfigUrl};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -26,8 +27,7 @@ use summary::{error_summary, message, mismatches, runner, scale_set, session_sum
 /// Retries as in production, with millisecond waits: a 5xx fixture costs 5 attempts.
 const RETRY: RetryPolicy = RetryPolicy {
     max_retries: 4,
-    base_wait: Duration::from_millis(2),
-    max_wait: Duration::from_millis(50),
+    backoff: Backoff::new(Duration::from_millis(2), Duration::from_millis(50)),
 };
 const SCALE_SET_ID: i64 = 1;
 const SCALE_SET_NAME: &str = "linux-x64";

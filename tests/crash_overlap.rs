@@ -16,7 +16,7 @@ mod support;
 use std::time::Duration;
 
 use futures::future::join_all;
-use ghaec2::cycle::{CycleError, CycleSettings, EndReason, Services, Summary};
+use ghaec2::cycle::{CycleError, CycleSettings, EndReason, Summary};
 use ghaec2_fake::Mode;
 use support::cycle::{Harness, isolated, stop};
 use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, RUNNERS, SAVE, TERMINATE, When};
@@ -84,11 +84,7 @@ async fn kill_then_converge(mode: Mode, op: &'static str, nth: u32, when: When) 
     let left = live(&h, id).await;
     h.lapse_lease().await;
     let clean = h.cycle(SHORT).await.unwrap();
-    assert_eq!(
-        clean.reason,
-        Some(EndReason::WindowOver),
-        "{what}: {clean:?}"
-    );
+    assert_eq!(clean.reason, EndReason::WindowOver, "{what}: {clean:?}");
     // Instances whose set-up the kill interrupted have no runner; only those with a ledger
     // entry must survive.
     let adopted: Vec<String> = h
@@ -160,18 +156,7 @@ fn owners(h: &Harness, n: usize) -> Vec<CycleSettings> {
         .collect()
 }
 
-fn services<'a>(
-    h: &'a Harness,
-    settings: &'a CycleSettings,
-) -> Services<'a, ghaec2::aws::DynamoStateStore, ghaec2::aws::Ec2Fleet, ghaec2::aws::DynamoJitStore>
-{
-    Services {
-        settings,
-        ..h.services()
-    }
-}
-
-fn reasons(results: &[Result<Summary, CycleError>]) -> Vec<Option<EndReason>> {
+fn reasons(results: &[Result<Summary, CycleError>]) -> Vec<EndReason> {
     results
         .iter()
         .map(|r| r.as_ref().expect("no overlapping cycle fails").reason)
@@ -200,28 +185,24 @@ async fn five_overlapping_invocations_have_one_poller_and_launch_once() {
     let results = join_all(
         settings[..5]
             .iter()
-            .map(|s| h.run(services(&h, s), &window)),
+            .map(|s| h.run(h.with_settings(s), &window)),
     )
     .await;
     let ran = reasons(&results);
     assert_eq!(
-        ran.iter()
-            .filter(|r| **r == Some(EndReason::LeaseHeld))
-            .count(),
+        ran.iter().filter(|r| **r == EndReason::LeaseHeld).count(),
         4,
         "{ran:?}"
     );
     assert_eq!(
-        ran.iter()
-            .filter(|r| **r == Some(EndReason::WindowOver))
-            .count(),
+        ran.iter().filter(|r| **r == EndReason::WindowOver).count(),
         1,
         "{ran:?}"
     );
     let winner = results
         .iter()
         .flatten()
-        .find(|s| s.reason == Some(EndReason::WindowOver))
+        .find(|s| s.reason == EndReason::WindowOver)
         .unwrap();
     assert_eq!(winner.launched, 3, "{winner:?}");
     assert_eq!(polling_sessions(&h).len(), 1);
@@ -235,13 +216,18 @@ async fn five_overlapping_invocations_have_one_poller_and_launch_once() {
     h.enqueue(1);
     let window = stop(SHORT);
     let brief = stop(BRIEF);
-    let (first, late) = tokio::join!(h.run(services(&h, &settings[5]), &window), async {
+    let (first, late) = tokio::join!(h.run(h.with_settings(&settings[5]), &window), async {
         polling(&h).await;
-        join_all(settings[6..].iter().map(|s| h.run(services(&h, s), &brief))).await
+        join_all(
+            settings[6..]
+                .iter()
+                .map(|s| h.run(h.with_settings(s), &brief)),
+        )
+        .await
     });
     let first = first.unwrap();
-    assert_eq!(first.reason, Some(EndReason::WindowOver), "{first:?}");
-    assert_eq!(reasons(&late), vec![Some(EndReason::LeaseHeld); 3]);
+    assert_eq!(first.reason, EndReason::WindowOver, "{first:?}");
+    assert_eq!(reasons(&late), vec![EndReason::LeaseHeld; 3]);
     assert_eq!(first.launched, 1, "{first:?}");
     assert_eq!(
         first.session_id, winner.session_id,
@@ -325,7 +311,7 @@ async fn a_killed_predecessors_session_is_reused_at_once() {
     h.lapse_lease().await;
 
     let next = h.cycle(SHORT).await.unwrap();
-    assert_eq!(next.reason, Some(EndReason::WindowOver), "{next:?}");
+    assert_eq!(next.reason, EndReason::WindowOver, "{next:?}");
     assert_eq!(next.session_id, Some(stale.to_string()));
     let creates = h.fake.calls_to("sessions.create");
     assert_eq!(creates.len(), 1, "only the killed one created: {creates:?}");

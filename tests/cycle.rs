@@ -20,7 +20,7 @@ in_both_shapes! {
         let first = h.cycle(SHORT).await.unwrap();
         assert_eq!(first.launched, 3, "{first:?}");
         assert_eq!((first.desired, first.current), (3, 3));
-        assert_eq!(first.reason, Some(EndReason::WindowOver));
+        assert_eq!(first.reason, EndReason::WindowOver);
         assert!(first.messages_processed >= 1);
         let instances = h.instances().await;
         assert_eq!(instances.len(), 3);
@@ -193,11 +193,7 @@ in_both_shapes! {
         // A redeploy adds two labels: the stored scale set is updated by the next invocation.
         let mut added = h.settings.clone();
         added.labels = vec![SCALE_SET.to_owned(), "gpu".to_owned(), "x64".to_owned()];
-        let services = |settings| ghaec2::cycle::Services {
-            settings,
-            ..h.services()
-        };
-        h.run(services(&added), &support::cycle::stop(SHORT))
+        h.run(h.with_settings(&added), &support::cycle::stop(SHORT))
             .await
             .unwrap();
         assert_eq!(
@@ -215,10 +211,10 @@ in_both_shapes! {
         // One is removed again: it goes away. Unchanged labels cost no update.
         let mut removed = added.clone();
         removed.labels.pop();
-        h.run(services(&removed), &support::cycle::stop(SHORT))
+        h.run(h.with_settings(&removed), &support::cycle::stop(SHORT))
             .await
             .unwrap();
-        h.run(services(&removed), &support::cycle::stop(SHORT))
+        h.run(h.with_settings(&removed), &support::cycle::stop(SHORT))
             .await
             .unwrap();
         assert_eq!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use ghaec2::actions::Session;
-use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Services, Stop};
+use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Stop};
 use ghaec2::ports::{
     LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState, StateStore,
 };
@@ -79,7 +79,7 @@ async fn failed_ledger_write_after_launch_leaves_no_orphan() {
         "a fatal store error is no lost lease: {first:?}"
     );
     let clean = h.cycle(SHORT).await.unwrap();
-    assert_eq!(clean.reason, Some(EndReason::WindowOver));
+    assert_eq!(clean.reason, EndReason::WindowOver);
     assert_converged(&h, id_of(&clean), 2, "after the failed ledger write").await;
 }
 
@@ -308,7 +308,7 @@ async fn a_foreign_session_ends_the_cycle_with_session_conflict() {
         let summary = h.cycle(BRIEF).await.unwrap();
         assert_eq!(
             summary.reason,
-            Some(EndReason::SessionConflict),
+            EndReason::SessionConflict,
             "attempt {attempt}: {summary:?}"
         );
         let creates = h.fake.calls_to("sessions.create");
@@ -338,7 +338,7 @@ async fn a_foreign_session_ends_the_cycle_with_session_conflict() {
         .await;
     assert!(lapsed.is_some(), "the stale session lapses");
     let summary = h.cycle(SHORT).await.unwrap();
-    assert_eq!(summary.reason, Some(EndReason::WindowOver), "{summary:?}");
+    assert_eq!(summary.reason, EndReason::WindowOver, "{summary:?}");
     assert_eq!(summary.launched, 1, "{summary:?}");
     let ours = h.fake.live_session(set.id as u64).unwrap();
     assert_eq!(Some(ours.to_string()), summary.session_id);
@@ -562,7 +562,7 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
         shutdown: watch::channel(false).1,
     };
     let first = h.run(h.services(), &deadline).await.unwrap();
-    assert_eq!(first.reason, Some(EndReason::Deadline), "{first:?}");
+    assert_eq!(first.reason, EndReason::Deadline, "{first:?}");
     let id = id_of(&first);
 
     h.settings.delete_session_on_shutdown = true;
@@ -578,7 +578,7 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
         signal.send(true).unwrap();
     });
     let second = second.unwrap();
-    assert_eq!(second.reason, Some(EndReason::Shutdown), "{second:?}");
+    assert_eq!(second.reason, EndReason::Shutdown, "{second:?}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "shutdown cut the window"
@@ -591,7 +591,7 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
     h.settings.delete_session_on_shutdown = false;
     h.enqueue(1);
     let third = h.cycle(SHORT).await.unwrap();
-    assert_eq!(third.reason, Some(EndReason::WindowOver));
+    assert_eq!(third.reason, EndReason::WindowOver);
     assert_ne!(third.session_id, first.session_id, "a new session");
     assert_eq!(h.fake.calls_to("sessions.create").len(), 2);
     assert_eq!(third.launched, 1, "{third:?}");
@@ -611,10 +611,7 @@ async fn an_overlapping_invocation_neither_polls_nor_launches() {
     h.enqueue(2);
     let mut other = h.settings.clone();
     other.owner = "another-invocation".into();
-    let second = || Services {
-        settings: &other,
-        ..h.services()
-    };
+    let second = || h.with_settings(&other);
     let window = stop(SHORT);
     let (a, (b, second_started)) = tokio::join!(h.run(h.services(), &window), async {
         tokio::time::sleep(Duration::from_millis(900)).await;
@@ -622,8 +619,8 @@ async fn an_overlapping_invocation_neither_polls_nor_launches() {
         (h.run(second(), &stop(BRIEF)).await, started)
     });
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.reason, Some(EndReason::WindowOver), "{a:?}");
-    assert_eq!(b.reason, Some(EndReason::LeaseHeld), "{b:?}");
+    assert_eq!(a.reason, EndReason::WindowOver, "{a:?}");
+    assert_eq!(b.reason, EndReason::LeaseHeld, "{b:?}");
     let polls = h.fake.calls_to("messages.get");
     assert!(
         polls.iter().any(|c| c.time < second_started),
@@ -637,7 +634,7 @@ async fn an_overlapping_invocation_neither_polls_nor_launches() {
     assert_converged(&h, id, 2, "after overlapping invocations").await;
 
     let later = h.run(second(), &stop(BRIEF)).await.unwrap();
-    assert_eq!(later.reason, Some(EndReason::WindowOver), "{later:?}");
+    assert_eq!(later.reason, EndReason::WindowOver, "{later:?}");
     assert_eq!(later.session_id, a.session_id);
     assert_eq!(later.launched, 0);
 }

@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Debug;
-use std::time::Duration;
 
 use base64::Engine as _;
 use chrono::Utc;
@@ -21,7 +20,7 @@ use ghaec2::actions::wire::{
 use ghaec2::actions::{ActionsClient, ActionsError, ClientOptions};
 use ghaec2::app::StartError;
 use ghaec2::config::{Config, ConfigError, Credential, GitHubConfigUrl, GitHubCredential, Secret};
-use ghaec2::cycle::{CycleError, CycleSettings, Services};
+use ghaec2::cycle::{CycleError, Listener, Ports, Reconciler};
 use ghaec2::ports::{Lease, LeaseOutcome, ScaleSetState, StoredAdmin, StoredSession};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
@@ -313,27 +312,24 @@ async fn client_and_session_types() {
         assert!(client.cached_admin_connection().await.is_some());
         assert_redacted("ActionsClient", &client);
         assert_redacted("Authenticator", client.authenticator());
-        let settings = CycleSettings {
-            scale_set_name: "linux-x64".to_owned(),
-            scale_set_id: None,
-            runner_group: "Default".to_owned(),
-            labels: vec!["linux-x64".to_owned()],
-            min_runners: 0,
-            max_runners: 10,
-            boot_timeout: Duration::from_secs(300),
-            describe_grace: Duration::from_secs(60),
-            work_folder: "_work".to_owned(),
-            owner: "test".to_owned(),
-            delete_session_on_shutdown: false,
+        let config = pat_config();
+        let aws = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await;
+        let adapters = ghaec2::app::adapters(
+            &config,
+            &aws,
+            ghaec2::aws::InstanceArns::new("us-east-1", "123456789012"),
+        );
+        let settings = ghaec2::app::cycle_settings(&config, "test".to_owned(), false);
+        let ports = Ports {
+            store: &adapters.store,
+            fleet: &adapters.fleet,
+            jit: &adapters.jit,
         };
-        let services = Services {
-            actions: &client,
-            store: &(),
-            fleet: &(),
-            jit: &(),
-            settings: &settings,
-        };
-        assert_redacted("Services", &services);
+        assert_redacted("Listener", &Listener::new(&client, ports, &settings));
+        assert_redacted("Reconciler", &Reconciler::new(&client, ports, &settings));
     }
 }
 

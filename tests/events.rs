@@ -91,11 +91,7 @@ async fn each_event_runs_one_cycle() {
         .filter(|(_, event)| event.get("ghaec2").is_none());
     for (index, (name, _event)) in cycle_events.enumerate() {
         let summary = h.cycle(WINDOW).await.unwrap();
-        assert_eq!(
-            summary.reason,
-            Some(EndReason::WindowOver),
-            "{name}: {summary:?}"
-        );
+        assert_eq!(summary.reason, EndReason::WindowOver, "{name}: {summary:?}");
         assert!(summary.scale_set_id.is_some(), "{name}: {summary:?}");
         assert_eq!(
             (summary.desired, summary.current),

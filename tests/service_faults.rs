@@ -106,7 +106,7 @@ async fn an_empty_message_queue_url_is_not_used() {
         "the unusable session was deleted"
     );
     let second = h.cycle(SHORT).await.unwrap();
-    assert_eq!(second.reason, Some(EndReason::WindowOver), "{second:?}");
+    assert_eq!(second.reason, EndReason::WindowOver, "{second:?}");
     let id = id_of(&second);
     assert!(
         h.fake
@@ -181,7 +181,7 @@ async fn a_hung_response_does_not_outlive_the_lambda_deadline() {
     let summary = ended
         .expect("the cycle outlived the Lambda deadline")
         .unwrap();
-    assert_eq!(summary.reason, Some(EndReason::Deadline), "{summary:?}");
+    assert_eq!(summary.reason, EndReason::Deadline, "{summary:?}");
     assert_eq!(summary.launched, 1, "{summary:?}");
     let next = h.cycle(SHORT).await.unwrap();
     assert_eq!((next.launched, next.terminated), (0, 0), "{next:?}");

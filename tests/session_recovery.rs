@@ -51,7 +51,7 @@ async fn lost_create(
 #[tokio::test]
 async fn a_lost_create_naming_our_owner_is_cleared_within_the_window() {
     let (h, summary) = lost_create("ap-northeast-3", true).await;
-    assert_eq!(summary.reason, Some(EndReason::WindowOver), "{summary:?}");
+    assert_eq!(summary.reason, EndReason::WindowOver, "{summary:?}");
     assert_eq!(summary.jobs_acquired, 2, "{summary:?}");
     assert_eq!(summary.launched, 2, "{summary:?}");
     assert_eq!(
@@ -73,7 +73,7 @@ async fn a_lost_create_naming_our_owner_is_cleared_within_the_window() {
 #[tokio::test]
 async fn a_lost_create_is_cleared_when_the_conflict_names_no_owner() {
     let (h, summary) = lost_create("ap-east-1", false).await;
-    assert_eq!(summary.reason, Some(EndReason::WindowOver), "{summary:?}");
+    assert_eq!(summary.reason, EndReason::WindowOver, "{summary:?}");
     assert_eq!(summary.jobs_acquired, 2, "{summary:?}");
     assert_eq!(statuses(&h, "sessions.delete"), [204]);
     assert_converged(&h, id_of(&summary), 2, "after the lost create").await;
@@ -94,11 +94,7 @@ async fn a_conflict_naming_another_owner_is_waited_out_untouched() {
         .unwrap();
     h.fake.add_fault(Fault::session_conflict_names_owner(100));
     let summary = h.cycle(BRIEF).await.unwrap();
-    assert_eq!(
-        summary.reason,
-        Some(EndReason::SessionConflict),
-        "{summary:?}"
-    );
+    assert_eq!(summary.reason, EndReason::SessionConflict, "{summary:?}");
     assert!(statuses(&h, "sessions.delete").is_empty());
     assert!(statuses(&h, "sessions.create").iter().all(|s| *s == 409));
 }
@@ -187,7 +183,7 @@ async fn a_queue_refusing_every_session_is_not_hammered() {
     h.fake.reset_calls();
     h.fake.add_fault(Fault::status("messages.get", 10_000, 403));
     let summary = h.cycle(SHORT).await.unwrap();
-    assert_eq!(summary.reason, Some(EndReason::WindowOver), "{summary:?}");
+    assert_eq!(summary.reason, EndReason::WindowOver, "{summary:?}");
     let creates = statuses(&h, "sessions.create");
     // Waits of 0, 1 and 2 s fit at most three or four replacements into a 3 s window.
     assert!(

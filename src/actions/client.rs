@@ -48,7 +48,7 @@ impl Default for ClientOptions {
 
 /// What removing a runner did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removal {
+pub enum RunnerRemoval {
     /// The runner is gone (or never existed).
     Removed,
     /// The runner is running a job; it stays (docs/protocol.md §12.3).
@@ -239,7 +239,7 @@ impl ActionsClient {
                 let existing = self.runner_by_name(name).await?;
                 match existing {
                     Some(runner) if runner.runner_scale_set_id == scale_set_id => {
-                        if self.remove_runner(runner.id).await? == Removal::JobStillRunning {
+                        if self.remove_runner(runner.id).await? == RunnerRemoval::JobStillRunning {
                             return Err(e);
                         }
                         self.admin_json(Method::POST, &path, &[], Some(body), "generatejitconfig")
@@ -305,12 +305,14 @@ impl ActionsClient {
     }
 
     /// Removes a runner from its scale set; a busy runner is left alone (docs/protocol.md §12.3).
-    pub async fn remove_runner(&self, id: i64) -> Result<Removal, ActionsError> {
+    pub async fn remove_runner(&self, id: i64) -> Result<RunnerRemoval, ActionsError> {
         let path = format!("{AGENTS}/{id}");
         match self.admin_empty(Method::DELETE, &path, None).await {
-            Ok(()) => Ok(Removal::Removed),
-            Err(e) if e.is_exception(exception::JOB_STILL_RUNNING) => Ok(Removal::JobStillRunning),
-            Err(e) if e.has_status(StatusCode::NOT_FOUND) => Ok(Removal::Removed),
+            Ok(()) => Ok(RunnerRemoval::Removed),
+            Err(e) if e.is_exception(exception::JOB_STILL_RUNNING) => {
+                Ok(RunnerRemoval::JobStillRunning)
+            }
+            Err(e) if e.has_status(StatusCode::NOT_FOUND) => Ok(RunnerRemoval::Removed),
             Err(e) => Err(e),
         }
     }

@@ -206,6 +206,15 @@ impl ActionsError {
                 .api()
                 .is_some_and(|e| e.has_error_kind(error_kind::SESSION_INVALID))
     }
+
+    /// A queue call on a message (acquire, acknowledge) refused for its session: the message
+    /// was not acknowledged, so a new session gets it again.
+    pub fn needs_new_session(&self) -> bool {
+        matches!(
+            self,
+            ActionsError::SessionInvalid(_) | ActionsError::QueueTokenExpired(_)
+        )
+    }
 }
 
 /// Result of the Actions Service calls.

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{ActionsError, ApiError};
 use super::wire::{self, ErrorBody};
+use crate::backoff::Backoff;
 
 /// Correlation header of the Actions Service.
 pub const ACTIVITY_ID: &str = "ActivityId";
@@ -24,27 +25,26 @@ const MAX_ERROR_TEXT: usize = 512;
 pub struct RetryPolicy {
     /// Retries after the first attempt.
     pub max_retries: u32,
-    /// Wait before the first retry; doubled for each further one.
-    pub base_wait: Duration,
-    /// Longest wait.
-    pub max_wait: Duration,
+    /// Waits between attempts; `Retry-After` is capped at its longest wait too.
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_retries: 4,
-            base_wait: Duration::from_secs(1),
-            max_wait: Duration::from_secs(30),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
         }
     }
 }
 
 impl RetryPolicy {
-    /// Wait before retry number `retry` (0-based); `Retry-After` wins, capped at `max_wait`.
+    /// Wait before retry number `retry` (0-based); `Retry-After` wins, capped at the longest
+    /// wait.
     pub fn wait(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let exponential = self.base_wait.saturating_mul(2u32.saturating_pow(retry));
-        retry_after.unwrap_or(exponential).min(self.max_wait)
+        retry_after
+            .unwrap_or_else(|| self.backoff.wait(retry))
+            .min(self.backoff.max())
     }
 
     /// Statuses retried for every call: 429 and 5xx other than 501.

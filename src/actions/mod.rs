@@ -15,6 +15,6 @@ pub mod messages;
 pub mod session;
 pub mod wire;
 
-pub use client::{ActionsClient, ClientOptions, Removal};
+pub use client::{ActionsClient, ClientOptions, RunnerRemoval};
 pub use error::{ActionsError, ApiError};
 pub use session::Session;

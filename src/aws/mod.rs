@@ -24,18 +24,15 @@
 //! - `template_spec`: [`TemplateSpec`], what the launch template holds, and the tags (pure).
 //! - `launch_template`: the versioned per-scale-set template in EC2, and its requests.
 //! - `launch_plan`: overrides matrix, capacity errors, client tokens, hashing (pure).
-//! - `fleet`: [`Ec2Fleet`], instances, tagging, patience with unknown instance ids.
-//! - `fleet_launch`: CreateFleet spot launch with on-demand failover.
-//! - `fleet_terminate`: TerminateInstances, an unknown id confirmed by DescribeInstances.
-//! - `fleet_dry_run`: [`Ec2Fleet::dry_run_launch`] for `--dry-run`.
+//! - `fleet`: [`Ec2Fleet`], instances, tagging, patience with unknown instance ids; its
+//!   [`Launcher`] (CreateFleet spot launch with on-demand failover), its [`Terminator`]
+//!   (TerminateInstances, an unknown id confirmed by DescribeInstances) and the dry run of a
+//!   launch for `--dry-run`.
 //! - `cleanup`: [`TableCleanup`], every item of a scale set, for `--teardown`.
 
 mod cleanup;
 mod error;
 mod fleet;
-mod fleet_dry_run;
-mod fleet_launch;
-mod fleet_terminate;
 mod identity;
 mod image;
 mod jit_store;
@@ -49,7 +46,7 @@ mod template_spec;
 pub mod user_data;
 
 pub use cleanup::TableCleanup;
-pub use fleet::{Ec2Fleet, LaunchSettings, Patience};
+pub use fleet::{Ec2Fleet, LaunchSettings, Launcher, Patience, Terminator};
 pub use identity::InstanceArns;
 pub use jit_store::DynamoJitStore;
 pub use launch_plan::template_name;

@@ -19,7 +19,7 @@ pub enum EndReason {
 }
 
 /// What one cycle did. Carries the session id, never a token.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     /// Scale set id, once known.
@@ -41,5 +41,46 @@ pub struct Summary {
     /// Instances terminated.
     pub terminated: u32,
     /// Why the cycle ended.
-    pub reason: Option<EndReason>,
+    pub reason: EndReason,
+}
+
+impl Summary {
+    /// A cycle that ended before it listened: nothing done.
+    pub fn ended(reason: EndReason) -> Self {
+        Tally::default().summary(None, None, 0, reason)
+    }
+}
+
+/// What a cycle counts while it runs; a [`Summary`] once it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Tally {
+    pub messages_processed: u32,
+    pub jobs_acquired: u32,
+    pub desired: u32,
+    pub current: u32,
+    pub launched: u32,
+    pub terminated: u32,
+}
+
+impl Tally {
+    pub fn summary(
+        self,
+        scale_set_id: Option<i64>,
+        session_id: Option<String>,
+        last_message_id: i64,
+        reason: EndReason,
+    ) -> Summary {
+        Summary {
+            scale_set_id,
+            session_id,
+            messages_processed: self.messages_processed,
+            last_message_id,
+            jobs_acquired: self.jobs_acquired,
+            desired: self.desired,
+            current: self.current,
+            launched: self.launched,
+            terminated: self.terminated,
+            reason,
+        }
+    }
 }

@@ -42,7 +42,7 @@ pub use cli::{Options, run};
 pub use error::TeardownError;
 pub use plan::{BusyRunner, Report, ScaleSetOutcome, Split, describe_busy, split};
 
-use crate::actions::{ActionsClient, Removal, Session};
+use crate::actions::{ActionsClient, RunnerRemoval, Session};
 use crate::aws::{TableCleanup, delete_launch_template, template_name};
 use crate::config::Config;
 use crate::cycle::{LEASE_OVERHANG, SAFETY_MARGIN};
@@ -315,12 +315,12 @@ impl<S: StateStore + Sync, F: Fleet + Sync> Teardown<'_, S, F> {
                     continue;
                 }
                 match self.actions.remove_runner(id).await? {
-                    Removal::Removed => {
+                    RunnerRemoval::Removed => {
                         tracing::info!(runner = name, runner_id = id, "Removed runner.");
                         removed.insert(id);
                         report.runners_removed.push(name);
                     }
-                    Removal::JobStillRunning => busy.push(BusyRunner { id, name }),
+                    RunnerRemoval::JobStillRunning => busy.push(BusyRunner { id, name }),
                 }
             }
             if busy.is_empty() || start.elapsed() >= self.settings.busy_wait {

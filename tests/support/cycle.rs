@@ -19,7 +19,7 @@ use ghaec2::aws::{
     DynamoJitStore, DynamoStateStore, Ec2Fleet, InstanceArns, LaunchSettings, schema,
 };
 use ghaec2::config::Config;
-use ghaec2::cycle::{CycleError, CycleSettings, Services, Stop, Summary};
+use ghaec2::cycle::{CycleError, CycleSettings, Listener, Ports, Stop, Summary};
 use ghaec2::ports::{Fleet, Instance, JitStore, LeaseOutcome, StateStore};
 use ghaec2_fake::{FakeOptions, FakeServer, JobSpec, Mode};
 use tokio::sync::watch;
@@ -220,25 +220,39 @@ pub fn stop(window: Duration) -> Stop {
 }
 
 impl Harness {
-    /// Services over the harness's own ports.
-    pub fn services(&self) -> Services<'_, DynamoStateStore, Ec2Fleet, DynamoJitStore> {
+    /// A listener over the harness's own ports.
+    pub fn services(&self) -> Listener<'_, DynamoStateStore, Ec2Fleet, DynamoJitStore> {
         self.with_ports(&self.store, &self.fleet, &self.jit)
     }
 
-    /// Services over other ports (fault-injecting wrappers).
+    /// A listener over the harness's own ports, with other settings (another owner, other
+    /// labels).
+    pub fn with_settings<'a>(
+        &'a self,
+        settings: &'a CycleSettings,
+    ) -> Listener<'a, DynamoStateStore, Ec2Fleet, DynamoJitStore> {
+        let ports = Ports {
+            store: &self.store,
+            fleet: &self.fleet,
+            jit: &self.jit,
+        };
+        Listener::new(&self.actions, ports, settings)
+    }
+
+    /// A listener over other ports (fault-injecting wrappers).
     pub fn with_ports<'a, S, F, J>(
         &'a self,
         store: &'a S,
         fleet: &'a F,
         jit: &'a J,
-    ) -> Services<'a, S, F, J> {
-        Services {
-            actions: &self.actions,
-            store,
-            fleet,
-            jit,
-            settings: &self.settings,
-        }
+    ) -> Listener<'a, S, F, J>
+    where
+        S: StateStore + Sync,
+        F: Fleet + Sync,
+        J: JitStore + Sync,
+    {
+        let ports = Ports { store, fleet, jit };
+        Listener::new(&self.actions, ports, &self.settings)
     }
 
     /// One cycle listening for `window`.
@@ -250,7 +264,7 @@ impl Harness {
     /// leaked into its logs, its result, or what it left in EC2.
     pub async fn run<S, F, J>(
         &self,
-        services: Services<'_, S, F, J>,
+        services: Listener<'_, S, F, J>,
         stop: &Stop,
     ) -> Result<Summary, CycleError>
     where

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ghaec2::actions::http::RetryPolicy;
 use ghaec2::actions::{ActionsClient, ClientOptions};
+use ghaec2::backoff::Backoff;
 use ghaec2::config::{Credential, GitHubConfigUrl};
 use ghaec2_fake::{FakeOptions, FakeServer};
 use secrecy::SecretString;
@@ -12,8 +13,7 @@ use secrecy::SecretString;
 /// Retries as in production, but with millisecond waits.
 pub const FAST_RETRY: RetryPolicy = RetryPolicy {
     max_retries: 4,
-    base_wait: Duration::from_millis(5),
-    max_wait: Duration::from_millis(1500),
+    backoff: Backoff::new(Duration::from_millis(5), Duration::from_millis(1500)),
 };
 
 /// A fake with test timings.

@@ -6,8 +6,10 @@
 
 use aws_sdk_ec2::types::InstanceStateName;
 
-use super::error::{Detail, INSTANCE_NOT_FOUND, code_of, from_sdk};
-use super::fleet::Ec2Fleet;
+use aws_sdk_ec2::Client;
+
+use super::Patience;
+use crate::aws::error::{Detail, INSTANCE_NOT_FOUND, code_of, from_sdk};
 use crate::ports::{PortError, PortErrorKind};
 
 /// Instance ids per TerminateInstances call. EC2 takes up to 1000 and recommends smaller
@@ -35,11 +37,22 @@ fn seen(state: Option<&InstanceStateName>) -> Seen {
     }
 }
 
-impl Ec2Fleet {
-    pub(super) async fn terminate_instances(
-        &self,
-        instance_ids: &[String],
-    ) -> Result<(), PortError> {
+/// Terminates instances, confirming an id EC2 does not know with DescribeInstances, within
+/// its patience.
+#[derive(Debug)]
+pub struct Terminator {
+    ec2: Client,
+    patience: Patience,
+}
+
+impl Terminator {
+    /// A terminator that waits for an unknown id's fate with `patience`.
+    pub fn new(ec2: Client, patience: Patience) -> Self {
+        Terminator { ec2, patience }
+    }
+
+    /// Terminates `instance_ids`; already-terminated ones are fine.
+    pub async fn terminate(&self, instance_ids: &[String]) -> Result<(), PortError> {
         for batch in instance_ids.chunks(TERMINATE_BATCH) {
             // EC2 refuses the whole batch for one unknown id: then one by one, so that the
             // others still go and each unknown one is confirmed on its own.

@@ -1,17 +1,18 @@
-//! Reconcile: observe the ledger and EC2, ask [`crate::scaling::plan`], and carry the plan out.
-//! Removal always goes registration first, instance second, so a busy runner (which the
-//! service refuses to remove) is never terminated (docs/design.md §2).
+//! The [`Reconciler`], the fleet policy: observe the ledger and EC2, ask
+//! [`crate::scaling::plan`], and carry the plan out. Removal always goes registration first,
+//! instance second, so a busy runner (which the service refuses to remove) is never terminated
+//! (docs/design.md §2).
 
-use chrono::Utc;
 use futures::StreamExt;
 use secrecy::SecretString;
 
-use super::{CycleError, Services};
-use crate::actions::Removal as ServiceRemoval;
+use super::{CycleError, CycleSettings, Ports};
+use crate::actions::messages::JobMessage;
+use crate::actions::{ActionsClient, RunnerRemoval};
 use crate::metrics;
 use crate::ports::{
-    BootFailure, Fleet, JitListing, JitStore, LaunchOutcome, Lease, PortErrorKind, RunnerRecord,
-    RunnerState, StateStore,
+    BootFailure, Fleet, InstanceState, JitListing, JitStore, LaunchOutcome, Lease, PortErrorKind,
+    RunnerRecord, RunnerState, StateStore,
 };
 use crate::scaling::{self, Observation, Plan, Registration, Removal};
 
@@ -20,7 +21,11 @@ const SETUP_CONCURRENCY: usize = 16;
 
 /// What one reconcile aims at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Pass {
+pub struct Pass<'a> {
+    /// The lease every ledger write is fenced by.
+    pub lease: &'a Lease,
+    /// The scale set whose instances are reconciled.
+    pub scale_set_id: i64,
     /// Desired runners.
     pub desired: u32,
     /// Desired without the max cap, to record what capped it.
@@ -51,15 +56,37 @@ pub struct Outcome {
     pub capped_by: Vec<String>,
 }
 
-impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, F, J> {
+/// The fleet policy of one scale set: owns the ledger, EC2 and the JIT material.
+#[derive(Debug)]
+pub struct Reconciler<'a, S, F, J> {
+    actions: &'a ActionsClient,
+    store: &'a S,
+    fleet: &'a F,
+    jit: &'a J,
+    settings: &'a CycleSettings,
+}
+
+impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'a, S, F, J> {
+    /// A reconciler over `ports`.
+    pub fn new(
+        actions: &'a ActionsClient,
+        ports: Ports<'a, S, F, J>,
+        settings: &'a CycleSettings,
+    ) -> Self {
+        Reconciler {
+            actions,
+            store: ports.store,
+            fleet: ports.fleet,
+            jit: ports.jit,
+            settings,
+        }
+    }
+
     /// One reconcile towards `pass.desired`.
-    pub(super) async fn reconcile(
-        &self,
-        lease: &Lease,
-        scale_set_id: i64,
-        pass: Pass,
-    ) -> Result<Outcome, CycleError> {
-        let Pass {
+    pub async fn reconcile(&self, pass: &Pass<'_>) -> Result<Outcome, CycleError> {
+        let &Pass {
+            lease,
+            scale_set_id,
             desired,
             wanted,
             first,
@@ -83,7 +110,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             instances,
             jit_instance_ids: jit.instance_ids,
         };
-        let now = Utc::now();
+        let now = self.settings.clock.now();
         let timeouts = scaling::Timeouts {
             boot: self.settings.boot_timeout,
             describe_grace: self.settings.describe_grace,
@@ -137,6 +164,76 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         Ok(outcome)
     }
 
+    /// JobStarted marks its runner busy; JobCompleted marks it finished (its instance goes at
+    /// the next reconcile). Runners not in the ledger are not ours and are ignored.
+    pub(super) async fn record_runner_states(
+        &self,
+        lease: &Lease,
+        events: &[JobMessage],
+    ) -> Result<(), CycleError> {
+        let changes: Vec<(&str, RunnerState, &str)> = events
+            .iter()
+            .filter_map(|event| match event {
+                JobMessage::JobStarted { job, runner } => Some((
+                    runner.runner_name.as_str(),
+                    RunnerState::Busy,
+                    job.job_id.as_str(),
+                )),
+                JobMessage::JobCompleted { job, runner, .. } if !runner.runner_name.is_empty() => {
+                    Some((
+                        runner.runner_name.as_str(),
+                        RunnerState::Terminating,
+                        job.job_id.as_str(),
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let name = self.settings.scale_set_name.as_str();
+        let ledger = self.store.runners(name).await?;
+        for (runner_name, state, job_id) in changes {
+            let Some(mut record) = ledger.iter().find(|r| r.name == runner_name).cloned() else {
+                continue;
+            };
+            // A redelivered JobStarted must not revive a runner already finished.
+            if record.state == RunnerState::Terminating || record.state == state {
+                continue;
+            }
+            record.state = state;
+            record.job_id = Some(job_id.to_owned()).filter(|id| !id.is_empty());
+            self.store.put_runner(name, lease, &record).await?;
+            tracing::info!(runner = runner_name, state = ?state, "Runner state changed.");
+        }
+        Ok(())
+    }
+
+    /// A scale set the service deleted took its runners with it: its instances, JIT material
+    /// and ledger go too.
+    pub(super) async fn forget_scale_set(
+        &self,
+        lease: &Lease,
+        scale_set_id: i64,
+    ) -> Result<(), CycleError> {
+        let name = self.settings.scale_set_name.as_str();
+        let instances: Vec<String> = self
+            .fleet
+            .instances(scale_set_id)
+            .await?
+            .into_iter()
+            .filter(|i| i.state != InstanceState::Terminated)
+            .map(|i| i.id)
+            .collect();
+        self.fleet.terminate(&instances).await?;
+        for record in self.store.runners(name).await? {
+            self.jit.delete(&record.instance_id).await?;
+            self.store.delete_runner(name, lease, &record.name).await?;
+        }
+        Ok(())
+    }
+
     /// Logs and counts the boot failures instances reported, then deletes the reports. The
     /// instance itself powers off; the plan deals with it and its runner as usual.
     async fn report_boot_failures(
@@ -175,7 +272,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
         lease: &Lease,
         ledger: &mut [RunnerRecord],
     ) -> Result<(), CycleError> {
-        let now = Utc::now();
+        let now = self.settings.clock.now();
         let overdue: Vec<String> =
             scaling::overdue_booting(ledger, self.settings.boot_timeout, now)
                 .into_iter()
@@ -261,7 +358,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
                 None => return Ok(true),
             },
         };
-        Ok(self.actions.remove_runner(id).await? == ServiceRemoval::Removed)
+        Ok(self.actions.remove_runner(id).await? == RunnerRemoval::Removed)
     }
 
     /// Registers a runner for each launched instance and delivers its JIT config. The ledger
@@ -321,7 +418,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Services<'_, S, 
             name: name.clone(),
             instance_id: instance_id.to_owned(),
             runner_id: Some(jit.runner.id),
-            launched_at: Utc::now(),
+            launched_at: self.settings.clock.now(),
             state: RunnerState::Booting,
             job_id: None,
         };

@@ -11,12 +11,20 @@ use aws_sdk_ec2::types::{
     TargetCapacitySpecificationRequest,
 };
 
+use aws_sdk_ec2::Client;
 use aws_sdk_ec2::operation::create_fleet::builders::CreateFleetFluentBuilder;
+use tokio::sync::Mutex;
 
-use super::error::{Detail, from_sdk};
-use super::fleet::Ec2Fleet;
-use super::launch_plan::{client_token, is_capacity_error, on_demand_token, overrides};
-use super::template_spec::{TemplateRef, scale_set_tags};
+use crate::aws::error::{Detail, from_sdk};
+use crate::aws::identity::InstanceArns;
+use crate::aws::image;
+use crate::aws::launch_plan::{
+    client_token, is_capacity_error, on_demand_token, overrides, template_name,
+};
+use crate::aws::launch_template;
+use crate::aws::template_spec::{TemplateRef, TemplateSpec, scale_set_tags};
+use crate::aws::user_data::{self, UserDataParams};
+use crate::config::{Config, Ec2Settings};
 use crate::ports::{LaunchError, LaunchOutcome, PortError};
 
 /// How many instances the on-demand failover should launch (pure): the unfulfilled part,
@@ -32,8 +40,112 @@ pub fn on_demand_remainder(requested: u32, spot: &LaunchOutcome, failover: bool)
     }
 }
 
-impl Ec2Fleet {
-    pub(super) async fn launch_instances(
+/// What the fleet launches, derived from configuration.
+#[derive(Debug, Clone)]
+pub struct LaunchSettings {
+    /// Scale set name (template name, `Name` tag).
+    pub scale_set_name: String,
+    /// The `EC2_*` settings.
+    pub ec2: Ec2Settings,
+    /// What the user-data script is rendered with.
+    pub user_data: UserDataParams,
+}
+
+impl LaunchSettings {
+    /// From the validated configuration and the account's instance ARNs
+    /// ([`InstanceArns::discover`]).
+    pub fn from_config(config: &Config, arns: InstanceArns) -> Self {
+        Self {
+            scale_set_name: config.github.scale_set_name.clone(),
+            ec2: config.ec2.clone(),
+            user_data: UserDataParams {
+                min_runner_version: Some(config.runtime.runner_min_version.clone())
+                    .filter(|v| v != "0.0.0"),
+                ..UserDataParams::new(
+                    config.runtime.state_table_name.clone(),
+                    config.github.scale_set_name.clone(),
+                    arns,
+                )
+            },
+        }
+    }
+}
+
+/// Launches a scale set's instances from its launch template, which it keeps current.
+#[derive(Debug)]
+pub struct Launcher {
+    ec2: Client,
+    ssm: aws_sdk_ssm::Client,
+    settings: LaunchSettings,
+    /// The template version checked in this process, per scale set id: settings only change
+    /// with a new deployment, so one check per process is enough.
+    template: Mutex<Option<(i64, TemplateRef)>>,
+}
+
+impl Launcher {
+    /// A launcher with `settings`; `ssm` resolves `resolve:ssm:` AMIs for DescribeImages.
+    pub fn new(ec2: Client, ssm: aws_sdk_ssm::Client, settings: LaunchSettings) -> Self {
+        Launcher {
+            ec2,
+            ssm,
+            settings,
+            template: Mutex::new(None),
+        }
+    }
+
+    /// The EC2 client (the dry run sends its checks with it).
+    pub fn ec2(&self) -> &Client {
+        &self.ec2
+    }
+
+    /// What it launches.
+    pub fn settings(&self) -> &LaunchSettings {
+        &self.settings
+    }
+
+    /// The launch template's name: `ghaec2-<scale set name>`.
+    pub fn template_name(&self) -> String {
+        template_name(&self.settings.scale_set_name)
+    }
+
+    /// The template spec for `scale_set_id`, from settings and the AMI's root device.
+    pub async fn template_spec(&self, scale_set_id: i64) -> Result<TemplateSpec, PortError> {
+        let ec2 = &self.settings.ec2;
+        let image_id =
+            image::image_for(&self.ec2, ec2.ami_id.as_deref(), &ec2.instance_types).await?;
+        Ok(TemplateSpec {
+            name: self.template_name(),
+            scale_set_id,
+            root_device_name: image::root_device_name(&self.ec2, &self.ssm, &image_id).await?,
+            image_id,
+            root_volume_gib: ec2.root_volume_size_gib,
+            ebs_kms_key_id: ec2.ebs_kms_key_id.clone(),
+            security_group_ids: ec2.security_group_ids.clone(),
+            key_pair_name: ec2.key_pair_name.clone(),
+            instance_profile: ec2.instance_profile.clone(),
+            associate_public_ip: ec2.associate_public_ip,
+            user_data_base64: user_data::render_base64(&self.settings.user_data)?,
+        })
+    }
+
+    /// The template version to launch, ensured once per process and scale set id.
+    pub async fn template(&self, scale_set_id: i64) -> Result<TemplateRef, PortError> {
+        // Held across the calls on purpose: concurrent launches wait for one check.
+        let mut cached = self.template.lock().await;
+        if let Some((id, template)) = cached.as_ref()
+            && *id == scale_set_id
+        {
+            return Ok(template.clone());
+        }
+        let spec = self.template_spec(scale_set_id).await?;
+        let template = launch_template::ensure(&self.ec2, &spec).await?;
+        *cached = Some((scale_set_id, template.clone()));
+        Ok(template)
+    }
+
+    /// Launches up to `count` instances: spot first, then on-demand for the rest when spot
+    /// was short of capacity and failover is on.
+    pub async fn launch(
         &self,
         scale_set_id: i64,
         count: u32,
@@ -80,7 +192,7 @@ impl Ec2Fleet {
 
     /// The CreateFleet request without its client token (shared with `--dry-run`, so IAM
     /// judges exactly the tags and resources of a real launch).
-    pub(super) fn fleet_request(
+    pub fn fleet_request(
         &self,
         template: &TemplateRef,
         scale_set_id: i64,

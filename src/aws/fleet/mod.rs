@@ -1,26 +1,30 @@
 //! [`Ec2Fleet`]: the EC2 side of a scale set. Instances are found by the
-//! `ghaec2:scale-set-id` tag, launched through CreateFleet `instant` from ghaec2's own launch
-//! template ([`super::launch_template`]; launching lives in `fleet_launch`), named with tags,
-//! and terminated in batches (`fleet_terminate`). EC2 is eventually consistent: an instance id
-//! CreateFleet just returned may be unknown to the next calls for a while ([`Patience`]).
+//! `ghaec2:scale-set-id` tag and named with tags here; the other parts are types of their own:
+//! - `launch`: the [`Launcher`], CreateFleet `instant` from ghaec2's own launch template
+//!   (spot first, on-demand failover);
+//! - `terminate`: the [`Terminator`], TerminateInstances in batches, an unknown id
+//!   confirmed by DescribeInstances;
+//! - `dry_run`: the launch's calls with `DryRun=true`, for `--dry-run`.
+//!
+//! EC2 is eventually consistent: an instance id CreateFleet just returned may be unknown to
+//! the next calls for a while ([`Patience`]).
+
+mod dry_run;
+mod launch;
+mod terminate;
 
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
 use chrono::{DateTime, Utc};
-use tokio::sync::Mutex;
+
+pub use launch::{LaunchSettings, Launcher};
+pub use terminate::Terminator;
 
 use super::error::{Detail, INSTANCE_NOT_FOUND, code_of, from_sdk};
-use super::identity::InstanceArns;
-use super::image;
-use super::launch_plan::template_name;
-use super::launch_template;
-use super::template_spec::{
-    TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID, TemplateRef, TemplateSpec,
-};
-use super::user_data::{self, UserDataParams};
-use crate::config::{Config, Ec2Settings};
+use super::template_spec::{TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID, TemplateRef};
+use crate::backoff::Backoff;
 use crate::ports::{Fleet, Instance, InstanceState, LaunchOutcome, PortError};
 
 /// How long a call naming an instance id EC2 does not know yet is retried, and how often.
@@ -50,62 +54,28 @@ impl Patience {
     /// The waits between attempts (pure): doubling from `first`, the last one cut so that
     /// they add up to `total`.
     pub fn waits(self) -> impl Iterator<Item = Duration> {
+        let mut backoff = Backoff::new(self.first, self.total);
         let mut left = self.total;
-        let mut next = self.first;
         std::iter::from_fn(move || {
-            let wait = next.min(left);
+            let wait = backoff.fail().min(left);
             if wait.is_zero() {
                 return None;
             }
             left -= wait;
-            next = next.saturating_mul(2);
             Some(wait)
         })
     }
 }
 
-/// What the fleet launches, derived from configuration.
-#[derive(Debug, Clone)]
-pub struct LaunchSettings {
-    /// Scale set name (template name, `Name` tag).
-    pub scale_set_name: String,
-    /// The `EC2_*` settings.
-    pub ec2: Ec2Settings,
-    /// What the user-data script is rendered with.
-    pub user_data: UserDataParams,
-}
-
-impl LaunchSettings {
-    /// From the validated configuration and the account's instance ARNs
-    /// ([`InstanceArns::discover`]).
-    pub fn from_config(config: &Config, arns: InstanceArns) -> Self {
-        Self {
-            scale_set_name: config.github.scale_set_name.clone(),
-            ec2: config.ec2.clone(),
-            user_data: UserDataParams {
-                min_runner_version: Some(config.runtime.runner_min_version.clone())
-                    .filter(|v| v != "0.0.0"),
-                ..UserDataParams::new(
-                    config.runtime.state_table_name.clone(),
-                    config.github.scale_set_name.clone(),
-                    arns,
-                )
-            },
-        }
-    }
-}
-
-/// [`Fleet`] over EC2.
+/// [`Fleet`] over EC2: lists and tags instances itself, launches through its [`Launcher`] and
+/// terminates through its [`Terminator`].
 #[derive(Debug)]
 pub struct Ec2Fleet {
-    pub(super) ec2: Client,
-    ssm: aws_sdk_ssm::Client,
-    pub(super) settings: LaunchSettings,
-    /// The template version checked in this process, per scale set id: settings only change
-    /// with a new deployment, so one check per process is enough.
-    template: Mutex<Option<(i64, TemplateRef)>>,
+    ec2: Client,
+    launcher: Launcher,
+    terminator: Terminator,
     /// How long an instance id EC2 does not know yet is retried.
-    pub(super) patience: Patience,
+    patience: Patience,
 }
 
 impl Ec2Fleet {
@@ -113,10 +83,9 @@ impl Ec2Fleet {
     /// DescribeImages.
     pub fn new(ec2: Client, ssm: aws_sdk_ssm::Client, settings: LaunchSettings) -> Self {
         Self {
+            launcher: Launcher::new(ec2.clone(), ssm, settings),
+            terminator: Terminator::new(ec2.clone(), Patience::DEFAULT),
             ec2,
-            ssm,
-            settings,
-            template: Mutex::new(None),
             patience: Patience::DEFAULT,
         }
     }
@@ -124,47 +93,27 @@ impl Ec2Fleet {
     /// The same fleet retrying unknown instance ids with `patience` instead of
     /// [`Patience::DEFAULT`].
     pub fn with_patience(self, patience: Patience) -> Self {
-        Self { patience, ..self }
+        Self {
+            terminator: Terminator::new(self.ec2.clone(), patience),
+            patience,
+            ..self
+        }
     }
 
     /// The launch template's name: `ghaec2-<scale set name>`.
     pub fn template_name(&self) -> String {
-        template_name(&self.settings.scale_set_name)
-    }
-
-    /// The template spec for `scale_set_id`, from settings and the AMI's root device.
-    pub async fn template_spec(&self, scale_set_id: i64) -> Result<TemplateSpec, PortError> {
-        let ec2 = &self.settings.ec2;
-        let image_id =
-            image::image_for(&self.ec2, ec2.ami_id.as_deref(), &ec2.instance_types).await?;
-        Ok(TemplateSpec {
-            name: self.template_name(),
-            scale_set_id,
-            root_device_name: image::root_device_name(&self.ec2, &self.ssm, &image_id).await?,
-            image_id,
-            root_volume_gib: ec2.root_volume_size_gib,
-            ebs_kms_key_id: ec2.ebs_kms_key_id.clone(),
-            security_group_ids: ec2.security_group_ids.clone(),
-            key_pair_name: ec2.key_pair_name.clone(),
-            instance_profile: ec2.instance_profile.clone(),
-            associate_public_ip: ec2.associate_public_ip,
-            user_data_base64: user_data::render_base64(&self.settings.user_data)?,
-        })
+        self.launcher.template_name()
     }
 
     /// The template version to launch, ensured once per process and scale set id.
     pub async fn template(&self, scale_set_id: i64) -> Result<TemplateRef, PortError> {
-        // Held across the calls on purpose: concurrent launches wait for one check.
-        let mut cached = self.template.lock().await;
-        if let Some((id, template)) = cached.as_ref()
-            && *id == scale_set_id
-        {
-            return Ok(template.clone());
-        }
-        let spec = self.template_spec(scale_set_id).await?;
-        let template = launch_template::ensure(&self.ec2, &spec).await?;
-        *cached = Some((scale_set_id, template.clone()));
-        Ok(template)
+        self.launcher.template(scale_set_id).await
+    }
+
+    /// Checks, without changing anything, that this role may make the EC2 calls of a
+    /// launch; says what it checked (`--dry-run`).
+    pub async fn dry_run_launch(&self, scale_set_id: Option<i64>) -> Result<String, PortError> {
+        dry_run::check_launch(&self.launcher, scale_set_id).await
     }
 }
 
@@ -234,7 +183,8 @@ impl Fleet for Ec2Fleet {
         count: u32,
         client_token: &str,
     ) -> Result<LaunchOutcome, PortError> {
-        self.launch_instances(scale_set_id, count, client_token)
+        self.launcher
+            .launch(scale_set_id, count, client_token)
             .await
     }
 
@@ -275,7 +225,7 @@ impl Fleet for Ec2Fleet {
     }
 
     async fn terminate(&self, instance_ids: &[String]) -> Result<(), PortError> {
-        self.terminate_instances(instance_ids).await
+        self.terminator.terminate(instance_ids).await
     }
 }
 

@@ -1,0 +1,331 @@
+//! The [`Listener`]: one invocation's protocol loop, top to bottom. It takes the lease,
+//! restores the session ([`super::keeper`]), reconciles once, then polls until listening ends.
+//! Each message goes in protocol order: acquire `JobAvailable` jobs, record busy and finished
+//! runners, take the statistics, reconcile, persist the cursor, and only then acknowledge. A
+//! crash anywhere before the acknowledgement redelivers the message, and every step is
+//! idempotent, so the next cycle converges.
+
+use std::time::Duration;
+
+use super::keeper::SessionKeeper;
+use super::summary::{EndReason, Summary};
+use super::{
+    CycleError, CycleSettings, LEASE_OVERHANG, Pass, Ports, Reconciler, Run, SAFETY_MARGIN,
+    SessionStatus, Stop, shutdown_requested,
+};
+use crate::actions::messages::{self, JobMessage};
+use crate::actions::wire::Envelope;
+use crate::actions::{ActionsClient, ActionsError};
+use crate::backoff::Backoff;
+use crate::metrics;
+use crate::ports::{Fleet, JitStore, Lease, LeaseOutcome, ScaleSetState, StateStore};
+use crate::scaling;
+
+/// The service holds an empty poll about this long (docs/protocol.md §9.1).
+const LONG_POLL: Duration = Duration::from_secs(50);
+/// A poll attempt waits this long for its answer: the hold plus a margin of at least 10 s,
+/// so that a held poll answered a little late is read, not cut and retried.
+const POLL_TIMEOUT: Duration = LONG_POLL.saturating_add(Duration::from_secs(10));
+/// Waits between attempts after a transient failure: 1 s doubling to 8 s.
+const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
+
+/// One step of the drain loop.
+enum Step {
+    /// The invocation's first reconcile, before any poll.
+    FirstPass,
+    /// What a poll brought: a message, an empty poll, or an error.
+    Polled(Result<Option<Envelope>, ActionsError>),
+}
+
+/// The protocol loop of one scale set: the lease, the session, the drain loop and each
+/// message. The fleet is the [`Reconciler`]'s; the listener uses the state store only for the
+/// lease and the state record.
+#[derive(Debug)]
+pub struct Listener<'a, S, F, J> {
+    actions: &'a ActionsClient,
+    store: &'a S,
+    settings: &'a CycleSettings,
+    reconciler: Reconciler<'a, S, F, J>,
+}
+
+impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a, S, F, J> {
+    /// A listener over `ports`, with its reconciler.
+    pub fn new(
+        actions: &'a ActionsClient,
+        ports: Ports<'a, S, F, J>,
+        settings: &'a CycleSettings,
+    ) -> Self {
+        Listener {
+            actions,
+            store: ports.store,
+            settings,
+            reconciler: Reconciler::new(actions, ports, settings),
+        }
+    }
+
+    /// Runs one cycle. `Ok` covers every orderly end, "lease held" and "session conflict"
+    /// included; the summary says which.
+    pub async fn run(&self, stop: &Stop) -> Result<Summary, CycleError> {
+        let now = self.settings.clock.now();
+        let overhang = stop.left() + SAFETY_MARGIN + LEASE_OVERHANG;
+        let lease_until = now + chrono::Duration::from_std(overhang).unwrap_or_default();
+        let name = self.settings.scale_set_name.as_str();
+        let owner = &self.settings.owner;
+        let (lease, state) = match self.store.acquire(name, owner, lease_until, now).await? {
+            LeaseOutcome::Acquired(lease, state) => (lease, state),
+            LeaseOutcome::Held { owner, expires_at } => {
+                tracing::info!(scale_set = name, holder = owner, %expires_at, "Lease held by another invocation.");
+                return Ok(Summary::ended(EndReason::LeaseHeld));
+            }
+        };
+        match self.listen(&lease, state, stop).await {
+            Err(CycleError::Fenced(e)) => Err(CycleError::Fenced(e)),
+            other => {
+                self.store.release(name, &lease).await?;
+                other
+            }
+        }
+    }
+
+    /// Restore, drain and persist, under a lease already taken.
+    async fn listen(
+        &self,
+        lease: &Lease,
+        state: ScaleSetState,
+        stop: &Stop,
+    ) -> Result<Summary, CycleError> {
+        let keeper = self.keeper();
+        let Some(mut run) = keeper.restore(lease, state, stop).await? else {
+            return Ok(Summary::ended(EndReason::SessionConflict));
+        };
+        tracing::info!(
+            scale_set_id = run.scale_set_id,
+            session_id = %run.session.id,
+            messagePollingInterval = format!("{}s", LONG_POLL.as_secs()),
+            "Starting Actions Service message polling"
+        );
+        let reason = self.drain(&mut run, stop).await?;
+        if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
+            self.actions.delete_session(&run.session).await?;
+            run.status = SessionStatus::Deleted;
+            tracing::info!(session_id = %run.session.id, "Deleted message session on shutdown.");
+        }
+        keeper.persist(&mut run).await?;
+        Ok(run.tally.summary(
+            Some(run.scale_set_id),
+            Some(run.session.id.to_string()),
+            run.state.last_message_id,
+            reason,
+        ))
+    }
+
+    /// Reconciles once, then polls until listening ends, handling each message and
+    /// reconciling on empty polls. Every step, the first reconcile included, is retried on a
+    /// transient failure within the window.
+    async fn drain(&self, run: &mut Run, stop: &Stop) -> Result<EndReason, CycleError> {
+        let mut shutdown = stop.shutdown.clone();
+        let mut retry = RETRY;
+        let mut first_pass = true;
+        loop {
+            if stop.shutting_down() {
+                return Ok(EndReason::Shutdown);
+            }
+            let left = stop.left();
+            if left.is_zero() {
+                return Ok(stop.time_up());
+            }
+            let step = if first_pass {
+                Step::FirstPass
+            } else {
+                let max = self.settings.max_runners;
+                let cursor = run.state.last_message_id;
+                let poll =
+                    self.actions
+                        .get_message(&mut run.session, cursor, max, left.min(POLL_TIMEOUT));
+                // The poll is cut at the window's end or on shutdown; an unacknowledged
+                // message is simply delivered again.
+                tokio::select! {
+                    polled = poll => Step::Polled(polled),
+                    _ = tokio::time::sleep_until(stop.listen_until) => continue,
+                    _ = shutdown_requested(&mut shutdown) => continue,
+                }
+            };
+            // A step that hangs (a held response, a slow AWS call) is cut short a little after
+            // listening ends, so that persisting and releasing still fit in the safety margin
+            // before the Lambda deadline. A cut step is a crash at that point, which the next
+            // invocation converges from.
+            let cut_at = stop.listen_until + SAFETY_MARGIN / 2;
+            let Ok(outcome) = tokio::time::timeout_at(cut_at, self.take(run, step, stop)).await
+            else {
+                tracing::warn!("A step was still running after the window; ending the cycle.");
+                return Ok(stop.time_up());
+            };
+            match outcome {
+                Ok(SessionStatus::Live) => {
+                    retry.reset();
+                    first_pass = false;
+                }
+                Ok(_) => return Ok(EndReason::SessionConflict),
+                Err(e) if e.is_transient() => {
+                    let wait = retry.fail();
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Transient failure; retrying.");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = tokio::time::sleep_until(stop.listen_until) => {}
+                        _ = shutdown_requested(&mut shutdown) => {}
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Carries one step out; the session's status after it. A poll that failed for the
+    /// session gets a new one, and so does a message whose acquisition or acknowledgement was
+    /// refused for it: that message was not acknowledged, so the new session gets it again.
+    async fn take(
+        &self,
+        run: &mut Run,
+        step: Step,
+        stop: &Stop,
+    ) -> Result<SessionStatus, CycleError> {
+        let handled = match step {
+            Step::FirstPass => self.reconcile(run, true).await,
+            Step::Polled(Err(e)) => return self.keeper().replace(run, e, stop).await,
+            Step::Polled(Ok(polled)) => {
+                run.replacements.reset();
+                match polled {
+                    Some(envelope) => self.handle(run, envelope).await,
+                    None => self.reconcile(run, false).await,
+                }
+            }
+        };
+        match handled {
+            Err(CycleError::Actions(e)) if e.needs_new_session() => {
+                self.keeper().replace(run, e, stop).await
+            }
+            handled => handled.map(|()| SessionStatus::Live),
+        }
+    }
+
+    /// Handles one message end to end.
+    async fn handle(&self, run: &mut Run, envelope: Envelope) -> Result<(), CycleError> {
+        match messages::parse(&envelope) {
+            Err(malformed) => {
+                // Skipped, not retried: a message that cannot be read never becomes readable.
+                // Its jobs, if any, could not be read either.
+                tracing::warn!(
+                    message_id = malformed.id,
+                    reason = malformed.reason,
+                    "Skipping malformed message."
+                );
+            }
+            Ok(message) => {
+                let ids = messages::acquirable_ids(&message.events);
+                if !ids.is_empty() {
+                    let acquired = self.actions.acquire_jobs(&mut run.session, &ids).await?;
+                    run.tally.jobs_acquired += u32::try_from(acquired.len()).unwrap_or(u32::MAX);
+                    metrics::count("JobsAcquired", acquired.len() as u64, &[]);
+                    tracing::info!(
+                        requested = ids.len(),
+                        acquired = acquired.len(),
+                        "Acquired jobs."
+                    );
+                }
+                self.reconciler
+                    .record_runner_states(&run.lease, &message.events)
+                    .await?;
+                log_pickups(&message.events);
+                for reason in &message.skipped {
+                    tracing::warn!(
+                        message_id = message.id,
+                        reason,
+                        "Skipped part of a message."
+                    );
+                }
+                // Without statistics the last ones stand; the next message brings fresh ones.
+                if let Some(statistics) = message.statistics {
+                    run.statistics = statistics;
+                    run.statistics_fresh = true;
+                }
+                self.reconcile(run, false).await?;
+            }
+        }
+        // The cursor moves only once persisted: after a failed persist the cycle retries, and
+        // its next poll must get this message again so that it is acknowledged.
+        let previous = run.state.last_message_id;
+        run.state.last_message_id = envelope.message_id;
+        if let Err(e) = self.keeper().persist(run).await {
+            run.state.last_message_id = previous;
+            return Err(e);
+        }
+        self.actions
+            .delete_message(&mut run.session, envelope.message_id)
+            .await?;
+        run.tally.messages_processed += 1;
+        metrics::count("Messages", 1, &[]);
+        Ok(())
+    }
+
+    /// Reconciles towards the latest statistics; `first` marks the invocation's first pass.
+    async fn reconcile(&self, run: &mut Run, first: bool) -> Result<(), CycleError> {
+        let (min, max) = (self.settings.min_runners, self.settings.max_runners);
+        let assigned = run.statistics.total_assigned_jobs;
+        run.passes += 1;
+        let pass = Pass {
+            lease: &run.lease,
+            scale_set_id: run.scale_set_id,
+            desired: scaling::desired_runners(min, max, assigned),
+            wanted: scaling::desired_runners(min, u32::MAX, assigned),
+            first,
+            scale_down: !first || run.statistics_fresh,
+            seq: run.passes,
+        };
+        let outcome = self.reconciler.reconcile(&pass).await?;
+        run.tally.desired = outcome.desired;
+        run.tally.current = outcome.current;
+        run.tally.launched += outcome.launched;
+        run.tally.terminated += outcome.terminated;
+        Ok(())
+    }
+
+    /// The session keeper, over this listener's client, store and reconciler.
+    fn keeper(&self) -> SessionKeeper<'_, S, F, J> {
+        SessionKeeper::new(self.actions, self.store, self.settings, &self.reconciler)
+    }
+}
+
+/// Job pickup latency, from the job's queue time to its runner taking it.
+fn log_pickups(events: &[JobMessage]) {
+    for event in events {
+        if let JobMessage::JobStarted { job, .. } = event
+            && let (Some(queued), Some(started)) = (job.queue_time, job.runner_assign_time)
+        {
+            let latency_ms = (started - queued).num_milliseconds().max(0);
+            tracing::info!(
+                job_id = job.job_id,
+                pickup_latency_ms = latency_ms,
+                "Job picked up."
+            );
+            metrics::emit("JobPickupLatency", latency_ms as f64, "Milliseconds", &[]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_timeout_keeps_ten_seconds_over_the_service_hold() {
+        assert_eq!(
+            LONG_POLL,
+            Duration::from_secs(50),
+            "the hold docs/protocol.md §9.1 names"
+        );
+        assert!(
+            POLL_TIMEOUT >= LONG_POLL + Duration::from_secs(10),
+            "a poll timeout of {POLL_TIMEOUT:?} leaves less than 10 s over the {LONG_POLL:?} hold"
+        );
+    }
+}
