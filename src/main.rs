@@ -65,7 +65,7 @@ async fn main() -> ExitCode {
         return dry_run_cli().await;
     }
     if cli.teardown {
-        return teardown::run(teardown::Options {
+        return teardown_cli(teardown::Options {
             keep_scale_set: cli.keep_scale_set,
             busy_wait: cli.busy_wait_seconds.map(Duration::from_secs),
         })
@@ -140,6 +140,28 @@ async fn dry_run_cli() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// `--teardown`: the report on stdout and exit 0; or why it stopped on stderr and exit 1 (2
+/// when it could not start).
+#[allow(clippy::print_stdout)]
+async fn teardown_cli(options: teardown::Options) -> ExitCode {
+    match teardown::run(options).await {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e @ teardown::TeardownFailure::CannotStart(_)) => {
+            tracing::error!(error = %e, "ghaec2 cannot start.");
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "Teardown stopped.");
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -143,7 +143,7 @@ async fn outcome(fixture: &Fixture) -> Value {
     let mut routes = fixture.also.clone();
     routes.extend(token_chain(fixture.call));
     let script = server::start(routes, fixture.answers.clone()).await;
-    let config = GitHubConfigUrl::parse(&format!("{}/my-org", script.base)).unwrap();
+    let config = GitHubConfigUrl::parse_with(&format!("{}/my-org", script.base), false).unwrap();
     let credential = match fixture.call {
         Call::InstallationToken => app_credential(),
         _ => Credential::Token(SecretString::from("secret-pat")),

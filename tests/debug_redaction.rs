@@ -133,7 +133,7 @@ fn app() -> Credential {
 }
 
 fn config_url() -> GitHubConfigUrl {
-    GitHubConfigUrl::parse("https://github.com/my-org").unwrap()
+    GitHubConfigUrl::parse_with("https://github.com/my-org", false).unwrap()
 }
 
 fn session() -> Session {

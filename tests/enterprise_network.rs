@@ -51,7 +51,8 @@ async fn dry_run(fake: &FakeServer, region: &str, extra: &[(&str, &str)]) -> (bo
 async fn the_client_refuses_a_private_ca_until_it_is_given_the_bundle() {
     let (fake, ca) = tls_fake().await;
     let client = |extra_roots| {
-        let url = GitHubConfigUrl::parse(&fake.config_url("my-org")).expect("config url");
+        let url =
+            GitHubConfigUrl::parse_with(&fake.config_url("my-org"), false).expect("config url");
         let options = ClientOptions {
             retry: support::fake::FAST_RETRY,
             extra_roots,

@@ -17,6 +17,12 @@ use super::wire::{Envelope, ListResponse, SessionResponse, Statistics};
 
 /// Header telling the service how many jobs the scale set can take (docs/protocol.md §9.1).
 pub const MAX_CAPACITY_HEADER: &str = "X-ScaleSetMaxCapacity";
+/// The service holds an empty poll about this long (docs/protocol.md §9.1).
+pub const LONG_POLL: Duration = Duration::from_secs(50);
+/// A poll attempt waits at most this long for its answer: the hold plus a margin of at least
+/// 10 s, so that a held poll answered a little late is read, not cut and retried.
+pub const POLL_TIMEOUT: Duration = LONG_POLL.saturating_add(Duration::from_secs(10));
+const _: () = assert!(POLL_TIMEOUT.as_secs() >= LONG_POLL.as_secs() + 10);
 
 /// A live message session: what must survive between invocations.
 #[derive(Clone)]
@@ -174,8 +180,8 @@ impl ActionsClient {
         self.admin_empty(Method::DELETE, &path, None).await
     }
 
-    /// Long-polls the queue (docs/protocol.md §9.1). `None` is the 202 of an empty poll. `timeout`
-    /// bounds the attempt; the server holds an empty poll for about 50 s. A message is an error
+    /// Long-polls the queue (docs/protocol.md §9.1). `None` is the 202 of an empty poll. The
+    /// attempt waits at most `timeout`, and never longer than [`POLL_TIMEOUT`]. A message is an error
     /// only without a readable id: otherwise it is returned, however little of it could be read,
     /// so that it can be acknowledged.
     pub async fn get_message(
@@ -185,6 +191,7 @@ impl ActionsClient {
         max_capacity: u32,
         timeout: Duration,
     ) -> Result<Option<Envelope>, ActionsError> {
+        let timeout = timeout.min(POLL_TIMEOUT);
         let (url, response) = self
             .queue_call(
                 session,

@@ -22,8 +22,7 @@ pub const RUNNER_DIR: &str = "/opt/actions-runner";
 /// The instance metadata service.
 pub const IMDS_URL: &str = "http://169.254.169.254";
 
-/// What the script is rendered with. [`UserDataParams::new`] gives production's values; tests
-/// that run the script point the runner directory, IMDS and release elsewhere.
+/// What the script is rendered with. [`UserDataParams::new`] gives production's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserDataParams {
     /// State table holding the JIT material.
@@ -36,17 +35,11 @@ pub struct UserDataParams {
     pub min_runner_version: Option<String>,
     /// The runner installed when the image has none.
     pub runner_release: RunnerRelease,
-    /// Where the runner lives.
-    pub runner_dir: String,
-    /// Base URL of the instance metadata service.
-    pub imds_url: String,
-    /// How long the script waits for its JIT config, in seconds.
-    pub jit_wait_seconds: u32,
 }
 
 impl UserDataParams {
     /// For `table_name`, `scale_set_name` and `arns`, with the default minimum runner version
-    /// and production's runner directory, IMDS, pinned release and JIT wait.
+    /// and the pinned runner release.
     pub fn new(
         table_name: impl Into<String>,
         scale_set_name: impl Into<String>,
@@ -58,9 +51,6 @@ impl UserDataParams {
             arns,
             min_runner_version: Some(DEFAULT_MIN_RUNNER_VERSION.to_owned()),
             runner_release: RunnerRelease::pinned(),
-            runner_dir: RUNNER_DIR.to_owned(),
-            imds_url: IMDS_URL.to_owned(),
-            jit_wait_seconds: JIT_WAIT_SECONDS,
         }
     }
 }
@@ -113,13 +103,13 @@ pub fn render(params: &UserDataParams) -> Result<String, PortError> {
             "@@MIN_RUNNER_VERSION@@",
             params.min_runner_version.clone().unwrap_or_default(),
         ),
-        ("@@JIT_WAIT_SECONDS@@", params.jit_wait_seconds.to_string()),
-        ("@@RUNNER_DIR@@", params.runner_dir.clone()),
+        ("@@JIT_WAIT_SECONDS@@", JIT_WAIT_SECONDS.to_string()),
+        ("@@RUNNER_DIR@@", RUNNER_DIR.to_owned()),
         ("@@RUNNER_VERSION@@", release.version.clone()),
         ("@@RUNNER_URL@@", release.url.clone()),
         ("@@RUNNER_SHA256_X64@@", release.sha256_x64.clone()),
         ("@@RUNNER_SHA256_ARM64@@", release.sha256_arm64.clone()),
-        ("@@IMDS_URL@@", params.imds_url.clone()),
+        ("@@IMDS_URL@@", IMDS_URL.to_owned()),
     ];
     let mut script = TEMPLATE.to_owned();
     for (placeholder, value) in values {

@@ -106,11 +106,6 @@ pub struct GitHubConfigUrl {
 }
 
 impl GitHubConfigUrl {
-    /// Parses a config URL in hosted-detection mode (as if `GITHUB_ACTIONS_FORCE_GHES` is unset).
-    pub fn parse(s: &str) -> Result<Self, GitHubUrlError> {
-        Self::parse_with(s, false)
-    }
-
     /// Parses a config URL; `force_ghes` (from `GITHUB_ACTIONS_FORCE_GHES`) treats every host as
     /// GitHub Enterprise Server.
     pub fn parse_with(s: &str, force_ghes: bool) -> Result<Self, GitHubUrlError> {

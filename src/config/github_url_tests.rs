@@ -56,7 +56,8 @@ fn valid_urls_parse_to_scope_and_api_base() {
         ("https://GitHub.com/Org", "https://GitHub.com/Org", org("Org"), "https://api.github.com/some/path"),
     ];
     for (input, verbatim, scope, api) in cases {
-        let parsed = GitHubConfigUrl::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        let parsed =
+            GitHubConfigUrl::parse_with(input, false).unwrap_or_else(|e| panic!("{input:?}: {e}"));
         assert_eq!(parsed.as_str(), verbatim, "{input:?}");
         assert_eq!(parsed.scope(), &scope, "{input:?}");
         assert_eq!(parsed.api_url("/some/path").as_str(), api, "{input:?}");
@@ -99,7 +100,7 @@ fn endpoint_urls_follow_the_scope_table() {
         ("https://x.ghe.com/enterprises/e", "https://api.x.ghe.com/enterprises/e/actions/runners/registration-token", "https://api.x.ghe.com/actions/runner-registration", "https://api.x.ghe.com/app/installations/42/access_tokens"),
     ];
     for (input, token, registration, installation) in cases {
-        let parsed = GitHubConfigUrl::parse(input).unwrap_or_else(|e| panic!("{e}"));
+        let parsed = GitHubConfigUrl::parse_with(input, false).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(parsed.registration_token_url().as_str(), token);
         assert_eq!(parsed.runner_registration_url().as_str(), registration);
         assert_eq!(parsed.installation_token_url(42).as_str(), installation);
@@ -126,7 +127,7 @@ fn urls_without_a_scope_get_the_protocol_error_text() {
         ),
     ];
     for (input, shown) in cases {
-        let err = GitHubConfigUrl::parse(input).err();
+        let err = GitHubConfigUrl::parse_with(input, false).err();
         assert_eq!(
             err,
             Some(GitHubUrlError::InvalidScope {
@@ -155,7 +156,7 @@ fn plain_http_is_refused_for_non_loopback_hosts() {
         "ftp://github.com/org",
     ];
     for input in cases {
-        let err = GitHubConfigUrl::parse(input).err();
+        let err = GitHubConfigUrl::parse_with(input, false).err();
         assert_eq!(
             err,
             Some(GitHubUrlError::HttpsRequired {
@@ -173,13 +174,13 @@ fn plain_http_is_refused_for_non_loopback_hosts() {
 #[test]
 fn non_urls_and_user_info_are_refused() {
     for input in ["github.com/org", "", "   ", "not a url"] {
-        let err = GitHubConfigUrl::parse(input).err();
+        let err = GitHubConfigUrl::parse_with(input, false).err();
         assert!(
             matches!(err, Some(GitHubUrlError::NotAUrl { .. })),
             "{input:?}: {err:?}"
         );
     }
-    let err = GitHubConfigUrl::parse("https://user:hunter2@github.com/org").err();
+    let err = GitHubConfigUrl::parse_with("https://user:hunter2@github.com/org", false).err();
     assert_eq!(err, Some(GitHubUrlError::UserInfo));
     let text = err
         .map(|e| format!("{e} {}", e.expected()))

@@ -10,9 +10,8 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use uuid::Uuid;
 
-use super::{
-    CycleError, CycleSettings, Reconciler, Run, SessionStatus, Stop, scale_set, summary::Tally,
-};
+use super::summary::{EndReason, Tally};
+use super::{CycleError, CycleSettings, Reconciler, Run, SessionStatus, Stop, scale_set};
 use crate::actions::auth::AdminConnection;
 use crate::actions::error::exception;
 use crate::actions::{ActionsClient, ActionsError, Session};
@@ -121,6 +120,29 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         Ok(())
     }
 
+    /// Moves the cursor past `message_id` once persisted: after a failed persist the cycle
+    /// retries, and its next poll must get this message again so that it is acknowledged.
+    pub(super) async fn advance(&self, run: &mut Run, message_id: i64) -> Result<(), CycleError> {
+        let previous = run.state.last_message_id;
+        run.state.last_message_id = message_id;
+        let persisted = self.persist(run).await;
+        if persisted.is_err() {
+            run.state.last_message_id = previous;
+        }
+        persisted
+    }
+
+    /// Ends the run: the session deleted when the cycle ends on shutdown and the settings ask
+    /// for it (the local loop), then the state record written.
+    pub(super) async fn close(&self, run: &mut Run, reason: EndReason) -> Result<(), CycleError> {
+        if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
+            self.actions.delete_session(&run.session).await?;
+            run.status = SessionStatus::Deleted;
+            tracing::info!(session_id = %run.session.id, "Deleted message session on shutdown.");
+        }
+        self.persist(run).await
+    }
+
     /// Refreshes a reused session for the service's current statistics. Without them the
     /// first pass could not scale down, and on a quiet queue no later pass comes: the service
     /// holds every empty poll (~50 s) past a window of that length, so idle runners would stay
@@ -136,10 +158,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
             // A refresh without statistics is normal: the new token is kept, and the
             // statistics stay the last known ones until a message brings fresh ones.
             Ok(()) => {
-                if let Some(statistics) = run.session.statistics {
-                    run.statistics = statistics;
-                    run.statistics_fresh = true;
-                }
+                run.take_statistics(run.session.statistics);
                 Ok(SessionStatus::Live)
             }
             Err(e) => match self.replace(run, e, stop).await {
@@ -182,7 +201,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
                 wait_ms = wait.as_millis() as u64,
                 "The last new session failed too; waiting before the next."
             );
-            tokio::time::sleep(wait.min(stop.left())).await;
+            stop.pause(wait).await;
         }
         run.replacements.fail();
         if scale_set_gone {
@@ -248,8 +267,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
                         cleared_once = true;
                         continue;
                     }
-                    let left = stop.left();
-                    if left.is_zero() || stop.shutting_down() {
+                    if stop.left().is_zero() || stop.shutting_down() {
                         tracing::warn!(scale_set_id = *scale_set_id, error = %e, "Another session stayed live for the whole window; giving up until the next invocation.");
                         return Ok(None);
                     }
@@ -259,7 +277,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
                         wait_ms = wait.as_millis() as u64,
                         "Another session is live; waiting it out."
                     );
-                    tokio::time::sleep(wait.min(left)).await;
+                    stop.pause(wait).await;
                 }
                 // No upstream client proposes an id (scaleset sends a nil one, docs/protocol.md
                 // §8.1): should the service refuse one, create as they do.

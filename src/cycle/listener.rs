@@ -10,22 +10,17 @@ use std::time::Duration;
 use super::keeper::SessionKeeper;
 use super::summary::{EndReason, Summary};
 use super::{
-    CycleError, CycleSettings, LEASE_OVERHANG, Pass, Ports, Reconciler, Run, SAFETY_MARGIN,
-    SessionStatus, Stop, shutdown_requested,
+    CycleError, CycleSettings, Ports, Reconciler, Run, SAFETY_MARGIN, SessionStatus, Stop,
+    shutdown_requested,
 };
-use crate::actions::messages::{self, JobMessage};
+use crate::actions::messages;
+use crate::actions::session::LONG_POLL;
 use crate::actions::wire::Envelope;
 use crate::actions::{ActionsClient, ActionsError};
 use crate::backoff::Backoff;
 use crate::metrics;
 use crate::ports::{Fleet, JitStore, Lease, LeaseOutcome, ScaleSetState, StateStore};
-use crate::scaling;
 
-/// The service holds an empty poll about this long (docs/protocol.md §9.1).
-const LONG_POLL: Duration = Duration::from_secs(50);
-/// A poll attempt waits this long for its answer: the hold plus a margin of at least 10 s,
-/// so that a held poll answered a little late is read, not cut and retried.
-const POLL_TIMEOUT: Duration = LONG_POLL.saturating_add(Duration::from_secs(10));
 /// Waits between attempts after a transient failure: 1 s doubling to 8 s.
 const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
 
@@ -67,8 +62,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
     /// included; the summary says which.
     pub async fn run(&self, stop: &Stop) -> Result<Summary, CycleError> {
         let now = self.settings.clock.now();
-        let overhang = stop.left() + SAFETY_MARGIN + LEASE_OVERHANG;
-        let lease_until = now + chrono::Duration::from_std(overhang).unwrap_or_default();
+        let lease_until = now + stop.lease_span();
         let name = self.settings.scale_set_name.as_str();
         let owner = &self.settings.owner;
         let (lease, state) = match self.store.acquire(name, owner, lease_until, now).await? {
@@ -105,18 +99,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
             "Starting Actions Service message polling"
         );
         let reason = self.drain(&mut run, stop).await?;
-        if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
-            self.actions.delete_session(&run.session).await?;
-            run.status = SessionStatus::Deleted;
-            tracing::info!(session_id = %run.session.id, "Deleted message session on shutdown.");
-        }
-        keeper.persist(&mut run).await?;
-        Ok(run.tally.summary(
-            Some(run.scale_set_id),
-            Some(run.session.id.to_string()),
-            run.state.last_message_id,
-            reason,
-        ))
+        keeper.close(&mut run, reason).await?;
+        Ok(run.summary(reason))
     }
 
     /// Reconciles once, then polls until listening ends, handling each message and
@@ -137,11 +121,10 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
             let step = if first_pass {
                 Step::FirstPass
             } else {
-                let max = self.settings.max_runners;
-                let cursor = run.state.last_message_id;
-                let poll =
-                    self.actions
-                        .get_message(&mut run.session, cursor, max, left.min(POLL_TIMEOUT));
+                let (max, cursor) = (self.settings.max_runners, run.state.last_message_id);
+                let poll = self
+                    .actions
+                    .get_message(&mut run.session, cursor, max, left);
                 // The poll is cut at the window's end or on shutdown; an unacknowledged
                 // message is simply delivered again.
                 tokio::select! {
@@ -169,11 +152,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
                 Err(e) if e.is_transient() => {
                     let wait = retry.fail();
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "Transient failure; retrying.");
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = tokio::time::sleep_until(stop.listen_until) => {}
-                        _ = shutdown_requested(&mut shutdown) => {}
-                    }
+                    stop.pause(wait).await;
                 }
                 Err(e) => return Err(e),
             }
@@ -233,9 +212,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
                     );
                 }
                 self.reconciler
-                    .record_runner_states(&run.lease, &message.events)
+                    .record_job_events(&run.lease, &message.events)
                     .await?;
-                log_pickups(&message.events);
                 for reason in &message.skipped {
                     tracing::warn!(
                         message_id = message.id,
@@ -243,22 +221,11 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
                         "Skipped part of a message."
                     );
                 }
-                // Without statistics the last ones stand; the next message brings fresh ones.
-                if let Some(statistics) = message.statistics {
-                    run.statistics = statistics;
-                    run.statistics_fresh = true;
-                }
+                run.take_statistics(message.statistics);
                 self.reconcile(run, false).await?;
             }
         }
-        // The cursor moves only once persisted: after a failed persist the cycle retries, and
-        // its next poll must get this message again so that it is acknowledged.
-        let previous = run.state.last_message_id;
-        run.state.last_message_id = envelope.message_id;
-        if let Err(e) = self.keeper().persist(run).await {
-            run.state.last_message_id = previous;
-            return Err(e);
-        }
+        self.keeper().advance(run, envelope.message_id).await?;
         self.actions
             .delete_message(&mut run.session, envelope.message_id)
             .await?;
@@ -269,63 +236,14 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
 
     /// Reconciles towards the latest statistics; `first` marks the invocation's first pass.
     async fn reconcile(&self, run: &mut Run, first: bool) -> Result<(), CycleError> {
-        let (min, max) = (self.settings.min_runners, self.settings.max_runners);
-        let assigned = run.statistics.total_assigned_jobs;
-        run.passes += 1;
-        let pass = Pass {
-            lease: &run.lease,
-            scale_set_id: run.scale_set_id,
-            desired: scaling::desired_runners(min, max, assigned),
-            wanted: scaling::desired_runners(min, u32::MAX, assigned),
-            first,
-            scale_down: !first || run.statistics_fresh,
-            seq: run.passes,
-        };
+        let pass = run.next_pass(self.settings, first);
         let outcome = self.reconciler.reconcile(&pass).await?;
-        run.tally.desired = outcome.desired;
-        run.tally.current = outcome.current;
-        run.tally.launched += outcome.launched;
-        run.tally.terminated += outcome.terminated;
+        run.tally.add(&outcome);
         Ok(())
     }
 
-    /// The session keeper, over this listener's client, store and reconciler.
+    /// The keeper of this listener's session.
     fn keeper(&self) -> SessionKeeper<'_, S, F, J> {
         SessionKeeper::new(self.actions, self.store, self.settings, &self.reconciler)
-    }
-}
-
-/// Job pickup latency, from the job's queue time to its runner taking it.
-fn log_pickups(events: &[JobMessage]) {
-    for event in events {
-        if let JobMessage::JobStarted { job, .. } = event
-            && let (Some(queued), Some(started)) = (job.queue_time, job.runner_assign_time)
-        {
-            let latency_ms = (started - queued).num_milliseconds().max(0);
-            tracing::info!(
-                job_id = job.job_id,
-                pickup_latency_ms = latency_ms,
-                "Job picked up."
-            );
-            metrics::emit("JobPickupLatency", latency_ms as f64, "Milliseconds", &[]);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_poll_timeout_keeps_ten_seconds_over_the_service_hold() {
-        assert_eq!(
-            LONG_POLL,
-            Duration::from_secs(50),
-            "the hold docs/protocol.md §9.1 names"
-        );
-        assert!(
-            POLL_TIMEOUT >= LONG_POLL + Duration::from_secs(10),
-            "a poll timeout of {POLL_TIMEOUT:?} leaves less than 10 s over the {LONG_POLL:?} hold"
-        );
     }
 }

@@ -32,6 +32,7 @@ use crate::actions::wire::Statistics;
 use crate::backoff::Backoff;
 use crate::clock::Clock;
 use crate::ports::{Lease, ScaleSetState};
+use crate::scaling;
 
 /// Persisting and releasing come after the window, within this margin (docs/design.md §3).
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(5);
@@ -105,12 +106,28 @@ impl Stop {
         self.listen_until.saturating_duration_since(Instant::now())
     }
 
+    /// How long a lease taken now must last: listening, the safety margin, and the overhang.
+    fn lease_span(&self) -> chrono::Duration {
+        let span = self.left() + SAFETY_MARGIN + LEASE_OVERHANG;
+        chrono::Duration::from_std(span).unwrap_or_default()
+    }
+
     /// Why listening ended when its time ran out.
     fn time_up(&self) -> EndReason {
         if self.deadline_bound {
             EndReason::Deadline
         } else {
             EndReason::WindowOver
+        }
+    }
+
+    /// Sleeps for `wait`, but not past the end of listening or a shutdown request.
+    async fn pause(&self, wait: Duration) {
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = tokio::time::sleep_until(self.listen_until) => {}
+            _ = shutdown_requested(&mut shutdown) => {}
         }
     }
 
@@ -155,4 +172,40 @@ struct Run {
     passes: u64,
     /// Sessions replaced since the last successful poll, each waiting longer before the next.
     replacements: Backoff,
+}
+
+impl Run {
+    /// The summary of the run, ended for `reason`.
+    fn summary(&self, reason: EndReason) -> Summary {
+        let session_id = Some(self.session.id.to_string());
+        let cursor = self.state.last_message_id;
+        self.tally
+            .summary(Some(self.scale_set_id), session_id, cursor, reason)
+    }
+
+    /// Takes a message's statistics; without any the last ones stand, and the next message
+    /// brings fresh ones.
+    fn take_statistics(&mut self, statistics: Option<Statistics>) {
+        if let Some(statistics) = statistics {
+            self.statistics = statistics;
+            self.statistics_fresh = true;
+        }
+    }
+
+    /// The next reconcile pass, towards the latest statistics; `first` marks the
+    /// invocation's first pass.
+    fn next_pass(&mut self, settings: &CycleSettings, first: bool) -> Pass<'_> {
+        let (min, max) = (settings.min_runners, settings.max_runners);
+        let assigned = self.statistics.total_assigned_jobs;
+        self.passes += 1;
+        Pass {
+            lease: &self.lease,
+            scale_set_id: self.scale_set_id,
+            desired: scaling::desired_runners(min, max, assigned),
+            wanted: scaling::desired_runners(min, u32::MAX, assigned),
+            first,
+            scale_down: !first || self.statistics_fresh,
+            seq: self.passes,
+        }
+    }
 }

@@ -164,13 +164,15 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
         Ok(outcome)
     }
 
-    /// JobStarted marks its runner busy; JobCompleted marks it finished (its instance goes at
-    /// the next reconcile). Runners not in the ledger are not ours and are ignored.
-    pub(super) async fn record_runner_states(
+    /// JobStarted marks its runner busy and logs the job's pickup latency; JobCompleted marks
+    /// it finished (its instance goes at the next reconcile). Runners not in the ledger are
+    /// not ours and are ignored.
+    pub(super) async fn record_job_events(
         &self,
         lease: &Lease,
         events: &[JobMessage],
     ) -> Result<(), CycleError> {
+        log_pickups(events);
         let changes: Vec<(&str, RunnerState, &str)> = events
             .iter()
             .filter_map(|event| match event {
@@ -450,4 +452,21 @@ fn booting(ledger: &[RunnerRecord]) -> u32 {
         .filter(|r| r.state == RunnerState::Booting)
         .count();
     u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// Job pickup latency, from the job's queue time to its runner taking it.
+fn log_pickups(events: &[JobMessage]) {
+    for event in events {
+        if let JobMessage::JobStarted { job, .. } = event
+            && let (Some(queued), Some(started)) = (job.queue_time, job.runner_assign_time)
+        {
+            let latency_ms = (started - queued).num_milliseconds().max(0);
+            tracing::info!(
+                job_id = job.job_id,
+                pickup_latency_ms = latency_ms,
+                "Job picked up."
+            );
+            metrics::emit("JobPickupLatency", latency_ms as f64, "Milliseconds", &[]);
+        }
+    }
 }

@@ -63,6 +63,14 @@ pub(super) struct Tally {
 }
 
 impl Tally {
+    /// Takes in what a reconcile did: its counts, and its view of the fleet as the latest.
+    pub fn add(&mut self, outcome: &super::Outcome) {
+        self.desired = outcome.desired;
+        self.current = outcome.current;
+        self.launched += outcome.launched;
+        self.terminated += outcome.terminated;
+    }
+
     pub fn summary(
         self,
         scale_set_id: Option<i64>,

@@ -1,9 +1,8 @@
-//! `ghaec2 --teardown` on the command line: start-up, the run, the report.
+//! `ghaec2 --teardown` from the environment: start-up and the run; `main` prints the report.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{DEFAULT_BUSY_WAIT, Teardown, TeardownSettings};
+use super::{DEFAULT_BUSY_WAIT, Report, Teardown, TeardownError, TeardownSettings};
 use crate::app::{self, StartError};
 use crate::aws::TableCleanup;
 use crate::config::Config;
@@ -17,23 +16,24 @@ pub struct Options {
     pub busy_wait: Option<Duration>,
 }
 
-/// `ghaec2 --teardown`: prints the report on stdout and exits 0, or prints why it stopped on
-/// stderr and exits 1 (2 when it cannot start).
-#[allow(clippy::print_stdout)]
-pub async fn run(options: Options) -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(e) => return cannot_start(StartError::from(e)),
-    };
+/// Why `--teardown` did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum TeardownFailure {
+    /// ghaec2 could not start (configuration, secrets, AWS identity).
+    #[error(transparent)]
+    CannotStart(#[from] StartError),
+    /// The teardown began and stopped.
+    #[error("teardown stopped: {0}")]
+    Stopped(#[from] TeardownError),
+}
+
+/// `ghaec2 --teardown`: everything of the configured scale set removed; the report of what went.
+pub async fn run(options: Options) -> Result<Report, TeardownFailure> {
+    let config = Config::from_env().map_err(StartError::from)?;
     let aws = app::aws_config(&config).await;
-    let (actions, adapters) = match (
-        app::actions_client(&config, &aws).await,
-        app::instance_arns(&aws).await,
-    ) {
-        (Ok(actions), Ok(arns)) => (actions, app::adapters(&config, &aws, arns)),
-        (Err(e), _) => return cannot_start(e),
-        (_, Err(e)) => return cannot_start(e.into()),
-    };
+    let actions = app::actions_client(&config, &aws).await?;
+    let arns = app::instance_arns(&aws).await.map_err(StartError::from)?;
+    let adapters = app::adapters(&config, &aws, arns);
     let mut settings = TeardownSettings::new(&config, format!("teardown-{}", app::local_owner()));
     settings.keep_scale_set = options.keep_scale_set;
     settings.busy_wait = options.busy_wait.unwrap_or(DEFAULT_BUSY_WAIT);
@@ -49,21 +49,5 @@ pub async fn run(options: Options) -> ExitCode {
         table: &table,
         settings: &settings,
     };
-    match teardown.run().await {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "Teardown stopped.");
-            eprintln!("teardown stopped: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn cannot_start(e: StartError) -> ExitCode {
-    tracing::error!(error = %e, "ghaec2 cannot start.");
-    eprintln!("{e}");
-    ExitCode::from(2)
+    Ok(teardown.run().await?)
 }

@@ -38,7 +38,7 @@ pub fn client(fake: &FakeServer, credential: &Credential) -> ActionsClient {
 
 /// A client with a per-attempt timeout.
 pub fn client_with(fake: &FakeServer, credential: &Credential, timeout: Duration) -> ActionsClient {
-    let url = GitHubConfigUrl::parse(&fake.config_url("my-org")).expect("config url");
+    let url = GitHubConfigUrl::parse_with(&fake.config_url("my-org"), false).expect("config url");
     let options = ClientOptions {
         retry: FAST_RETRY,
         timeout,

@@ -23,6 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, put};
 use ghaec2::aws::UserDataParams;
 use ghaec2::aws::runner_release::RunnerRelease;
+use ghaec2::aws::user_data;
 
 /// What the stand-in IMDS hands out as the session token.
 const IMDS_TOKEN: &str = "imds-session-token";
@@ -115,8 +116,7 @@ pub fn tarball_name(version: &str) -> String {
 impl Boot {
     /// A stock-image boot with a runner of the pinned version that exits 0, waiting 4 s for
     /// its JIT config.
-    pub fn new(mut params: UserDataParams, aws_endpoint: &str) -> Self {
-        params.jit_wait_seconds = 4;
+    pub fn new(params: UserDataParams, aws_endpoint: &str) -> Self {
         Self {
             params,
             aws_endpoint: aws_endpoint.to_owned(),
@@ -158,8 +158,6 @@ impl Boot {
 
         let server = StandIn::start(instance_id, &self.runner.version, served).await;
         let mut params = self.params.clone();
-        params.runner_dir = runner_dir.to_str().unwrap().to_owned();
-        params.imds_url = server.url.clone();
         let other = "0".repeat(64);
         let (x64, arm64) = if std::env::consts::ARCH == "aarch64" {
             (other, sha)
@@ -172,7 +170,25 @@ impl Boot {
             sha256_x64: x64,
             sha256_arm64: arm64,
         };
+        // The production script, pointed at this machine: the runner directory, IMDS and a
+        // shorter JIT wait.
         let script = ghaec2::aws::user_data::render(&params).unwrap();
+        let script = retarget(
+            &script,
+            &[
+                (
+                    "RUNNER_DIR",
+                    user_data::RUNNER_DIR,
+                    runner_dir.to_str().unwrap(),
+                ),
+                ("IMDS", user_data::IMDS_URL, &server.url),
+                (
+                    "WAIT_SECONDS",
+                    &user_data::JIT_WAIT_SECONDS.to_string(),
+                    "4",
+                ),
+            ],
+        );
         let script_path = dir.join("user-data.sh");
         std::fs::write(&script_path, script).unwrap();
 
@@ -356,4 +372,19 @@ async fn download(
     } else {
         (StatusCode::NOT_FOUND, Vec::new())
     }
+}
+
+/// `script` with each `NAME='production value'` assignment set to another value; panics when
+/// the script no longer assigns it so.
+fn retarget(script: &str, assignments: &[(&str, &str, &str)]) -> String {
+    let mut script = script.to_owned();
+    for (name, production, here) in assignments {
+        let from = format!("{name}='{production}'");
+        assert!(
+            script.contains(&from),
+            "the user-data script no longer has {from}"
+        );
+        script = script.replace(&from, &format!("{name}='{here}'"));
+    }
+    script
 }
