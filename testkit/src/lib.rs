@@ -5,6 +5,9 @@
 //!   table from the production key schema, a network, an AMI, an instance profile).
 //! - [`aws_proxy`]: a fault-injecting proxy in front of moto, each proxy an AWS account of its
 //!   own.
+//! - [`memory`]: the cycle's three ports in memory, with the AWS adapters' semantics, for the
+//!   fast test tier.
 
 pub mod aws_proxy;
+pub mod memory;
 pub mod moto;
