@@ -26,6 +26,9 @@ use super::{fake, moto};
 /// Scale set name used by every harness.
 pub const SCALE_SET: &str = "cycle-set";
 
+/// How long the fake may take to answer and log a poll once its hold is over.
+const ANSWER_SLACK: Duration = Duration::from_millis(50);
+
 /// Region of harnesses that need no region of their own (the proxy's account isolates them).
 pub const REGION: &str = "us-east-1";
 
@@ -42,6 +45,8 @@ pub struct Harness<A: StandIn = Moto> {
     pub aws: A,
     /// Logs of the cycles run so far.
     pub logs: Logs,
+    /// How long the fake holds an empty poll.
+    pub poll_hold: Duration,
 }
 
 /// A harness on the ports in memory, with the fake in `mode` and `min`..=`max` runners.
@@ -183,6 +188,7 @@ impl<A: StandIn> Harness<A> {
         max: u32,
         extra: &[(&str, String)],
     ) -> Self {
+        let poll_hold = options.poll_hold;
         let fake = fake::start(options).await;
         let (aws, resources) = A::start(region).await;
         let mut vars = vec![
@@ -208,6 +214,7 @@ impl<A: StandIn> Harness<A> {
             config,
             aws,
             logs: Logs::default(),
+            poll_hold,
         }
     }
 
@@ -250,7 +257,9 @@ impl<A: StandIn> Harness<A> {
     }
 
     /// Runs a cycle over `services` with its logs captured, then asserts that no secret
-    /// leaked into its logs, its result, or what it left in EC2.
+    /// leaked into its logs, its result, or what it left in EC2. Returns once the fake has
+    /// answered the poll the window cut short, as before the next invocation: else that poll
+    /// could take a message queued after the cycle, or be logged after the test reset the log.
     pub async fn run<S, F, J>(
         &self,
         services: Services<'_, S, F, J>,
@@ -262,11 +271,13 @@ impl<A: StandIn> Harness<A> {
         J: JitStore + Sync,
     {
         let result = self.captured(services.run(stop)).await;
+        let last_poll_sent = Instant::now().min(stop.listen_until);
         let leaks = self.leaks(&describe(&result)).await;
         assert!(
             leaks.is_empty(),
             "secrets leaked: {leaks:?} (result: {result:?})"
         );
+        tokio::time::sleep_until(last_poll_sent + self.poll_hold + ANSWER_SLACK).await;
         result
     }
 
