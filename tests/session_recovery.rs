@@ -17,7 +17,10 @@ use support::fake;
 use support::invariants::{assert_converged, id_of};
 
 /// A cycle long enough for a recovery, a message and a few empty polls.
-const SHORT: Duration = Duration::from_millis(3000);
+const SHORT: Duration = Duration::from_millis(1000);
+/// A cycle long enough for the lost answer's client timeout and the retry after it, or for the
+/// first replacements of a refusing queue (waits of 0, 1 and 2 s).
+const LONG: Duration = Duration::from_millis(3000);
 /// A cycle that only needs to set things up (scale set, session).
 const BRIEF: Duration = Duration::from_millis(600);
 /// The client's per-attempt timeout in the lost-answer tests, and how long the fake holds
@@ -40,7 +43,7 @@ async fn lost_create(names_owner: bool) -> (Harness<Memory>, ghaec2::cycle::Summ
         h.fake.add_fault(Fault::session_conflict_names_owner(1));
     }
     h.enqueue(2);
-    let summary = h.cycle(SHORT).await.unwrap();
+    let summary = h.cycle(LONG).await.unwrap();
     (h, summary)
 }
 
@@ -184,13 +187,13 @@ async fn a_queue_refusing_every_session_is_not_hammered() {
     h.cycle(BRIEF).await.unwrap();
     h.fake.reset_calls();
     h.fake.add_fault(Fault::status("messages.get", 10_000, 403));
-    let summary = h.cycle(SHORT).await.unwrap();
+    let summary = h.cycle(LONG).await.unwrap();
     assert_eq!(summary.reason, Some(EndReason::WindowOver), "{summary:?}");
     let creates = statuses(&h, "sessions.create");
     // Waits of 0, 1 and 2 s fit at most three or four replacements into a 3 s window.
     assert!(
         (1..=4).contains(&creates.len()),
-        "{} sessions created in {SHORT:?}",
+        "{} sessions created in {LONG:?}",
         creates.len()
     );
 }
