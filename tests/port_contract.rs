@@ -195,16 +195,23 @@ contract! {
         assert_eq!((taken.owner.as_str(), taken.fence), ("inv-2", 2));
     }
 
-    /// The owner acquiring again (a retried acquire) gets its lease with a new fence; another
-    /// scale set's lease is apart.
+    /// The owner acquiring again (a retried acquire) gets its lease with a new fence, and
+    /// only the new fence writes: a write needs both the fence and the owner. Another scale
+    /// set's lease is apart.
     async fn every_acquisition_moves_the_fence(p) {
         let now = precise();
         let expires = now + Duration::seconds(80);
-        acquired(p.store.acquire("set-a", "inv-1", expires, now).await.unwrap());
+        let (first, _) = acquired(p.store.acquire("set-a", "inv-1", expires, now).await.unwrap());
         let (again, _) = acquired(
             p.store.acquire("set-a", "inv-1", expires, now + Duration::seconds(5)).await.unwrap(),
         );
         assert_eq!(again.fence, 2);
+        let forged = Lease { owner: "inv-2".into(), ..again.clone() };
+        for lease in [&first, &forged] {
+            let error = p.store.put_runner("set-a", lease, &runner("r-1")).await.unwrap_err();
+            assert_eq!(error.kind, PortErrorKind::Fenced, "{lease:?}: {error}");
+        }
+        p.store.put_runner("set-a", &again, &runner("r-1")).await.unwrap();
         let (other, _) = acquired(p.store.acquire("set-b", "inv-9", expires, now).await.unwrap());
         assert_eq!((other.owner.as_str(), other.fence), ("inv-9", 1));
     }
