@@ -469,9 +469,11 @@ contract! {
     }
 
     /// A launch retried with its client token returns the first launch's instances and
-    /// launches no more. EC2 returns the first launch for a repeated CreateFleet ClientToken
-    /// ("Ensuring idempotency in Amazon EC2 API requests"); moto 5.2 ignores the token and
-    /// launches again, so tests/support/invariants.rs counts repeated tokens on moto instead.
+    /// launches no more; the token with another count is refused. EC2 returns the first
+    /// launch for a repeated CreateFleet ClientToken, and `IdempotentParameterMismatch` when
+    /// another parameter changed ("Ensuring idempotency in Amazon EC2 API requests"); moto 5.2
+    /// ignores the token and launches again, so tests/support/invariants.rs counts repeated
+    /// tokens on moto instead.
     async fn a_retried_client_token_launches_once(p)
         unlike moto: "moto's CreateFleet ignores ClientToken; EC2 honours it"
     {
@@ -479,6 +481,8 @@ contract! {
         let first = p.fleet.launch(ID, 2, &token).await.unwrap();
         let again = p.fleet.launch(ID, 2, &token).await.unwrap();
         assert_eq!(again, first);
+        let changed = p.fleet.launch(ID, 3, &token).await.unwrap_err();
+        assert!(changed.message.contains("IdempotentParameterMismatch"), "{changed}");
         assert_eq!(p.fleet.instances(ID).await.unwrap().len(), 2);
     }
 }

@@ -26,11 +26,11 @@ use super::{fake, moto};
 /// Scale set name used by every harness.
 pub const SCALE_SET: &str = "cycle-set";
 
-/// How long the fake may take to answer and log a poll once its hold is over.
-const ANSWER_SLACK: Duration = Duration::from_millis(50);
-
 /// Region of harnesses that need no region of their own (the proxy's account isolates them).
 pub const REGION: &str = "us-east-1";
+
+/// How long the fake may take to answer and log a poll once its hold is over.
+const ANSWER_SLACK: Duration = Duration::from_millis(50);
 
 /// Everything a cycle runs against: the fake, and the ports over an AWS side.
 pub struct Harness<A: StandIn = Moto> {

@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ghaec2::aws::{MANAGED_BY, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID};
-use ghaec2::ports::{
-    Fleet, Instance, InstanceState, LaunchError, LaunchOutcome, PortError, PortErrorKind,
-};
+use ghaec2::ports::{Fleet, Instance, InstanceState, LaunchOutcome, PortError, PortErrorKind};
 
 use super::lock;
 
@@ -28,7 +26,8 @@ static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 /// - terminating an instance that is gone or was never known is fine.
 ///
 /// Unlike EC2, an instance is known the moment it is launched (no eventual consistency:
-/// tests/aws_consistency.rs covers that against moto) and stays listed after termination.
+/// tests/aws_consistency.rs covers that against moto), and a terminated one stays listed for
+/// good, not for about an hour.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryFleet {
     book: Arc<Mutex<Book>>,
@@ -39,8 +38,6 @@ struct Book {
     instances: Vec<MemoryInstance>,
     /// Launches by client token: what was asked and what came of it.
     launches: HashMap<String, (i64, u32, LaunchOutcome)>,
-    /// How many more instances the region can launch, when limited.
-    capacity: Option<usize>,
 }
 
 /// An instance as the memory fleet keeps it.
@@ -59,16 +56,10 @@ pub struct MemoryInstance {
 }
 
 impl MemoryFleet {
-    /// A fleet with unlimited capacity.
+    /// A fleet without instances. Its capacity has no limit: partial fulfilment is played
+    /// on moto (tests/aws_faults.rs).
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The same fleet, able to launch only `instances` more instances; launches beyond get
-    /// `InsufficientInstanceCapacity` for the rest, as a partially fulfilled CreateFleet.
-    pub fn with_capacity(self, instances: usize) -> Self {
-        lock(&self.book).capacity = Some(instances);
-        self
     }
 
     /// Every instance ever launched, in launch order, as kept (tags included).
@@ -82,16 +73,11 @@ impl Book {
         self.instances.iter_mut().find(|i| i.id == id)
     }
 
-    /// Launches `count` instances for `scale_set_id`, as far as capacity goes.
+    /// Launches `count` instances for `scale_set_id`.
     fn launch(&mut self, scale_set_id: i64, count: u32) -> LaunchOutcome {
-        let wanted = usize::try_from(count).unwrap_or(usize::MAX);
-        let launched = self.capacity.map_or(wanted, |left| wanted.min(left));
-        if let Some(left) = self.capacity.as_mut() {
-            *left -= launched;
-        }
         let now = Utc::now();
         let mut outcome = LaunchOutcome::default();
-        for _ in 0..launched {
+        for _ in 0..count {
             let id = format!("i-{:017x}", NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed));
             let tags = BTreeMap::from([
                 (TAG_SCALE_SET_ID.to_owned(), scale_set_id.to_string()),
@@ -105,15 +91,6 @@ impl Book {
                 tags,
             });
             outcome.instance_ids.push(id);
-        }
-        if launched < wanted {
-            outcome.errors.push(LaunchError {
-                code: "InsufficientInstanceCapacity".to_owned(),
-                message: format!(
-                    "There is not enough capacity for {} of the {wanted} instances asked.",
-                    wanted - launched
-                ),
-            });
         }
         outcome
     }
