@@ -10,7 +10,8 @@ use std::time::Duration;
 use ghaec2::cycle::EndReason;
 use ghaec2::ports::{Fleet, LeaseOutcome, RunnerState, StateStore};
 use ghaec2_fake::{Fault, Mode};
-use support::cycle::{Harness, SCALE_SET, Shapes, StandIn};
+use support::cycle::{Harness, SCALE_SET, Shapes, StandIn, memory};
+use support::invariants::{assert_converged, id_of};
 
 /// A window long enough for the set-up, a message and a few empty polls on the ports in
 /// memory; moto's slower calls need [`MOTO_SHORT`].
@@ -286,4 +287,35 @@ async fn a_quiet_invocation_scales_idle_runners_down() {
         1,
         "session reused"
     );
+}
+
+/// The fast tier's checks fail as the moto tier's do (tests/aws_faults.rs): a secret planted
+/// in an instance's tags is reported as a leak there.
+#[tokio::test]
+async fn the_leak_check_reads_the_memory_fleets_tags() {
+    let h = memory(Mode::Dotcom, 0, 10).await;
+    let launched = h.fleet.launch(1, 1, "planted").await.unwrap();
+    let id = &launched.instance_ids[0];
+    assert!(h.leaks("").await.is_empty(), "nothing planted yet");
+    h.fleet
+        .name_runner(id, ghaec2_fake::DEFAULT_PAT)
+        .await
+        .unwrap();
+    let leaks = h.leaks("").await;
+    assert!(
+        leaks.iter().any(|l| l.place == format!("tags of {id}")),
+        "planted PAT found: {leaks:?}"
+    );
+}
+
+/// ... and an instance launched behind the ledger's back fails the invariant check.
+#[tokio::test]
+#[should_panic(expected = "live instances")]
+async fn the_invariant_check_catches_an_unknown_memory_instance() {
+    let h = memory(Mode::Dotcom, 0, 10).await;
+    h.enqueue(1);
+    let id = id_of(&h.cycle(SHORT).await.unwrap());
+    assert_converged(&h, id, 1, "before").await;
+    h.fleet.launch(id, 1, "planted-duplicate").await.unwrap();
+    assert_converged(&h, id, 1, "with a planted instance").await;
 }
