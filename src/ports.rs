@@ -185,7 +185,8 @@ pub trait StateStore {
         lease: &Lease,
         state: &ScaleSetState,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Gives the lease up (expiry set to now) under the fence.
+    /// Gives the lease up under the fence: its expiry set to the epoch, so it is free whatever
+    /// the next invocation's clock says.
     fn release(
         &self,
         scale_set: &str,

@@ -44,9 +44,9 @@ async fn ready(h: &Harness, jobs: usize) -> i64 {
 /// The harness's fleet with another patience.
 fn fleet_with(h: &Harness, patience: Patience) -> Ec2Fleet {
     Ec2Fleet::new(
-        h.ec2.clone(),
-        h.ssm.clone(),
-        LaunchSettings::from_config(&h.config, h.arns.clone()),
+        h.aws.ec2.clone(),
+        h.aws.ssm.clone(),
+        LaunchSettings::from_config(&h.config, h.aws.arns.clone()),
     )
     .with_patience(patience)
 }
@@ -61,7 +61,7 @@ async fn cycle_with(h: &Harness, fleet: &Ec2Fleet, window: Duration) -> Summary 
 /// State and tags of an instance, from a DescribeInstances that names no id (so that no
 /// naming rule of the proxy answers it).
 async fn ec2_view(h: &Harness, id: &str) -> (String, BTreeMap<String, String>) {
-    let all = h.ec2.describe_instances().send().await.unwrap();
+    let all = h.aws.ec2.describe_instances().send().await.unwrap();
     let instance = all
         .reservations()
         .iter()
@@ -127,15 +127,18 @@ async fn the_proxy_answers_not_found_only_for_the_named_ids() {
     let id = ready(&h, 0).await;
     let launched = h.fleet.launch(id, 2, "naming-check").await.unwrap();
     let (a, b) = (&launched.instance_ids[0], &launched.instance_ids[1]);
-    let mut listed = h.proxy.launched();
+    let mut listed = h.aws.proxy.launched();
     listed.sort();
     let mut want = launched.instance_ids.clone();
     want.sort();
     assert_eq!(listed, want, "the proxy saw the launch");
 
-    h.proxy.not_found("CreateTags", Naming::Id(a.clone()), 1);
+    h.aws
+        .proxy
+        .not_found("CreateTags", Naming::Id(a.clone()), 1);
     let tag = |id: &str| {
-        h.ec2
+        h.aws
+            .ec2
             .create_tags()
             .resources(id)
             .tags(
@@ -154,8 +157,11 @@ async fn the_proxy_answers_not_found_only_for_the_named_ids() {
     );
     tag(a).await.expect("armed once");
 
-    h.proxy.not_found("TerminateInstances", Naming::Launched, 1);
+    h.aws
+        .proxy
+        .not_found("TerminateInstances", Naming::Launched, 1);
     let refused = h
+        .aws
         .ec2
         .terminate_instances()
         .instance_ids(b)
@@ -166,7 +172,7 @@ async fn the_proxy_answers_not_found_only_for_the_named_ids() {
         aws_sdk_ec2::error::ProvideErrorMetadata::code(&refused),
         Some(INSTANCE_NOT_FOUND)
     );
-    assert_eq!(h.proxy.armed(), 0);
+    assert_eq!(h.aws.proxy.armed(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,15 +185,16 @@ async fn the_proxy_answers_not_found_only_for_the_named_ids() {
 async fn create_tags_not_found_right_after_the_launch_is_retried() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 1).await;
-    h.proxy.not_found("CreateTags", Naming::Launched, 2);
+    h.aws.proxy.not_found("CreateTags", Naming::Launched, 2);
     let summary = h.cycle(SHORT).await.unwrap();
     assert_eq!(
         (summary.launched, summary.terminated),
         (1, 0),
         "{summary:?}"
     );
-    assert_eq!(h.proxy.armed(), 0);
+    assert_eq!(h.aws.proxy.armed(), 0);
     let tags: Vec<Option<String>> = h
+        .aws
         .proxy
         .calls_to("CreateTags")
         .into_iter()
@@ -213,7 +220,7 @@ async fn create_tags_not_found_past_the_patience_keeps_the_runner_and_tags_it_la
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 1).await;
     let fleet = fleet_with(&h, IMPATIENT);
-    h.proxy.not_found("CreateTags", Naming::Launched, 1_000);
+    h.aws.proxy.not_found("CreateTags", Naming::Launched, 1_000);
     let summary = cycle_with(&h, &fleet, SHORT).await;
     assert_eq!(
         (summary.launched, summary.terminated),
@@ -232,7 +239,7 @@ async fn create_tags_not_found_past_the_patience_keeps_the_runner_and_tags_it_la
     );
     assert_converged(&h, id, 1, "untagged, but kept").await;
 
-    h.proxy.clear();
+    h.aws.proxy.clear();
     let next = h.cycle(BRIEF).await.unwrap();
     assert_eq!((next.launched, next.terminated), (0, 0), "{next:?}");
     assert_tagged(&h, id, "once EC2 caught up").await;
@@ -284,13 +291,16 @@ async fn terminate_not_found_is_confirmed_by_describe_and_terminated_for_real() 
         h.fake.cancel_job(job).unwrap();
     }
     let named = Naming::Id(instance.clone());
-    h.proxy.not_found("TerminateInstances", named.clone(), 2);
-    h.proxy.not_found("DescribeInstances", named, 1);
+    h.aws
+        .proxy
+        .not_found("TerminateInstances", named.clone(), 2);
+    h.aws.proxy.not_found("DescribeInstances", named, 1);
     let summary = h.cycle(WITH_RETRY).await.unwrap();
     assert_eq!(summary.terminated, 1, "{summary:?}");
-    assert_eq!(h.proxy.armed(), 0);
+    assert_eq!(h.aws.proxy.armed(), 0);
     let naming = |action: &str| -> Vec<(Option<String>, bool)> {
-        h.proxy
+        h.aws
+            .proxy
             .calls_to(action)
             .into_iter()
             .filter(|c| c.params.iter().any(|(_, v)| *v == instance))
@@ -319,15 +329,19 @@ async fn a_just_launched_instance_unknown_to_terminate_is_terminated_for_real() 
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 1).await;
     let jit = Faulty::new(&h.jit).fail(JIT_PUT, 1);
-    h.proxy.not_found("TerminateInstances", Naming::Launched, 1);
-    h.proxy.not_found("DescribeInstances", Naming::Launched, 1);
+    h.aws
+        .proxy
+        .not_found("TerminateInstances", Naming::Launched, 1);
+    h.aws
+        .proxy
+        .not_found("DescribeInstances", Naming::Launched, 1);
     let summary = h
         .run(h.with_ports(&h.store, &h.fleet, &jit), &stop(WITH_RETRY))
         .await
         .unwrap();
-    assert_eq!(h.proxy.armed(), 0, "both NotFound answers were met");
+    assert_eq!(h.aws.proxy.armed(), 0, "both NotFound answers were met");
     assert_eq!(summary.terminated, 1, "{summary:?}");
-    let launched = h.proxy.launched();
+    let launched = h.aws.proxy.launched();
     assert_eq!(launched.len(), 2, "the failed one and its replacement");
     let states: Vec<String> = futures::future::join_all(launched.iter().map(|i| ec2_view(&h, i)))
         .await
@@ -361,9 +375,10 @@ async fn an_instance_unknown_to_terminate_and_describe_is_terminated_once_it_sur
     }
     let fleet = fleet_with(&h, IMPATIENT);
     let named = Naming::Id(instance.clone());
-    h.proxy
+    h.aws
+        .proxy
         .not_found("TerminateInstances", named.clone(), 1_000);
-    h.proxy.not_found("DescribeInstances", named, 1_000);
+    h.aws.proxy.not_found("DescribeInstances", named, 1_000);
     let gone = cycle_with(&h, &fleet, SHORT).await;
     assert_eq!(gone.desired, 0, "{gone:?}");
     assert!(h.ledger().await.is_empty(), "its runner is removed");
@@ -377,7 +392,7 @@ async fn an_instance_unknown_to_terminate_and_describe_is_terminated_once_it_sur
         "EC2 never heard"
     );
 
-    h.proxy.clear();
+    h.aws.proxy.clear();
     let swept = h.cycle(SHORT).await.unwrap();
     assert_eq!(swept.terminated, 1, "{swept:?}");
     assert_eq!(ec2_view(&h, &instance).await.0, "terminated");
@@ -398,14 +413,16 @@ async fn an_instance_leaving_is_replaced_in_the_same_reconcile(stopped: bool) {
     let id = id_of(&h.cycle(SHORT).await.unwrap());
     let old = live(&h, id).await[0].clone();
     if stopped {
-        h.ec2
+        h.aws
+            .ec2
             .stop_instances()
             .instance_ids(&old)
             .send()
             .await
             .unwrap();
     } else {
-        h.ec2
+        h.aws
+            .ec2
             .terminate_instances()
             .instance_ids(&old)
             .send()

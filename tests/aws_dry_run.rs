@@ -13,8 +13,8 @@ use ghaec2::aws::{Ec2Fleet, InstanceArns, LaunchSettings, UserDataParams};
 use ghaec2::config::Ec2Settings;
 use ghaec2::ports::Fleet;
 use support::aws_proxy::{AwsProxy, ProxyCall};
-use support::cycle::proxied_sdk_config;
 use support::moto;
+use support::stand_in::proxied_sdk_config;
 
 const REGION: &str = "eu-north-1";
 const KMS_KEY: &str =

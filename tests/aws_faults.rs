@@ -18,9 +18,10 @@ use ghaec2::ports::{Fleet, PortErrorKind};
 use ghaec2_fake::Mode;
 use secrecy::ExposeSecret;
 use support::aws_proxy::{Answer, AwsProxy, Capacity, ICE, rewrite_fleet, transaction_canceled};
-use support::cycle::{Harness, REGION, isolated, proxied_sdk_config};
+use support::cycle::{Harness, REGION, isolated};
 use support::invariants::{assert_converged, id_of, live};
 use support::secrets::{Leak, find_leaks};
+use support::stand_in::proxied_sdk_config;
 
 /// A cycle long enough for a message, a retry after a transient failure, and a few empty polls.
 const SHORT: Duration = Duration::from_millis(2500);
@@ -32,6 +33,7 @@ const BRIEF: Duration = Duration::from_millis(1200);
 /// Type, subnet and lifecycle (`spot` or none) of instances, from EC2.
 async fn placement(h: &Harness, ids: &[String]) -> Vec<(String, String, Option<String>)> {
     let found = h
+        .aws
         .ec2
         .describe_instances()
         .set_instance_ids(Some(ids.to_vec()))
@@ -226,11 +228,12 @@ async fn the_invariant_check_catches_an_unknown_instance() {
 async fn insufficient_capacity_on_one_type_launches_the_other() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 3).await;
-    h.proxy
+    h.aws
+        .proxy
         .add("ec2", "CreateFleet", 1, spot_capacity(&["t3.micro"], &[]));
     let summary = h.cycle(SHORT).await.unwrap();
     assert_eq!(summary.launched, 3, "{summary:?}");
-    let fleets = h.proxy.calls_to("CreateFleet");
+    let fleets = h.aws.proxy.calls_to("CreateFleet");
     assert_eq!(fleets.len(), 1, "no on-demand failover needed: {fleets:?}");
     assert_eq!(fleets[0].injected.as_deref(), Some(ICE));
     let placed = placement(&h, &live(&h, id).await).await;
@@ -248,8 +251,8 @@ async fn insufficient_capacity_on_one_type_launches_the_other() {
 async fn insufficient_capacity_in_one_zone_launches_in_the_other() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 2).await;
-    let short = h.network.subnet_ids[0].clone();
-    h.proxy.add(
+    let short = h.aws.network.subnet_ids[0].clone();
+    h.aws.proxy.add(
         "ec2",
         "CreateFleet",
         1,
@@ -259,7 +262,9 @@ async fn insufficient_capacity_in_one_zone_launches_in_the_other() {
     assert_eq!(summary.launched, 2, "{summary:?}");
     let placed = placement(&h, &live(&h, id).await).await;
     assert!(
-        placed.iter().all(|(_, s, _)| *s == h.network.subnet_ids[1]),
+        placed
+            .iter()
+            .all(|(_, s, _)| *s == h.aws.network.subnet_ids[1]),
         "{placed:?}"
     );
     assert_converged(&h, id, 2, "after a capacity error in one zone").await;
@@ -271,7 +276,7 @@ async fn insufficient_capacity_in_one_zone_launches_in_the_other() {
 async fn no_spot_capacity_fails_over_to_on_demand() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 2).await;
-    h.proxy.add(
+    h.aws.proxy.add(
         "ec2",
         "CreateFleet",
         1,
@@ -279,7 +284,7 @@ async fn no_spot_capacity_fails_over_to_on_demand() {
     );
     let summary = h.cycle(SHORT).await.unwrap();
     assert_eq!(summary.launched, 2, "{summary:?}");
-    let fleets = h.proxy.calls_to("CreateFleet");
+    let fleets = h.aws.proxy.calls_to("CreateFleet");
     assert_eq!(fleets.len(), 2, "{fleets:?}");
     assert!(!fleets[0].forwarded, "spot launched nothing");
     let kinds: Vec<Option<&str>> = fleets
@@ -307,10 +312,10 @@ async fn partial_fulfilment_launches_the_rest_at_the_next_reconcile() {
         at_most: Some(1),
         ..Capacity::default()
     });
-    h.proxy.add("ec2", "CreateFleet", 2, one);
+    h.aws.proxy.add("ec2", "CreateFleet", 2, one);
     let summary = h.cycle(SHORT).await.unwrap();
     assert_eq!(summary.launched, 3, "{summary:?}");
-    let fleets = h.proxy.calls_to("CreateFleet");
+    let fleets = h.aws.proxy.calls_to("CreateFleet");
     let targets: Vec<Option<&str>> = fleets
         .iter()
         .map(|c| c.param("TargetCapacitySpecification.TotalTargetCapacity"))
@@ -332,11 +337,12 @@ async fn partial_fulfilment_launches_the_rest_at_the_next_reconcile() {
 async fn request_limit_exceeded_is_retried_by_the_sdk() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 2).await;
-    h.proxy
+    h.aws
+        .proxy
         .fail("ec2", "CreateFleet", 2, "RequestLimitExceeded");
     let summary = h.cycle(SHORT).await.unwrap();
     assert_eq!(summary.launched, 2, "{summary:?}");
-    let fleets = h.proxy.calls_to("CreateFleet");
+    let fleets = h.aws.proxy.calls_to("CreateFleet");
     let forwarded = fleets.iter().filter(|c| c.forwarded).count();
     assert_eq!((fleets.len(), forwarded), (3, 1), "{fleets:?}");
     assert_converged(&h, id, 2, "after throttled launches").await;
@@ -349,20 +355,22 @@ async fn request_limit_exceeded_is_retried_by_the_sdk() {
 async fn request_limit_exceeded_beyond_the_sdk_is_retried_by_the_cycle() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 2).await;
-    h.proxy
+    h.aws
+        .proxy
         .fail("ec2", "CreateFleet", 3, "RequestLimitExceeded");
     let first = h.cycle(WITH_RETRY).await.unwrap();
     assert_eq!(first.launched, 2, "{first:?}");
     let next = h.cycle(SHORT).await.unwrap();
     assert_eq!(next.launched, 0, "{next:?}");
     let forwarded = h
+        .aws
         .proxy
         .calls_to("CreateFleet")
         .iter()
         .filter(|c| c.forwarded)
         .count();
     assert_eq!(forwarded, 1, "launched once");
-    assert_eq!(h.proxy.armed(), 0);
+    assert_eq!(h.aws.proxy.armed(), 0);
     assert_converged(&h, id, 2, "after the throttled launch").await;
 }
 
@@ -379,11 +387,12 @@ async fn throttled_terminate_during_scale_down_converges() {
     for job in ids {
         h.fake.cancel_job(job).unwrap();
     }
-    h.proxy
+    h.aws
+        .proxy
         .fail("ec2", "TerminateInstances", 3, "RequestLimitExceeded");
     let second = h.cycle(WITH_RETRY).await.unwrap();
     assert_eq!(second.terminated, 2, "{second:?}");
-    assert_eq!(h.proxy.armed(), 0);
+    assert_eq!(h.aws.proxy.armed(), 0);
     assert_converged(&h, id, 0, "after throttled terminations").await;
 }
 
@@ -394,10 +403,11 @@ async fn throttled_terminate_during_scale_down_converges() {
 async fn throttled_describe_instances_is_retried_within_the_cycle() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 2).await;
-    h.proxy
+    h.aws
+        .proxy
         .fail("ec2", "DescribeInstances", 3, "RequestLimitExceeded");
     let served = h.cycle(SHORT).await.unwrap();
-    assert_eq!(h.proxy.armed(), 0, "every throttled answer was met");
+    assert_eq!(h.aws.proxy.armed(), 0, "every throttled answer was met");
     assert_eq!(served.reason, EndReason::WindowOver, "{served:?}");
     assert_eq!(served.launched, 2, "{served:?}");
     assert_converged(&h, id, 2, "after throttled DescribeInstances").await;
@@ -414,7 +424,7 @@ async fn throttled_describe_instances_is_retried_within_the_cycle() {
 async fn a_conditional_check_failure_fences_the_cycle() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 1).await;
-    h.proxy.add(
+    h.aws.proxy.add(
         "dynamodb",
         "TransactWriteItems",
         1,
@@ -422,7 +432,7 @@ async fn a_conditional_check_failure_fences_the_cycle() {
     );
     let fenced = h.cycle(SHORT).await;
     assert!(matches!(fenced, Err(CycleError::Fenced(_))), "{fenced:?}");
-    let calls = h.proxy.calls();
+    let calls = h.aws.proxy.calls();
     let at = calls
         .iter()
         .position(|c| c.injected.is_some())
@@ -456,14 +466,14 @@ async fn a_conditional_check_failure_fences_the_cycle() {
 async fn throughput_exceeded_on_a_ledger_write_converges() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 1).await;
-    h.proxy.fail(
+    h.aws.proxy.fail(
         "dynamodb",
         "TransactWriteItems",
         3,
         "ProvisionedThroughputExceededException",
     );
     let summary = h.cycle(WITH_RETRY).await.unwrap();
-    assert_eq!(h.proxy.armed(), 0);
+    assert_eq!(h.aws.proxy.armed(), 0);
     assert!(summary.launched >= 1, "{summary:?}");
     assert_converged(&h, id, 1, "after a throttled ledger write").await;
 }
@@ -475,7 +485,7 @@ async fn throughput_exceeded_on_the_persist_converges() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 2).await;
     // UpdateItem 1 is the lease; 2 is the persist after the first message.
-    h.proxy.add_after(
+    h.aws.proxy.add_after(
         "dynamodb",
         "UpdateItem",
         1,
@@ -488,7 +498,7 @@ async fn throughput_exceeded_on_the_persist_converges() {
         },
     );
     let summary = h.cycle(WITH_RETRY).await.unwrap();
-    assert_eq!(h.proxy.armed(), 0);
+    assert_eq!(h.aws.proxy.armed(), 0);
     assert_eq!(summary.launched, 2, "launched once: {summary:?}");
     assert!(summary.messages_processed >= 1, "{summary:?}");
     let next = h.cycle(BRIEF).await.unwrap();
@@ -501,7 +511,7 @@ async fn throughput_exceeded_on_the_persist_converges() {
 async fn a_throttled_lease_fails_the_cycle_without_loss() {
     let h = isolated(Mode::Dotcom, 0, 10).await;
     let id = ready(&h, 2).await;
-    h.proxy.fail(
+    h.aws.proxy.fail(
         "dynamodb",
         "UpdateItem",
         3,
@@ -581,7 +591,8 @@ async fn instances_ec2_will_not_terminate_do_not_block_the_scale_set() {
     for job in ids {
         h.fake.cancel_job(job).unwrap();
     }
-    h.proxy
+    h.aws
+        .proxy
         .fail("ec2", "TerminateInstances", 1_000, "UnauthorizedOperation");
     let refused = h.cycle(SHORT).await.unwrap();
     assert_eq!((refused.desired, refused.terminated), (0, 0), "{refused:?}");
@@ -598,7 +609,7 @@ async fn instances_ec2_will_not_terminate_do_not_block_the_scale_set() {
         (1, 0),
         "{serving:?}"
     );
-    h.proxy.clear();
+    h.aws.proxy.clear();
     let cleaned = h.cycle(SHORT).await.unwrap();
     assert_eq!(cleaned.terminated, 2, "{cleaned:?}");
     assert_converged(&h, id, 1, "after EC2 let go").await;

@@ -31,11 +31,12 @@ async fn one_runner() -> (Harness, String, String) {
 /// Boots `instance_id` with the script, then ends the instance as its power-off does
 /// (shutdown behaviour `terminate`).
 async fn boot_and_end(h: &Harness, instance_id: &str, aws_endpoint: &str) -> Booted {
-    let params = UserDataParams::new(&h.table, SCALE_SET, h.arns.clone());
+    let params = UserDataParams::new(&h.aws.table, SCALE_SET, h.aws.arns.clone());
     let booted = Boot::new(params, aws_endpoint).run(instance_id).await;
     assert!(booted.powered_off(), "{}", booted.output);
     assert!(booted.runs.is_empty(), "the runner never started");
-    h.ec2
+    h.aws
+        .ec2
         .terminate_instances()
         .instance_ids(instance_id)
         .send()
@@ -47,9 +48,10 @@ async fn boot_and_end(h: &Harness, instance_id: &str, aws_endpoint: &str) -> Boo
 #[tokio::test]
 async fn the_next_cycle_logs_counts_and_deletes_a_boot_failure() {
     let (h, instance_id, runner) = one_runner().await;
-    h.proxy
+    h.aws
+        .proxy
         .fail("dynamodb", "GetItem", 1, "AccessDeniedException");
-    boot_and_end(&h, &instance_id, h.proxy.url()).await;
+    boot_and_end(&h, &instance_id, h.aws.proxy.url()).await;
     assert_eq!(h.jit.listing().await.unwrap().boot_failures.len(), 1);
 
     h.cycle(SHORT).await.unwrap();

@@ -1,4 +1,6 @@
-//! Killed invocations, up to five overlapping ones, and session churn.
+//! Killed invocations, up to five overlapping ones, and session churn, in whole cycles on the
+//! ports in memory; the overlap also runs on moto_server, where DynamoDB's conditional writes
+//! hold the lease.
 //!
 //! - Kills: tests/cycle_faults.rs fails a step at each crash point (an error returned after
 //!   acquire, after launch, before persist, before acknowledge, between remove-runner and
@@ -18,18 +20,21 @@ use std::time::Duration;
 use futures::future::join_all;
 use ghaec2::cycle::{CycleError, CycleSettings, EndReason, Summary};
 use ghaec2_fake::Mode;
-use support::cycle::{Harness, isolated, stop};
+use support::cycle::{Harness, Memory, StandIn, isolated, memory, stop};
 use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, RUNNERS, SAVE, TERMINATE, When};
 use support::invariants::{assert_converged, assert_kept, id_of, live, polling_sessions};
 
-/// A cycle long enough for a message, a retry after a transient failure, and a few empty polls.
-const SHORT: Duration = Duration::from_millis(2500);
+/// A cycle long enough for a message and a few empty polls.
+const SHORT: Duration = Duration::from_millis(1000);
 /// A cycle that only needs to set things up (scale set, session) or to end.
-const BRIEF: Duration = Duration::from_millis(1200);
+const BRIEF: Duration = Duration::from_millis(600);
+/// [`SHORT`] and [`BRIEF`] on moto, whose calls are slower.
+const MOTO_SHORT: Duration = Duration::from_millis(2500);
+const MOTO_BRIEF: Duration = Duration::from_millis(1200);
 
 /// Runs a cycle whose state store and fleet are `store` and `fleet`, and drops it once either
 /// wrapper reached its kill point. Panics if the cycle ended by itself.
-async fn killed<S, F>(h: &Harness, store: &Faulty<'_, S>, fleet: &Faulty<'_, F>)
+async fn killed<S, F>(h: &Harness<Memory>, store: &Faulty<'_, S>, fleet: &Faulty<'_, F>)
 where
     S: ghaec2::ports::StateStore + Sync,
     F: ghaec2::ports::Fleet + Sync,
@@ -44,7 +49,7 @@ where
 }
 
 /// Waits until the fake saw a message poll (the cycle is draining).
-async fn polling(h: &Harness) {
+async fn polling<A: StandIn>(h: &Harness<A>) {
     h.fake
         .wait_for(Duration::from_secs(10), |_| {
             (!h.fake.calls_to("messages.get").is_empty()).then_some(())
@@ -61,7 +66,7 @@ async fn polling(h: &Harness) {
 /// on a scale set that already has its session; then the lease lapses and the next cycle
 /// must converge on 2 runners without terminating any instance the killed one left running.
 async fn kill_then_converge(mode: Mode, op: &'static str, nth: u32, when: When) {
-    let h = isolated(mode, 0, 10).await;
+    let h = memory(mode, 0, 10).await;
     let id = id_of(&h.cycle(BRIEF).await.unwrap());
     h.enqueue(2);
     let what = format!("killed at {op} #{nth} ({when:?})");
@@ -125,7 +130,7 @@ async fn killed_after_persist_before_ack() {
 /// Killed between removing a runner's registration and terminating its instance.
 #[tokio::test]
 async fn killed_between_remove_runner_and_terminate() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let jobs = h.enqueue(2);
     let id = id_of(&h.cycle(SHORT).await.unwrap());
     for job in jobs {
@@ -147,7 +152,7 @@ async fn killed_between_remove_runner_and_terminate() {
 // Overlap
 // ---------------------------------------------------------------------------------------------
 
-fn owners(h: &Harness, n: usize) -> Vec<CycleSettings> {
+fn owners<A: StandIn>(h: &Harness<A>, n: usize) -> Vec<CycleSettings> {
     (0..n)
         .map(|i| CycleSettings {
             owner: format!("invocation-{i}"),
@@ -171,17 +176,16 @@ fn reasons(results: &[Result<Summary, CycleError>]) -> Vec<EndReason> {
 /// serializes conditional writes on one item. moto does not (two simultaneous UpdateItems can
 /// both pass their condition), so the test's proxy forwards DynamoDB calls one at a time, as
 /// DynamoDB applies them. The test thus proves that ghaec2's lease and fencing give one owner
-/// given DynamoDB's per-item serialization, not that serialization itself.
-#[tokio::test]
-async fn five_overlapping_invocations_have_one_poller_and_launch_once() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
-    let setup = h.cycle(BRIEF).await.unwrap();
+/// given DynamoDB's per-item serialization, not that serialization itself. On the ports in
+/// memory, a lock serializes the writes.
+async fn five_overlapping_invocations<A: StandIn>(h: Harness<A>, short: Duration, brief: Duration) {
+    let setup = h.cycle(brief).await.unwrap();
     let id = id_of(&setup);
     h.enqueue(3);
     h.fake.reset_calls();
     let settings = owners(&h, 9);
 
-    let window = stop(SHORT);
+    let window = stop(short);
     let results = join_all(
         settings[..5]
             .iter()
@@ -214,8 +218,8 @@ async fn five_overlapping_invocations_have_one_poller_and_launch_once() {
 
     // Four more while one drains.
     h.enqueue(1);
-    let window = stop(SHORT);
-    let brief = stop(BRIEF);
+    let window = stop(short);
+    let brief = stop(brief);
     let (first, late) = tokio::join!(h.run(h.with_settings(&settings[5]), &window), async {
         polling(&h).await;
         join_all(
@@ -237,6 +241,17 @@ async fn five_overlapping_invocations_have_one_poller_and_launch_once() {
     assert_converged(&h, id, 4, "after invocations overlapping a drain").await;
 }
 
+#[tokio::test]
+async fn five_overlapping_invocations_have_one_poller_and_launch_once() {
+    five_overlapping_invocations(memory(Mode::Dotcom, 0, 10).await, SHORT, BRIEF).await;
+}
+
+/// The same with the lease in DynamoDB, on moto.
+#[tokio::test]
+async fn five_overlapping_invocations_have_one_poller_and_launch_once_on_moto() {
+    five_overlapping_invocations(isolated(Mode::Dotcom, 0, 10).await, MOTO_SHORT, MOTO_BRIEF).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Session churn
 // ---------------------------------------------------------------------------------------------
@@ -245,7 +260,7 @@ async fn five_overlapping_invocations_have_one_poller_and_launch_once() {
 /// is refreshed (same id) within the cycle, and the job that came meanwhile gets its runner.
 #[tokio::test]
 async fn queue_tokens_expiring_mid_poll_are_refreshed() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
     h.fake.reset_calls();
@@ -279,7 +294,7 @@ async fn queue_tokens_expiring_mid_poll_are_refreshed() {
 /// the JIT configuration's): the client registers again and the job gets its runner.
 #[tokio::test]
 async fn an_admin_token_expiring_mid_cycle_is_renewed() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = id_of(&h.cycle(BRIEF).await.unwrap());
     h.fake.reset_calls();
     let (summary, ()) = tokio::join!(h.cycle(SHORT), async {
@@ -300,7 +315,7 @@ async fn an_admin_token_expiring_mid_cycle_is_renewed() {
 /// record, so the next invocation reuses it at once: no create, no 409, no wait.
 #[tokio::test]
 async fn a_killed_predecessors_session_is_reused_at_once() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     // Save 1 is the state write right after the session was created.
     let store = Faulty::new(&h.store).kill(SAVE, 1, When::After);
     let fleet = Faulty::new(&h.fleet);

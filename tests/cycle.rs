@@ -1,5 +1,6 @@
-//! Whole cycles against moto_server and the fake: the invariants of docs/design.md §2. Each
-//! scenario runs twice, against the fake's full answers and against its sparse ones.
+//! Whole cycles against the fake and the ports in memory: the invariants of docs/design.md §2.
+//! Each scenario runs twice, against the fake's full answers and against its sparse ones; the
+//! first also runs on moto_server, end to end through the AWS adapters.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -7,50 +8,69 @@ mod support;
 use std::time::Duration;
 
 use ghaec2::cycle::EndReason;
-use ghaec2::ports::{LeaseOutcome, RunnerState, StateStore};
+use ghaec2::ports::{Fleet, LeaseOutcome, RunnerState, StateStore};
 use ghaec2_fake::{Fault, Mode};
-use support::cycle::{SCALE_SET, Shapes};
+use support::cycle::{Harness, SCALE_SET, Shapes, StandIn, memory};
+use support::invariants::{assert_converged, id_of};
 
-const SHORT: Duration = Duration::from_millis(2500);
+/// A window long enough for the set-up, a message and a few empty polls on the ports in
+/// memory; moto's slower calls need [`MOTO_SHORT`].
+const SHORT: Duration = Duration::from_millis(1000);
+const MOTO_SHORT: Duration = Duration::from_millis(2500);
+
+/// Three jobs get three runners, tagged with their names, each with its JIT config and a
+/// ledger entry; the next cycle reuses the session and the admin connection.
+async fn three_jobs_launch_three_tagged_runners<A: StandIn>(h: Harness<A>, window: Duration) {
+    h.enqueue(3);
+    let first = h.cycle(window).await.unwrap();
+    assert_eq!(first.launched, 3, "{first:?}");
+    assert_eq!((first.desired, first.current), (3, 3));
+    assert_eq!(first.reason, EndReason::WindowOver);
+    assert!(first.messages_processed >= 1);
+    let instances = h.instances().await;
+    assert_eq!(instances.len(), 3);
+    assert!(instances.iter().all(|i| {
+        i.runner_name
+            .as_deref()
+            .is_some_and(|n| n.starts_with(SCALE_SET))
+    }));
+    assert_eq!(h.jit_left().await.len(), 3);
+    assert!(
+        h.ledger()
+            .await
+            .iter()
+            .all(|r| r.state == RunnerState::Booting && r.runner_id.is_some())
+    );
+
+    let second = h.cycle(window).await.unwrap();
+    assert_eq!(second.launched, 0, "{second:?}");
+    assert_eq!(second.session_id, first.session_id);
+    assert_eq!(h.fake.calls_to("sessions.create").len(), 1);
+    assert_eq!(
+        h.fake.calls_to("runner-registration").len(),
+        1,
+        "admin connection reused"
+    );
+    assert_eq!(h.instances().await.len(), 3);
+}
+
+/// The first scenario end to end: through the AWS adapters, on moto.
+#[tokio::test]
+async fn three_jobs_launch_three_tagged_runners_on_moto() {
+    three_jobs_launch_three_tagged_runners(
+        Shapes::Full.harness("us-west-1", Mode::Dotcom, 0, 10).await,
+        MOTO_SHORT,
+    )
+    .await;
+}
 
 in_both_shapes! {
     async fn three_jobs_launch_three_tagged_runners_and_the_session_is_reused(shapes: Shapes) {
-        let h = shapes.harness("us-west-1", Mode::Dotcom, 0, 10).await;
-        h.enqueue(3);
-        let first = h.cycle(SHORT).await.unwrap();
-        assert_eq!(first.launched, 3, "{first:?}");
-        assert_eq!((first.desired, first.current), (3, 3));
-        assert_eq!(first.reason, EndReason::WindowOver);
-        assert!(first.messages_processed >= 1);
-        let instances = h.instances().await;
-        assert_eq!(instances.len(), 3);
-        assert!(instances.iter().all(|i| {
-            i.runner_name
-                .as_deref()
-                .is_some_and(|n| n.starts_with(SCALE_SET))
-        }));
-        assert_eq!(h.jit_left().await.len(), 3);
-        assert!(
-            h.ledger()
-                .await
-                .iter()
-                .all(|r| r.state == RunnerState::Booting && r.runner_id.is_some())
-        );
-
-        let second = h.cycle(SHORT).await.unwrap();
-        assert_eq!(second.launched, 0, "{second:?}");
-        assert_eq!(second.session_id, first.session_id);
-        assert_eq!(h.fake.calls_to("sessions.create").len(), 1);
-        assert_eq!(
-            h.fake.calls_to("runner-registration").len(),
-            1,
-            "admin connection reused"
-        );
-        assert_eq!(h.instances().await.len(), 3);
+        three_jobs_launch_three_tagged_runners(shapes.memory(Mode::Dotcom, 0, 10).await, SHORT).await;
     }
 
     async fn runners_finish_and_their_instances_terminate(shapes: Shapes) {
-        let h = shapes.harness("us-west-2", Mode::Dotcom, 0, 10).await;
+        let h = shapes.memory(Mode::Dotcom, 0, 10).await;
         let ids = h.enqueue(2);
         h.cycle(SHORT).await.unwrap();
         assert_eq!(h.boot_all().await, 2);
@@ -74,7 +94,7 @@ in_both_shapes! {
     }
 
     async fn ghes_jobs_are_acquired_then_launched(shapes: Shapes) {
-        let h = shapes.harness("eu-west-2", Mode::Ghes, 0, 10).await;
+        let h = shapes.memory(Mode::Ghes, 0, 10).await;
         h.enqueue(2);
         let summary = h.cycle(SHORT).await.unwrap();
         assert_eq!(summary.jobs_acquired, 2, "{summary:?}");
@@ -82,7 +102,7 @@ in_both_shapes! {
     }
 
     async fn min_runners_stay_warm_and_max_caps(shapes: Shapes) {
-        let h = shapes.harness("eu-west-3", Mode::Dotcom, 1, 3).await;
+        let h = shapes.memory(Mode::Dotcom, 1, 3).await;
         let idle = h.cycle(SHORT).await.unwrap();
         assert_eq!((idle.desired, idle.launched), (1, 1), "{idle:?}");
         h.enqueue(5);
@@ -94,7 +114,7 @@ in_both_shapes! {
     }
 
     async fn a_busy_runner_is_never_terminated(shapes: Shapes) {
-        let mut h = shapes.harness("ap-south-1", Mode::Dotcom, 0, 2).await;
+        let mut h = shapes.memory(Mode::Dotcom, 0, 2).await;
         h.enqueue(2);
         h.cycle(SHORT).await.unwrap();
         assert_eq!(h.boot_all().await, 2);
@@ -144,17 +164,12 @@ in_both_shapes! {
     }
 
     async fn orphans_are_cleaned_up_both_ways(shapes: Shapes) {
-        let mut h = shapes.harness("ca-central-1", Mode::Dotcom, 0, 10).await;
+        let mut h = shapes.memory(Mode::Dotcom, 0, 10).await;
         h.enqueue(2);
         h.cycle(SHORT).await.unwrap();
         let first: Vec<String> = h.instances().await.into_iter().map(|i| i.id).collect();
         // One instance vanishes (spot interruption); the other never brings its runner online.
-        h.ec2
-            .terminate_instances()
-            .instance_ids(&first[0])
-            .send()
-            .await
-            .unwrap();
+        h.fleet.terminate(&first[..1]).await.unwrap();
         h.settings.boot_timeout = Duration::from_secs(1);
         tokio::time::sleep(Duration::from_millis(1100)).await;
         // A window shorter than the boot timeout: the replacements are judged only next time.
@@ -180,7 +195,7 @@ in_both_shapes! {
     }
 
     async fn changed_labels_and_runner_group_follow_the_configuration(shapes: Shapes) {
-        let h = shapes.isolated(Mode::Dotcom, 0, 10).await;
+        let h = shapes.memory(Mode::Dotcom, 0, 10).await;
         let first = h.cycle(SHORT).await.unwrap();
         let id = first.scale_set_id.unwrap();
         let labels = |set: &ghaec2::actions::wire::RunnerScaleSet| {
@@ -227,7 +242,7 @@ in_both_shapes! {
     async fn a_refresh_without_statistics_keeps_the_session_and_the_last_statistics(
         shapes: Shapes,
     ) {
-        let h = shapes.isolated(Mode::Dotcom, 0, 10).await;
+        let h = shapes.memory(Mode::Dotcom, 0, 10).await;
         h.enqueue(2);
         let first = h.cycle(SHORT).await.unwrap();
         assert_eq!((first.desired, first.launched), (2, 2), "{first:?}");
@@ -254,7 +269,7 @@ in_both_shapes! {
 /// refresh has no statistics, and then the last ones stand (the last scenario above).
 #[tokio::test]
 async fn a_quiet_invocation_scales_idle_runners_down() {
-    let h = Shapes::Full.isolated(Mode::Dotcom, 0, 10).await;
+    let h = Shapes::Full.memory(Mode::Dotcom, 0, 10).await;
     let ids = h.enqueue(2);
     assert_eq!(h.cycle(SHORT).await.unwrap().launched, 2);
     for id in ids {
@@ -272,4 +287,35 @@ async fn a_quiet_invocation_scales_idle_runners_down() {
         1,
         "session reused"
     );
+}
+
+/// The fast tier's checks fail as the moto tier's do (tests/aws_faults.rs): a secret planted
+/// in an instance's tags is reported as a leak there.
+#[tokio::test]
+async fn the_leak_check_reads_the_memory_fleets_tags() {
+    let h = memory(Mode::Dotcom, 0, 10).await;
+    let launched = h.fleet.launch(1, 1, "planted").await.unwrap();
+    let id = &launched.instance_ids[0];
+    assert!(h.leaks("").await.is_empty(), "nothing planted yet");
+    h.fleet
+        .name_runner(id, ghaec2_fake::DEFAULT_PAT)
+        .await
+        .unwrap();
+    let leaks = h.leaks("").await;
+    assert!(
+        leaks.iter().any(|l| l.place == format!("tags of {id}")),
+        "planted PAT found: {leaks:?}"
+    );
+}
+
+/// ... and an instance launched behind the ledger's back fails the invariant check.
+#[tokio::test]
+#[should_panic(expected = "live instances")]
+async fn the_invariant_check_catches_an_unknown_memory_instance() {
+    let h = memory(Mode::Dotcom, 0, 10).await;
+    h.enqueue(1);
+    let id = id_of(&h.cycle(SHORT).await.unwrap());
+    assert_converged(&h, id, 1, "before").await;
+    h.fleet.launch(id, 1, "planted-duplicate").await.unwrap();
+    assert_converged(&h, id, 1, "with a planted instance").await;
 }

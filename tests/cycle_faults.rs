@@ -1,6 +1,7 @@
-//! Whole cycles under faults, against moto_server and the fake: crash points, retried launches,
-//! expiring tokens, lost sessions and scale sets, malformed messages, deadline and shutdown,
-//! overlapping invocations and fencing (docs/design.md §1–§2).
+//! Whole cycles under faults, against the fake and the ports in memory: crash points, retried
+//! launches, expiring tokens, lost sessions and scale sets, malformed messages, deadline and
+//! shutdown, overlapping invocations and fencing (docs/design.md §1–§2). The first crash point
+//! also runs end to end on moto_server, through the AWS adapters.
 //!
 //! A crash is played by a port that fails one call ([`support::faulty::Faulty`]) or by a fault
 //! of the fake; each is followed by a clean cycle, after which the fleet must have converged:
@@ -20,16 +21,19 @@ use ghaec2::ports::{
 };
 use ghaec2_fake::{Fault, FaultAction, Mode};
 use secrecy::SecretString;
-use support::cycle::{SCALE_SET, harness, stop};
+use support::cycle::{Harness, SCALE_SET, StandIn, harness, memory, stop};
 use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, RUNNERS, SAVE, TERMINATE, When};
 use support::invariants::{assert_converged, id_of, live, polling_sessions};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// A cycle long enough for a message, a retry after a transient failure, and a few empty polls.
-const SHORT: Duration = Duration::from_millis(2500);
+/// A cycle long enough for a message and a few empty polls.
+const SHORT: Duration = Duration::from_millis(1000);
 /// A cycle that only needs to set things up (scale set, session) or to end.
-const BRIEF: Duration = Duration::from_millis(1200);
+const BRIEF: Duration = Duration::from_millis(600);
+/// A cycle long enough for a retry after the drain loop's first backoff (1 s), for a second
+/// invocation to start mid-drain, or for a message on moto.
+const LONG: Duration = Duration::from_millis(2500);
 
 // ---------------------------------------------------------------------------------------------
 // 1. Crash points
@@ -38,13 +42,11 @@ const BRIEF: Duration = Duration::from_millis(1200);
 /// CreateFleet returned, then the invocation died before any ledger entry was written: the
 /// instances are unknown to the next invocation, which terminates them and launches exactly
 /// what the statistics want.
-#[tokio::test]
-async fn crash_after_launch_before_the_ledger_write_converges() {
-    let h = harness("us-east-2", Mode::Dotcom, 0, 10).await;
+async fn crash_after_launch_before_the_ledger_write<A: StandIn>(h: Harness<A>, window: Duration) {
     h.enqueue(2);
     let fleet = Faulty::new(&h.fleet).fail_after(LAUNCH, 1);
     let crashed = h
-        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(SHORT))
+        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(window))
         .await;
     assert!(crashed.is_err(), "{crashed:?}");
     assert_eq!(fleet.fired(), [(LAUNCH, 1)]);
@@ -52,7 +54,7 @@ async fn crash_after_launch_before_the_ledger_write_converges() {
     assert_eq!(orphans.len(), 2, "the crashed launch did happen");
     assert!(h.ledger().await.is_empty(), "no ledger entry was written");
 
-    let clean = h.cycle(SHORT).await.unwrap();
+    let clean = h.cycle(window).await.unwrap();
     let id = id_of(&clean);
     assert_converged(&h, id, 2, "after the crash").await;
     let now = live(&h, id).await;
@@ -63,11 +65,23 @@ async fn crash_after_launch_before_the_ledger_write_converges() {
     assert_eq!(clean.terminated, 2, "{clean:?}");
 }
 
+#[tokio::test]
+async fn crash_after_launch_before_the_ledger_write_converges() {
+    crash_after_launch_before_the_ledger_write(memory(Mode::Dotcom, 0, 10).await, SHORT).await;
+}
+
+/// The same crash end to end, on moto.
+#[tokio::test]
+async fn crash_after_launch_before_the_ledger_write_converges_on_moto() {
+    let h = harness("us-east-2", Mode::Dotcom, 0, 10).await;
+    crash_after_launch_before_the_ledger_write(h, LONG).await;
+}
+
 /// The ledger write of one freshly launched instance fails: set-up gives that instance up. The
 /// runner it registered for it must not be left behind, and no more runners than desired run.
 #[tokio::test]
 async fn failed_ledger_write_after_launch_leaves_no_orphan() {
-    let h = harness("ap-northeast-2", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     h.enqueue(2);
     let store = Faulty::new(&h.store).fail(PUT_RUNNER, 1);
     let first = h
@@ -90,7 +104,7 @@ async fn failed_ledger_write_after_launch_leaves_no_orphan() {
 ///   invocation must end with the same fleet, never first shrinking it on stale statistics.
 #[tokio::test]
 async fn crash_before_ack_and_before_persist_converge() {
-    let h = harness("ap-northeast-3", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
 
@@ -142,7 +156,7 @@ async fn crash_before_ack_and_before_persist_converge() {
 /// comes again; acquiring again is harmless and the runners are launched once.
 #[tokio::test]
 async fn crash_after_acquire_converges() {
-    let h = harness("me-south-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
     h.enqueue(2);
@@ -171,7 +185,7 @@ async fn crash_after_acquire_converges() {
 /// process killed at the same point: `tests/crash_overlap.rs`.
 #[tokio::test]
 async fn crash_between_remove_runner_and_terminate_converges() {
-    let h = harness("af-south-1", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let ids = h.enqueue(2);
     let first = h.cycle(SHORT).await.unwrap();
     let id = id_of(&first);
@@ -208,13 +222,13 @@ async fn crash_between_remove_runner_and_terminate_converges() {
 /// desired, and the first batch must not be left running.
 #[tokio::test]
 async fn a_retried_launch_never_ends_above_desired() {
-    let h = harness("ap-east-1", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
     h.enqueue(2);
     let fleet = Faulty::new(&h.fleet).fail_with(LAUNCH, 1, When::After, PortErrorKind::Retryable);
     let retried = h
-        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(SHORT))
+        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(LONG))
         .await
         .unwrap();
     assert_eq!(fleet.fired(), [(LAUNCH, 1)]);
@@ -241,7 +255,7 @@ async fn a_retried_launch_never_ends_above_desired() {
 /// keeps its id, and serves new jobs.
 #[tokio::test]
 async fn an_expired_queue_token_refreshes_the_same_session() {
-    let h = harness("il-central-1", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     assert!(h.fake.expire_mq_tokens() >= 1);
     h.enqueue(1);
@@ -259,7 +273,7 @@ async fn an_expired_queue_token_refreshes_the_same_session() {
 /// valid: the second cycle must register again and serve new jobs.
 #[tokio::test]
 async fn an_expired_admin_token_is_renewed() {
-    let h = harness("ap-south-2", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&first);
     assert_eq!(h.fake.calls_to("runner-registration").len(), 1);
@@ -291,7 +305,7 @@ async fn an_expired_admin_token_is_renewed() {
 /// cycle creates its own and serves jobs.
 #[tokio::test]
 async fn a_foreign_session_ends_the_cycle_with_session_conflict() {
-    let h = harness("ap-southeast-3", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let set = h
         .actions
         .create_scale_set(1, SCALE_SET, &h.settings.labels)
@@ -353,7 +367,7 @@ async fn a_foreign_session_ends_the_cycle_with_session_conflict() {
 /// and new jobs get runners.
 #[tokio::test]
 async fn a_deleted_session_is_replaced() {
-    let h = harness("ap-southeast-4", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&first);
     let old = h.fake.live_session(id as u64).unwrap();
@@ -385,7 +399,7 @@ async fn a_deleted_session_is_replaced() {
 /// the cycle replaces the session within its own window, never errs, and new jobs get runners.
 #[tokio::test]
 async fn a_refresh_404_is_recovered_within_the_window() {
-    let h = harness("ca-west-1", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&first);
     h.fake.add_fault(Fault::session_refresh_not_found(1));
@@ -425,7 +439,7 @@ async fn a_refresh_404_is_recovered_within_the_window() {
 /// instances included) is left behind.
 #[tokio::test]
 async fn a_deleted_scale_set_is_recreated() {
-    let h = harness("eu-central-2", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     h.enqueue(1);
     let first = h.cycle(SHORT).await.unwrap();
     let old = id_of(&first);
@@ -466,7 +480,7 @@ async fn a_deleted_scale_set_is_recreated() {
 /// keep the skipped message's demand.
 #[tokio::test]
 async fn malformed_messages_are_skipped_and_the_queue_moves_on() {
-    let h = harness("eu-south-2", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
 
@@ -474,7 +488,8 @@ async fn malformed_messages_are_skipped_and_the_queue_moves_on() {
     h.enqueue(1);
     h.fake.reset_calls();
     h.fake.add_fault(Fault::empty_message(1));
-    let summary = h.cycle(SHORT).await.unwrap();
+    // The empty body is retried after the drain loop's backoff.
+    let summary = h.cycle(LONG).await.unwrap();
     let polls = h.fake.calls_to("messages.get");
     assert_eq!(
         polls.first().and_then(|c| c.fault.as_deref()),
@@ -555,7 +570,7 @@ async fn malformed_messages_are_skipped_and_the_queue_moves_on() {
 /// deletes the session when asked to, and the next cycle creates a new one.
 #[tokio::test]
 async fn deadline_and_shutdown_end_the_cycle_cleanly() {
-    let mut h = harness("me-central-1", Mode::Dotcom, 0, 10).await;
+    let mut h = memory(Mode::Dotcom, 0, 10).await;
     let deadline = Stop {
         listen_until: Instant::now() + BRIEF,
         deadline_bound: true,
@@ -607,12 +622,12 @@ async fn deadline_and_shutdown_end_the_cycle_cleanly() {
 /// takes over the same session.
 #[tokio::test]
 async fn an_overlapping_invocation_neither_polls_nor_launches() {
-    let h = harness("ap-southeast-5", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     h.enqueue(2);
     let mut other = h.settings.clone();
     other.owner = "another-invocation".into();
     let second = || h.with_settings(&other);
-    let window = stop(SHORT);
+    let window = stop(LONG);
     let (a, (b, second_started)) = tokio::join!(h.run(h.services(), &window), async {
         tokio::time::sleep(Duration::from_millis(900)).await;
         let started = Utc::now();
@@ -644,7 +659,7 @@ async fn an_overlapping_invocation_neither_polls_nor_launches() {
 /// with `CycleError::Fenced`, writes nothing more, and the next owner converges.
 #[tokio::test]
 async fn a_stale_owner_is_fenced() {
-    let h = harness("ap-southeast-1", Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
 
     // Port level.
     let now = Utc::now();

@@ -1,4 +1,4 @@
-//! Whole cycles under Actions Service faults and odd messages: 5xx bursts and 429 with
+//! Whole cycles, on the ports in memory, under Actions Service faults and odd messages: 5xx bursts and 429 with
 //! `Retry-After`, an HTML page, an empty `messageQueueUrl`, a 401 mid-poll, a hung response
 //! at the Lambda deadline; a job delivered three times (assigned, canceled, assigned again),
 //! statistics lagging the messages, more than 50 events, unknown event types. Each ends with
@@ -15,24 +15,25 @@ use std::time::Duration;
 
 use ghaec2::cycle::{EndReason, SAFETY_MARGIN, Stop};
 use ghaec2_fake::{Fault, JobSpec, Mode};
-use support::cycle::{Harness, SCALE_SET, isolated};
+use support::cycle::{Harness, Memory, SCALE_SET, memory};
 use support::invariants::{assert_converged, assert_kept, id_of, live};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// A cycle long enough for a message, a retry after a transient failure, and a few empty polls.
-const SHORT: Duration = Duration::from_millis(2500);
-/// Long enough for the cycle's own retry of a failed step (it waits 1 s first).
-const WITH_RETRY: Duration = Duration::from_millis(4000);
+/// A cycle long enough for a message and a few empty polls.
+const SHORT: Duration = Duration::from_millis(1000);
+/// Long enough for the cycle's own retry of a failed step (it waits 1 s first), or a
+/// `Retry-After` of 1 s.
+const WITH_RETRY: Duration = Duration::from_millis(2500);
 /// A cycle that only needs to set things up (scale set, session) or to end.
-const BRIEF: Duration = Duration::from_millis(1200);
+const BRIEF: Duration = Duration::from_millis(600);
 
 /// A scale set with its session.
-async fn ready(h: &Harness) -> i64 {
+async fn ready(h: &Harness<Memory>) -> i64 {
     id_of(&h.cycle(BRIEF).await.unwrap())
 }
 
-fn statuses(h: &Harness, endpoint: &str) -> Vec<u16> {
+fn statuses(h: &Harness<Memory>, endpoint: &str) -> Vec<u16> {
     h.fake.calls_to(endpoint).iter().map(|c| c.status).collect()
 }
 
@@ -44,7 +45,7 @@ fn statuses(h: &Harness, endpoint: &str) -> Vec<u16> {
 /// acknowledgement: the client retries each within the cycle, and the jobs get runners.
 #[tokio::test]
 async fn bursts_of_5xx_and_429_with_retry_after_are_ridden_out() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = ready(&h).await;
     h.fake.reset_calls();
     h.fake.add_fault(Fault::burst_5xx("messages.get", 3));
@@ -67,7 +68,7 @@ async fn bursts_of_5xx_and_429_with_retry_after_are_ridden_out() {
 /// job in the same window; the page itself never reaches the logs.
 #[tokio::test]
 async fn an_html_page_on_the_poll_is_retried_without_loss() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = ready(&h).await;
     h.fake.reset_calls();
     h.enqueue(1);
@@ -92,7 +93,7 @@ async fn an_html_page_on_the_poll_is_retried_without_loss() {
 /// cycle creates one at once instead of meeting a 409 until the old one lapses.
 #[tokio::test]
 async fn an_empty_message_queue_url_is_not_used() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     h.fake.add_fault(Fault::empty_message_queue_url(1));
     h.enqueue(1);
     let first = h.cycle(SHORT).await;
@@ -121,7 +122,7 @@ async fn an_empty_message_queue_url_is_not_used() {
 /// A 401 in the middle of polling: the cycle refreshes the session (same id) and goes on.
 #[tokio::test]
 async fn a_401_mid_poll_refreshes_the_session() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
     h.fake.reset_calls();
@@ -140,7 +141,7 @@ async fn a_401_mid_poll_refreshes_the_session() {
 /// within the same window, and the job queued meanwhile gets a runner of the new one.
 #[tokio::test]
 async fn a_scale_set_deleted_mid_poll_is_recreated_within_the_cycle() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let old = ready(&h).await;
     h.fake.reset_calls();
     let (summary, ()) = tokio::join!(h.cycle(WITH_RETRY), async {
@@ -166,7 +167,7 @@ async fn a_scale_set_deleted_mid_poll_is_recreated_within_the_cycle() {
 /// kept. The bound is the Lambda's, not a performance target: past it the runtime kills us.
 #[tokio::test]
 async fn a_hung_response_does_not_outlive_the_lambda_deadline() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = ready(&h).await;
     h.fake.add_fault(Fault::delay("messages.delete", 1, 60_000));
     h.enqueue(1);
@@ -198,7 +199,7 @@ async fn a_hung_response_does_not_outlive_the_lambda_deadline() {
 /// new one comes.
 #[tokio::test]
 async fn a_requeued_job_gets_exactly_one_runner() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = ready(&h).await;
     let job = h.enqueue(1)[0];
     let first = h.cycle(SHORT).await.unwrap();
@@ -233,7 +234,7 @@ async fn a_requeued_job_gets_exactly_one_runner() {
 /// refresh).
 #[tokio::test]
 async fn lagging_statistics_are_caught_up() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = ready(&h).await;
     h.fake.reset_calls();
     h.fake.lag_statistics(id as u64, 1).unwrap();
@@ -261,10 +262,10 @@ async fn lagging_statistics_are_caught_up() {
 /// case a slow machine ends the first window before the second message.)
 #[tokio::test]
 async fn more_than_50_events_are_all_served() {
-    let h = isolated(Mode::Dotcom, 0, 60).await;
+    let h = memory(Mode::Dotcom, 0, 60).await;
     let id = ready(&h).await;
     h.enqueue(55);
-    let first = h.cycle(Duration::from_secs(8)).await.unwrap();
+    let first = h.cycle(SHORT).await.unwrap();
     let second = h.cycle(SHORT).await.unwrap();
     assert!(
         first.messages_processed + second.messages_processed >= 2,
@@ -279,7 +280,7 @@ async fn more_than_50_events_are_all_served() {
 /// job gets its runner, and the message is acknowledged.
 #[tokio::test]
 async fn unknown_event_types_are_passed_over() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = ready(&h).await;
     for kind in ["JobReassigned", "RunnerScaleSetPaused"] {
         h.fake

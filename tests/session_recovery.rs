@@ -1,4 +1,5 @@
-//! Sessions that recover by themselves, in whole cycles against moto_server and the fake:
+//! Sessions that recover by themselves, in whole cycles against the fake and the ports in
+//! memory:
 //! a session create whose answer was lost (the retry meets our own session), and the answers
 //! by which the service says a session is no longer valid (a 400 `RunnerSessionInvalid`, a
 //! 403 on a queue call). Each must cost neither the window nor a job (docs/design.md §2).
@@ -11,30 +12,30 @@ use std::time::Duration;
 use ghaec2::actions::ActionsError;
 use ghaec2::cycle::EndReason;
 use ghaec2_fake::{Fault, FaultAction, Mode};
-use support::cycle::{SCALE_SET, harness};
+use support::cycle::{Harness, Memory, SCALE_SET, memory};
 use support::fake;
 use support::invariants::{assert_converged, id_of};
 
 /// A cycle long enough for a recovery, a message and a few empty polls.
-const SHORT: Duration = Duration::from_millis(3000);
+const SHORT: Duration = Duration::from_millis(1000);
+/// A cycle long enough for the lost answer's client timeout and the retry after it, or for the
+/// first replacements of a refusing queue (waits of 0, 1 and 2 s).
+const LONG: Duration = Duration::from_millis(3000);
 /// A cycle that only needs to set things up (scale set, session).
-const BRIEF: Duration = Duration::from_millis(1200);
+const BRIEF: Duration = Duration::from_millis(600);
 /// The client's per-attempt timeout in the lost-answer tests, and how long the fake holds
 /// the create's answer: well past it.
 const CLIENT_TIMEOUT: Duration = Duration::from_millis(700);
 const HELD_MS: u64 = 2000;
 
-fn statuses(h: &support::cycle::Harness, endpoint: &str) -> Vec<u16> {
+fn statuses(h: &Harness<Memory>, endpoint: &str) -> Vec<u16> {
     h.fake.calls_to(endpoint).iter().map(|c| c.status).collect()
 }
 
 /// The create succeeded on the service but its answer never came; the HTTP layer's retry
 /// met our own session with a 409. Returns the cycle's summary.
-async fn lost_create(
-    region: &str,
-    names_owner: bool,
-) -> (support::cycle::Harness, ghaec2::cycle::Summary) {
-    let mut h = harness(region, Mode::Ghes, 0, 10).await;
+async fn lost_create(names_owner: bool) -> (Harness<Memory>, ghaec2::cycle::Summary) {
+    let mut h = memory(Mode::Ghes, 0, 10).await;
     h.actions = fake::client_with(&h.fake, &fake::pat(), CLIENT_TIMEOUT);
     h.fake
         .add_fault(Fault::session_create_answer_lost(1, HELD_MS));
@@ -42,7 +43,7 @@ async fn lost_create(
         h.fake.add_fault(Fault::session_conflict_names_owner(1));
     }
     h.enqueue(2);
-    let summary = h.cycle(SHORT).await.unwrap();
+    let summary = h.cycle(LONG).await.unwrap();
     (h, summary)
 }
 
@@ -50,7 +51,7 @@ async fn lost_create(
 /// one created at once, so the window still acquires and launches for every job.
 #[tokio::test]
 async fn a_lost_create_naming_our_owner_is_cleared_within_the_window() {
-    let (h, summary) = lost_create("ap-northeast-3", true).await;
+    let (h, summary) = lost_create(true).await;
     assert_eq!(summary.reason, EndReason::WindowOver, "{summary:?}");
     assert_eq!(summary.jobs_acquired, 2, "{summary:?}");
     assert_eq!(summary.launched, 2, "{summary:?}");
@@ -72,7 +73,7 @@ async fn a_lost_create_naming_our_owner_is_cleared_within_the_window() {
 /// The newer wording names no owner: the proposed id is still ours alone to delete.
 #[tokio::test]
 async fn a_lost_create_is_cleared_when_the_conflict_names_no_owner() {
-    let (h, summary) = lost_create("ap-east-1", false).await;
+    let (h, summary) = lost_create(false).await;
     assert_eq!(summary.reason, EndReason::WindowOver, "{summary:?}");
     assert_eq!(summary.jobs_acquired, 2, "{summary:?}");
     assert_eq!(statuses(&h, "sessions.delete"), [204]);
@@ -83,7 +84,7 @@ async fn a_lost_create_is_cleared_when_the_conflict_names_no_owner() {
 /// waited out as before.
 #[tokio::test]
 async fn a_conflict_naming_another_owner_is_waited_out_untouched() {
-    let h = harness("me-central-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     let set = h
         .actions
         .create_scale_set(1, SCALE_SET, &h.settings.labels)
@@ -103,7 +104,7 @@ async fn a_conflict_naming_another_owner_is_waited_out_untouched() {
 /// is made again without it, in the same window.
 #[tokio::test]
 async fn a_refused_proposed_id_falls_back_to_a_plain_create() {
-    let h = harness("me-south-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     h.fake.add_fault(Fault::status("sessions.create", 1, 400));
     h.enqueue(1);
     let summary = h.cycle(SHORT).await.unwrap();
@@ -116,7 +117,7 @@ async fn a_refused_proposed_id_falls_back_to_a_plain_create() {
 /// gone session: it is replaced, and the jobs get runners in the same window.
 #[tokio::test]
 async fn a_refresh_answering_session_invalid_replaces_the_session() {
-    let h = harness("af-south-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     h.fake
         .add_fault(Fault::session_invalid("sessions.refresh", 1));
@@ -132,7 +133,7 @@ async fn a_refresh_answering_session_invalid_replaces_the_session() {
 /// still acquired in the same window.
 #[tokio::test]
 async fn a_poll_refused_with_403_replaces_the_session_and_loses_no_job() {
-    let h = harness("il-central-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     h.fake.reset_calls();
     h.fake.add_fault(Fault::status("messages.get", 1, 403));
@@ -148,7 +149,7 @@ async fn a_poll_refused_with_403_replaces_the_session_and_loses_no_job() {
 /// new session gets it again and acquires its jobs.
 #[tokio::test]
 async fn an_acquire_refused_as_session_invalid_is_acquired_again_by_the_new_session() {
-    let h = harness("sa-east-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     h.fake.add_fault(Fault::session_invalid("acquirejobs", 1));
     h.enqueue(2);
@@ -163,7 +164,7 @@ async fn an_acquire_refused_as_session_invalid_is_acquired_again_by_the_new_sess
 /// again (the cursor was persisted first) and nothing is launched twice.
 #[tokio::test]
 async fn an_acknowledgement_refused_with_403_replaces_the_session() {
-    let h = harness("eu-north-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     h.fake.add_fault(Fault::status("messages.delete", 1, 403));
     h.enqueue(1);
@@ -178,17 +179,17 @@ async fn an_acknowledgement_refused_with_403_replaces_the_session() {
 /// longer, so the service is not hammered, and the window ends normally.
 #[tokio::test]
 async fn a_queue_refusing_every_session_is_not_hammered() {
-    let h = harness("ap-southeast-5", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     h.cycle(BRIEF).await.unwrap();
     h.fake.reset_calls();
     h.fake.add_fault(Fault::status("messages.get", 10_000, 403));
-    let summary = h.cycle(SHORT).await.unwrap();
+    let summary = h.cycle(LONG).await.unwrap();
     assert_eq!(summary.reason, EndReason::WindowOver, "{summary:?}");
     let creates = statuses(&h, "sessions.create");
     // Waits of 0, 1 and 2 s fit at most three or four replacements into a 3 s window.
     assert!(
         (1..=4).contains(&creates.len()),
-        "{} sessions created in {SHORT:?}",
+        "{} sessions created in {LONG:?}",
         creates.len()
     );
 }
@@ -197,7 +198,7 @@ async fn a_queue_refusing_every_session_is_not_hammered() {
 /// stays.
 #[tokio::test]
 async fn a_rate_limited_403_on_the_queue_keeps_the_session() {
-    let h = harness("eu-south-1", Mode::Ghes, 0, 10).await;
+    let h = memory(Mode::Ghes, 0, 10).await;
     let first = h.cycle(BRIEF).await.unwrap();
     h.fake.reset_calls();
     h.fake.add_fault(Fault::new(

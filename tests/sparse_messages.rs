@@ -1,7 +1,8 @@
-//! Whole cycles on messages shaped as the service may send them but our fake does not by
-//! default: `null` job fields, an element that cannot be read, a type nobody knows. Each is fed
-//! as a raw event beside a real job in GHES mode (jobs are acquired), and the job must still be
-//! acquired and get its runner, with the bad element logged by its index.
+//! Whole cycles, on the ports in memory, on messages shaped as the service may send them but
+//! our fake does not by default: `null` job fields, an element that cannot be read, a type
+//! nobody knows. Each is fed as a raw event beside a real job in GHES mode (jobs are
+//! acquired), and the job must still be acquired and get its runner, with the bad element
+//! logged by its index.
 //! Last, an envelope that does not decode but has a readable id: acknowledged once, and the
 //! queue moves on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -12,19 +13,19 @@ use std::time::Duration;
 
 use ghaec2_fake::{Fault, FaultAction, JobSpec, Mode};
 use serde_json::{Value, json};
-use support::cycle::{Harness, SCALE_SET, isolated, stop};
+use support::cycle::{Harness, Memory, SCALE_SET, memory, stop};
 use support::faulty::{Faulty, SAVE};
 use support::invariants::{assert_converged, id_of};
 
 /// Long enough for one message and a few empty polls.
-const SHORT: Duration = Duration::from_millis(2500);
+const SHORT: Duration = Duration::from_millis(1000);
 /// A cycle that only sets up the scale set and its session.
-const BRIEF: Duration = Duration::from_millis(1200);
+const BRIEF: Duration = Duration::from_millis(600);
 
 /// Runs a GHES cycle on `raw` events followed by one real job in the same message; returns the
 /// harness and the scale set id once the job is checked acquired and served.
-async fn job_beside(raw: &[Value]) -> (Harness, i64) {
-    let h = isolated(Mode::Ghes, 0, 10).await;
+async fn job_beside(raw: &[Value]) -> (Harness<Memory>, i64) {
+    let h = memory(Mode::Ghes, 0, 10).await;
     let id = id_of(&h.cycle(BRIEF).await.unwrap());
     for event in raw {
         h.fake.push_raw_event(id as u64, event.clone()).unwrap();
@@ -87,7 +88,7 @@ async fn unknown_message_type_is_logged_by_index() {
 /// the message after it is handled; it is not polled again.
 #[tokio::test]
 async fn undecodable_envelope_with_an_id_is_acknowledged_once() {
-    let h = isolated(Mode::Dotcom, 0, 10).await;
+    let h = memory(Mode::Dotcom, 0, 10).await;
     let id = id_of(&h.cycle(BRIEF).await.unwrap());
     h.enqueue(1);
     let store = Faulty::new(&h.store).fail(SAVE, 1);

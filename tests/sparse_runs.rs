@@ -1,7 +1,8 @@
 //! Runs against the fake answering in sparse shapes (defaults left out, nulls for empty values,
 //! no statistics on refresh, an unknown job message in every message; see fake/src/sparse.rs):
 //! no job is lost, sessions are kept across `--once` invocations, and no message is polled
-//! more than twice.
+//! more than twice. Cycles run on the ports in memory; the `--once` runs are the binary on
+//! moto_server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -11,11 +12,11 @@ use std::time::Duration;
 use ghaec2_fake::{FakeOptions, Mode};
 use support::cycle::Shapes;
 
-const SHORT: Duration = Duration::from_millis(2500);
+const SHORT: Duration = Duration::from_millis(1000);
 
 #[tokio::test]
 async fn a_ghes_run_acquires_and_launches_every_job() {
-    let h = Shapes::Sparse.isolated(Mode::Ghes, 0, 20).await;
+    let h = Shapes::Sparse.memory(Mode::Ghes, 0, 20).await;
     let mut acquired = 0;
     let mut launched = 0;
     for batch in [3, 4] {
@@ -38,7 +39,7 @@ async fn a_ghes_run_acquires_and_launches_every_job() {
 
 #[tokio::test]
 async fn no_message_is_polled_more_than_twice() {
-    let h = Shapes::Sparse.isolated(Mode::Ghes, 0, 10).await;
+    let h = Shapes::Sparse.memory(Mode::Ghes, 0, 10).await;
     let ids = h.enqueue(3);
     h.cycle(SHORT).await.unwrap();
     assert_eq!(h.boot_all().await, 3);

@@ -70,10 +70,11 @@ async fn scene(h: &Harness, job_ms: Option<u64>) -> Scene {
 /// A boot-failure record as the runner's script writes it, beside its JIT config.
 async fn put_boot_failure(h: &Harness, instance_id: &str) {
     let s = |v: &str| AttributeValue::S(v.to_owned());
-    h.dynamodb
+    h.aws
+        .dynamodb
         .put_item()
-        .table_name(&h.table)
-        .item(schema::PARTITION_KEY, s(&h.arns.jit_pk(instance_id)))
+        .table_name(&h.aws.table)
+        .item(schema::PARTITION_KEY, s(&h.aws.arns.jit_pk(instance_id)))
         .item(schema::SORT_KEY, s("boot-failure"))
         .item("reason", s("AccessDenied reading its JIT config"))
         .item(schema::jit::INSTANCE_ID, s(instance_id))
@@ -94,10 +95,11 @@ async fn launch_orphan(h: &Harness, scale_set_id: i64) -> String {
         .set_tags(Some(scale_set_tags(scale_set_id, "orphan")))
         .build();
     let launched = h
+        .aws
         .ec2
         .run_instances()
         .set_image_id(h.config.ec2.ami_id.clone())
-        .subnet_id(&h.network.subnet_ids[0])
+        .subnet_id(&h.aws.network.subnet_ids[0])
         .min_count(1)
         .max_count(1)
         .tag_specifications(tags)
@@ -119,12 +121,12 @@ fn settings(h: &Harness, busy_wait: Duration) -> TeardownSettings {
 
 /// Runs a teardown in-process with its logs captured, and checks them for secrets.
 async fn tear_down(h: &Harness, settings: &TeardownSettings) -> Result<Report, TeardownError> {
-    let table = TableCleanup::new(h.dynamodb.clone(), h.table.clone());
+    let table = TableCleanup::new(h.aws.dynamodb.clone(), h.aws.table.clone());
     let teardown = Teardown {
         actions: &h.actions,
         store: &h.store,
         fleet: &h.fleet,
-        ec2: &h.ec2,
+        ec2: &h.aws.ec2,
         table: &table,
         settings,
     };
@@ -136,7 +138,14 @@ async fn tear_down(h: &Harness, settings: &TeardownSettings) -> Result<Report, T
 
 /// Every item left in the table (the harness's table holds this scale set only).
 async fn items_left(h: &Harness) -> Vec<String> {
-    let scan = h.dynamodb.scan().table_name(&h.table).send().await.unwrap();
+    let scan = h
+        .aws
+        .dynamodb
+        .scan()
+        .table_name(&h.aws.table)
+        .send()
+        .await
+        .unwrap();
     scan.items()
         .iter()
         .map(|item| format!("{:?} {:?}", item.get("pk"), item.get("sk")))
@@ -144,7 +153,8 @@ async fn items_left(h: &Harness) -> Vec<String> {
 }
 
 async fn template_left(h: &Harness) -> bool {
-    h.ec2
+    h.aws
+        .ec2
         .describe_launch_templates()
         .launch_template_names(template_name(SCALE_SET))
         .send()
@@ -307,7 +317,8 @@ async fn a_scale_set_the_service_deleted_still_has_its_instances_found() {
 async fn a_partial_run_is_finished_by_the_rerun() {
     let h = isolated(Mode::Dotcom, 2, 10).await;
     let scene = scene(&h, Some(300)).await;
-    h.proxy
+    h.aws
+        .proxy
         .fail("ec2", "DeleteLaunchTemplate", 1, "UnauthorizedOperation");
     let error = tear_down(&h, &settings(&h, Duration::from_secs(30)))
         .await
@@ -410,15 +421,15 @@ async fn run_cli(h: &Harness, extra: &[&str]) -> (Option<i32>, String, String) {
         .env("GITHUB_CONFIG_URL", h.fake.config_url("my-org"))
         .env("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT)
         .env("RUNNER_SCALE_SET_NAME", SCALE_SET)
-        .env("EC2_SUBNET_ID", h.network.subnet_ids.join(","))
-        .env("EC2_SECURITY_GROUP_ID", &h.network.security_group_id)
+        .env("EC2_SUBNET_ID", h.aws.network.subnet_ids.join(","))
+        .env("EC2_SECURITY_GROUP_ID", &h.aws.network.security_group_id)
         .env(
             "EC2_AMI_ID",
             h.config.ec2.ami_id.as_deref().unwrap_or_default(),
         )
-        .env("STATE_TABLE_NAME", &h.table)
+        .env("STATE_TABLE_NAME", &h.aws.table)
         .env("AWS_REGION", support::cycle::REGION)
-        .env("AWS_ENDPOINT_URL", h.proxy.url())
+        .env("AWS_ENDPOINT_URL", h.aws.proxy.url())
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing");
     let output = tokio::task::spawn_blocking(move || command.output())

@@ -17,7 +17,7 @@ use ghaec2::ports::JitStore;
 use secrecy::SecretString;
 use support::aws_proxy::AwsProxy;
 use support::runner_boot::{Boot, Image, tarball_name};
-use support::{cycle, moto};
+use support::{moto, stand_in};
 
 const REGION: &str = "us-east-1";
 const SCALE_SET: &str = "boot_set";
@@ -35,7 +35,8 @@ struct Aws {
 
 async fn aws() -> Aws {
     let proxy = AwsProxy::start(&moto::endpoint()).await;
-    let dynamodb = aws_sdk_dynamodb::Client::new(&cycle::proxied_sdk_config(REGION, &proxy).await);
+    let dynamodb =
+        aws_sdk_dynamodb::Client::new(&stand_in::proxied_sdk_config(REGION, &proxy).await);
     let table = moto::table(&dynamodb).await;
     let arns = InstanceArns::new(REGION, proxy.account_id());
     let jit = DynamoJitStore::new(dynamodb.clone(), &table, SCALE_SET, arns.clone());

@@ -1,23 +1,16 @@
-//! A harness that runs whole cycles against moto_server and the in-process fake. Each harness
-//! reaches moto through its own [`AwsProxy`], which makes it a separate AWS account (so tests
-//! are isolated whatever region they use) and lets tests inject AWS errors. Every cycle run
-//! through [`Harness::run`] (and [`Harness::cycle`]) has its logs captured and is checked for
-//! leaked secrets.
+//! A harness that runs whole cycles against the in-process fake and an AWS side
+//! ([`StandIn`]): the ports in memory ([`Memory`], the fast tier) or moto_server ([`Moto`]).
+//! Each moto harness reaches moto through its own proxy, which makes it a separate AWS account
+//! (so tests are isolated whatever region they use) and lets tests inject AWS errors. Every
+//! cycle run through [`Harness::run`] (and [`Harness::cycle`]) has its logs captured and is
+//! checked for leaked secrets.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::{BehaviorVersion, Region};
-use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::types::AttributeValue;
-use base64::Engine;
 use chrono::Utc;
 use ghaec2::actions::ActionsClient;
-use ghaec2::aws::{
-    DynamoJitStore, DynamoStateStore, Ec2Fleet, InstanceArns, LaunchSettings, schema,
-};
 use ghaec2::config::Config;
 use ghaec2::cycle::{CycleError, CycleSettings, Listener, Ports, Stop, Summary};
 use ghaec2::ports::{Fleet, Instance, JitStore, LeaseOutcome, StateStore};
@@ -26,8 +19,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::instrument::WithSubscriber;
 
-use super::aws_proxy::AwsProxy;
 use super::secrets::{Leak, Logs, find_leaks, pem_secrets};
+pub use super::stand_in::{Memory, Moto, StandIn};
 use super::{fake, moto};
 
 /// Scale set name used by every harness.
@@ -36,45 +29,39 @@ pub const SCALE_SET: &str = "cycle-set";
 /// Region of harnesses that need no region of their own (the proxy's account isolates them).
 pub const REGION: &str = "us-east-1";
 
-/// Everything a cycle runs against.
-pub struct Harness {
+/// How long the fake may take to answer and log a poll once its hold is over.
+const ANSWER_SLACK: Duration = Duration::from_millis(50);
+
+/// Everything a cycle runs against: the fake, and the ports over an AWS side.
+pub struct Harness<A: StandIn = Moto> {
     pub fake: FakeServer,
     pub actions: ActionsClient,
-    pub store: DynamoStateStore,
-    pub fleet: Ec2Fleet,
-    pub jit: DynamoJitStore,
+    pub store: A::Store,
+    pub fleet: A::Fleet,
+    pub jit: A::Jit,
     pub settings: CycleSettings,
-    pub ec2: aws_sdk_ec2::Client,
-    pub dynamodb: aws_sdk_dynamodb::Client,
-    pub table: String,
-    pub arns: InstanceArns,
     pub config: Config,
-    pub ssm: aws_sdk_ssm::Client,
-    pub network: moto::Network,
-    /// The proxy every AWS call of the harness goes through.
-    pub proxy: AwsProxy,
+    /// The AWS side the ports use.
+    pub aws: A,
     /// Logs of the cycles run so far.
     pub logs: Logs,
+    /// How long the fake holds an empty poll.
+    pub poll_hold: Duration,
 }
 
-/// SDK configuration for the proxy: production's standard retries (3 attempts), with short
-/// waits.
-pub async fn proxied_sdk_config(region: &str, proxy: &AwsProxy) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region.to_owned()))
-        .endpoint_url(proxy.url())
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(3)
-                .with_initial_backoff(Duration::from_millis(5))
-                .with_max_backoff(Duration::from_millis(50)),
-        )
-        .load()
-        .await
+/// A harness on the ports in memory, with the fake in `mode` and `min`..=`max` runners.
+pub async fn memory(mode: Mode, min: u32, max: u32) -> Harness<Memory> {
+    Harness::start(
+        FakeOptions::for_tests().with_mode(mode),
+        REGION,
+        min,
+        max,
+        &[],
+    )
+    .await
 }
 
-/// A harness in its own account, for tests that need no region of their own.
+/// A moto harness in its own account, for tests that need no region of their own.
 pub async fn isolated(mode: Mode, min: u32, max: u32) -> Harness {
     harness_with(REGION, mode, min, max, &[]).await
 }
@@ -95,15 +82,23 @@ pub enum Shapes {
 impl Shapes {
     /// A harness in `region` with the fake in `mode`, answering in these shapes.
     pub async fn harness(self, region: &str, mode: Mode, min: u32, max: u32) -> Harness {
-        let options = FakeOptions::for_tests()
-            .with_mode(mode)
-            .with_sparse(self == Shapes::Sparse);
-        harness_on(options, region, min, max, &[]).await
+        harness_on(self.options(mode), region, min, max, &[]).await
     }
 
     /// [`Shapes::harness`] in its own account.
     pub async fn isolated(self, mode: Mode, min: u32, max: u32) -> Harness {
         self.harness(REGION, mode, min, max).await
+    }
+
+    /// A harness on the ports in memory, with the fake in `mode`, answering in these shapes.
+    pub async fn memory(self, mode: Mode, min: u32, max: u32) -> Harness<Memory> {
+        Harness::start(self.options(mode), REGION, min, max, &[]).await
+    }
+
+    fn options(self, mode: Mode) -> FakeOptions {
+        FakeOptions::for_tests()
+            .with_mode(mode)
+            .with_sparse(self == Shapes::Sparse)
     }
 }
 
@@ -150,7 +145,7 @@ pub async fn harness_with(
     .await
 }
 
-/// A harness with the fake started from `options`.
+/// A moto harness with the fake started from `options`.
 pub async fn harness_on(
     options: FakeOptions,
     region: &str,
@@ -158,56 +153,20 @@ pub async fn harness_on(
     max: u32,
     extra: &[(&str, String)],
 ) -> Harness {
-    let fake = fake::start(options).await;
-    let proxy = AwsProxy::start(&moto::endpoint()).await;
-    let sdk = proxied_sdk_config(region, &proxy).await;
-    let ec2 = aws_sdk_ec2::Client::new(&sdk);
-    let ssm = aws_sdk_ssm::Client::new(&sdk);
-    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    let network = moto::network(&ec2).await;
-    let ami = moto::ami(&ssm).await;
-    let table = moto::table(&dynamodb).await;
-    let mut vars: HashMap<&str, String> = HashMap::from([
-        ("GITHUB_CONFIG_URL", fake.config_url("my-org")),
+    Harness::start(options, region, min, max, extra).await
+}
+
+/// The configuration of [`SCALE_SET`] in `region`, with the variables of `vars` added or
+/// overriding.
+pub fn config(region: &str, vars: &[(&str, String)]) -> Config {
+    let mut all: HashMap<&str, String> = HashMap::from([
         ("GITHUB_TOKEN", ghaec2_fake::DEFAULT_PAT.to_owned()),
         ("RUNNER_SCALE_SET_NAME", SCALE_SET.to_owned()),
-        ("MIN_RUNNERS", min.to_string()),
-        ("MAX_RUNNERS", max.to_string()),
         ("AWS_REGION", region.to_owned()),
-        ("EC2_SUBNET_ID", network.subnet_ids.join(",")),
-        ("EC2_SECURITY_GROUP_ID", network.security_group_id.clone()),
-        ("EC2_AMI_ID", ami),
         ("EC2_INSTANCE_TYPE", "t3.micro,t3.small".to_owned()),
-        ("STATE_TABLE_NAME", table.clone()),
     ]);
-    vars.extend(extra.iter().cloned());
-    let config = Config::from_lookup(|name| vars.get(name).cloned()).expect("valid config");
-    let arns = InstanceArns::new(region, proxy.account_id());
-    let actions = fake::client(&fake, &fake::pat());
-    let mut settings =
-        ghaec2::app::cycle_settings(&config, format!("test-{}", moto::unique()), false);
-    settings.describe_grace = Duration::ZERO;
-    Harness {
-        store: DynamoStateStore::new(dynamodb.clone(), table.clone()),
-        jit: DynamoJitStore::new(dynamodb.clone(), table.clone(), SCALE_SET, arns.clone()),
-        fleet: Ec2Fleet::new(
-            ec2.clone(),
-            ssm.clone(),
-            LaunchSettings::from_config(&config, arns.clone()),
-        ),
-        ssm,
-        network,
-        proxy,
-        logs: Logs::default(),
-        fake,
-        actions,
-        settings,
-        ec2,
-        dynamodb,
-        table,
-        arns,
-        config,
-    }
+    all.extend(vars.iter().cloned());
+    Config::from_lookup(|name| all.get(name).cloned()).expect("valid config")
 }
 
 /// A stop that listens for `window` and is never shut down.
@@ -219,18 +178,57 @@ pub fn stop(window: Duration) -> Stop {
     }
 }
 
-impl Harness {
+impl<A: StandIn> Harness<A> {
+    /// A harness on a new AWS side for `region`, with the fake started from `options`,
+    /// `min`..=`max` runners and extra or overriding configuration variables.
+    pub async fn start(
+        options: FakeOptions,
+        region: &str,
+        min: u32,
+        max: u32,
+        extra: &[(&str, String)],
+    ) -> Self {
+        let poll_hold = options.poll_hold;
+        let fake = fake::start(options).await;
+        let (aws, resources) = A::start(region).await;
+        let mut vars = vec![
+            ("GITHUB_CONFIG_URL", fake.config_url("my-org")),
+            ("MIN_RUNNERS", min.to_string()),
+            ("MAX_RUNNERS", max.to_string()),
+        ];
+        vars.extend(resources);
+        vars.extend(extra.iter().cloned());
+        let config = config(region, &vars);
+        let (store, fleet, jit) = aws.ports(&config);
+        let actions = fake::client(&fake, &fake::pat());
+        let mut settings =
+            ghaec2::app::cycle_settings(&config, format!("test-{}", moto::unique()), false);
+        settings.describe_grace = Duration::ZERO;
+        Harness {
+            fake,
+            actions,
+            store,
+            fleet,
+            jit,
+            settings,
+            config,
+            aws,
+            logs: Logs::default(),
+            poll_hold,
+        }
+    }
+
     /// A listener over the harness's own ports.
-    pub fn services(&self) -> Listener<'_, DynamoStateStore, Ec2Fleet, DynamoJitStore> {
+    pub fn services(&self) -> Listener<'_, A::Store, A::Fleet, A::Jit> {
         self.with_ports(&self.store, &self.fleet, &self.jit)
     }
 
-    /// A listener over the harness's own ports, with other settings (another owner, other
+    /// A listener over the harness's own ports with other settings (another owner, other
     /// labels).
     pub fn with_settings<'a>(
         &'a self,
         settings: &'a CycleSettings,
-    ) -> Listener<'a, DynamoStateStore, Ec2Fleet, DynamoJitStore> {
+    ) -> Listener<'a, A::Store, A::Fleet, A::Jit> {
         let ports = Ports {
             store: &self.store,
             fleet: &self.fleet,
@@ -261,7 +259,9 @@ impl Harness {
     }
 
     /// Runs a cycle over `services` with its logs captured, then asserts that no secret
-    /// leaked into its logs, its result, or what it left in EC2.
+    /// leaked into its logs, its result, or what it left in EC2. Returns once the fake has
+    /// answered the poll the window cut short, as before the next invocation: else that poll
+    /// could take a message queued after the cycle, or be logged after the test reset the log.
     pub async fn run<S, F, J>(
         &self,
         services: Listener<'_, S, F, J>,
@@ -273,11 +273,13 @@ impl Harness {
         J: JitStore + Sync,
     {
         let result = self.captured(services.run(stop)).await;
+        let last_poll_sent = Instant::now().min(stop.listen_until);
         let leaks = self.leaks(&describe(&result)).await;
         assert!(
             leaks.is_empty(),
             "secrets leaked: {leaks:?} (result: {result:?})"
         );
+        tokio::time::sleep_until(last_poll_sent + self.poll_hold + ANSWER_SLACK).await;
         result
     }
 
@@ -302,49 +304,15 @@ impl Harness {
         secrets
     }
 
-    /// Secrets found in the captured logs, in `result` (a cycle's summary or error, as text),
-    /// in the user-data of every launch template version and in the tags of every launch
-    /// template and instance of the account.
+    /// Secrets found in the captured logs, in `result` (a cycle's summary or error, as text)
+    /// and in what EC2 shows: the tags of every instance and, on moto, the tags and user-data
+    /// of every launch template version of the account.
     pub async fn leaks(&self, result: &str) -> Vec<Leak> {
         let mut places = vec![
             ("logs".to_owned(), self.logs.text()),
             ("result".to_owned(), result.to_owned()),
         ];
-        let templates = self.ec2.describe_launch_templates().send().await.unwrap();
-        for template in templates.launch_templates() {
-            let id = template.launch_template_id().unwrap_or_default();
-            places.push((format!("tags of {id}"), format!("{:?}", template.tags())));
-            let versions = self
-                .ec2
-                .describe_launch_template_versions()
-                .launch_template_id(id)
-                .send()
-                .await
-                .unwrap();
-            for version in versions.launch_template_versions() {
-                let data = version.launch_template_data();
-                let encoded = data.and_then(|d| d.user_data()).unwrap_or_default();
-                let decoded = base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map(|b| String::from_utf8_lossy(&b).into_owned())
-                    .unwrap_or_default();
-                places.push((
-                    format!("user-data of {id} v{:?}", version.version_number()),
-                    format!("{decoded}\n{encoded}\n{data:?}"),
-                ));
-            }
-        }
-        let reservations = self.ec2.describe_instances().send().await.unwrap();
-        for instance in reservations
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-        {
-            places.push((
-                format!("tags of {}", instance.instance_id().unwrap_or_default()),
-                format!("{:?}", instance.tags()),
-            ));
-        }
+        places.extend(self.aws.exposed().await);
         find_leaks(&places, &self.secrets())
     }
 
@@ -384,28 +352,7 @@ impl Harness {
 
     /// Reads an instance's JIT config the way its user-data script does, and deletes it.
     pub async fn take_jit(&self, instance_id: &str) -> Option<String> {
-        let key = schema::jit_key(self.arns.jit_pk(instance_id));
-        let item = self
-            .dynamodb
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key.clone()))
-            .consistent_read(true)
-            .send()
-            .await
-            .unwrap();
-        let config = match item.item().and_then(|i| i.get(schema::jit::CONFIG)) {
-            Some(AttributeValue::S(config)) => config.clone(),
-            _ => return None,
-        };
-        self.dynamodb
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .send()
-            .await
-            .unwrap();
-        Some(config)
+        self.aws.take_jit(instance_id).await
     }
 
     /// Boots every launched instance's runner: fetches its JIT config and connects it.

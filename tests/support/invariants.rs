@@ -1,5 +1,5 @@
-//! The invariants of docs/design.md §2, checked against moto, the ledger and the fake after a
-//! scenario has run: one shared check for every fault test.
+//! The invariants of docs/design.md §2, checked against the AWS side (moto or memory), the
+//! ledger and the fake after a scenario has run: one shared check for every fault test.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, HashSet};
@@ -7,10 +7,13 @@ use std::collections::{HashMap, HashSet};
 use ghaec2::cycle::Summary;
 use ghaec2::ports::{Fleet, InstanceState, RunnerRecord};
 
-use super::cycle::Harness;
+use super::cycle::{Harness, StandIn};
 
 /// Live (pending or running) instances of a scale set, straight from EC2.
-pub async fn live_instances(h: &Harness, scale_set_id: i64) -> Vec<ghaec2::ports::Instance> {
+pub async fn live_instances<A: StandIn>(
+    h: &Harness<A>,
+    scale_set_id: i64,
+) -> Vec<ghaec2::ports::Instance> {
     h.fleet
         .instances(scale_set_id)
         .await
@@ -21,7 +24,7 @@ pub async fn live_instances(h: &Harness, scale_set_id: i64) -> Vec<ghaec2::ports
 }
 
 /// Live instance ids of a scale set.
-pub async fn live(h: &Harness, scale_set_id: i64) -> Vec<String> {
+pub async fn live<A: StandIn>(h: &Harness<A>, scale_set_id: i64) -> Vec<String> {
     live_instances(h, scale_set_id)
         .await
         .into_iter()
@@ -30,7 +33,7 @@ pub async fn live(h: &Harness, scale_set_id: i64) -> Vec<String> {
 }
 
 /// The desired count the service's statistics call for right now.
-pub fn wanted(h: &Harness, scale_set_id: i64) -> usize {
+pub fn wanted<A: StandIn>(h: &Harness<A>, scale_set_id: i64) -> usize {
     let statistics = h.fake.statistics(scale_set_id as u64);
     ghaec2::scaling::desired_runners(
         h.settings.min_runners,
@@ -54,21 +57,16 @@ pub fn id_of(summary: &Summary) -> i64 {
 /// - every runner the service sees running a job still has its instance (no busy runner
 ///   terminated);
 /// - no CreateFleet client token reached EC2 twice (moto does not deduplicate them as EC2
-///   does, so a repeated token would be a duplicate launch here).
-pub async fn assert_converged(h: &Harness, scale_set_id: i64, expected: usize, what: &str) {
-    let mut tokens: HashMap<String, usize> = HashMap::new();
-    for call in h
-        .proxy
-        .calls_to("CreateFleet")
-        .iter()
-        .filter(|c| c.forwarded)
-    {
-        *tokens
-            .entry(call.param("ClientToken").unwrap_or_default().to_owned())
-            .or_default() += 1;
-    }
+///   does, so a repeated token would be a duplicate launch there).
+pub async fn assert_converged<A: StandIn>(
+    h: &Harness<A>,
+    scale_set_id: i64,
+    expected: usize,
+    what: &str,
+) {
+    let tokens = h.aws.repeated_launch_tokens();
     assert!(
-        tokens.values().all(|n| *n == 1),
+        tokens.is_empty(),
         "{what}: a client token sent to EC2 twice: {tokens:?}"
     );
     assert_eq!(
@@ -142,7 +140,12 @@ pub async fn assert_converged(h: &Harness, scale_set_id: i64, expected: usize, w
 
 /// The fleet was not shrunk: every instance of `before` is still live, unless the statistics
 /// now want fewer runners than there were.
-pub async fn assert_kept(h: &Harness, scale_set_id: i64, before: &[String], what: &str) {
+pub async fn assert_kept<A: StandIn>(
+    h: &Harness<A>,
+    scale_set_id: i64,
+    before: &[String],
+    what: &str,
+) {
     let now = live(h, scale_set_id).await;
     if wanted(h, scale_set_id) < before.len() {
         return;
@@ -156,7 +159,7 @@ pub async fn assert_kept(h: &Harness, scale_set_id: i64, before: &[String], what
 }
 
 /// Distinct session ids of the message polls the fake saw.
-pub fn polling_sessions(h: &Harness) -> HashSet<String> {
+pub fn polling_sessions<A: StandIn>(h: &Harness<A>) -> HashSet<String> {
     h.fake
         .calls_to("messages.get")
         .iter()

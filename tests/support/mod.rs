@@ -1,6 +1,6 @@
-//! Test support shared by the integration tests: moto_server set-up and the AWS proxy (from
-//! `testkit/`, which the demo and the bench share), the in-process fake Actions Service, and a
-//! harness that runs whole cycles against both.
+//! Test support shared by the integration tests: moto_server set-up, the AWS proxy and the
+//! ports in memory (from `testkit/`, which the demo and the bench share), the in-process fake
+//! Actions Service, and a harness that runs whole cycles against the fake and either AWS side.
 #![allow(dead_code)]
 
 pub use ghaec2_testkit::{aws_proxy, moto};
@@ -12,3 +12,4 @@ pub mod faulty;
 pub mod invariants;
 pub mod runner_boot;
 pub mod secrets;
+pub mod stand_in;

@@ -1,0 +1,169 @@
+//! [`MemoryStateStore`]: the state table of `src/aws/state.rs` in memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use ghaec2::ports::{
+    Lease, LeaseOutcome, PortError, PortErrorKind, RunnerRecord, ScaleSetState, StateStore,
+};
+
+use super::lock;
+
+/// [`StateStore`] in memory. As in DynamoDB:
+/// - `acquire` takes a lease that was never taken, has lapsed (expiry before `now`, compared
+///   to the millisecond, the table's unit) or is already the caller's, and increments the
+///   fence each time; otherwise it reports the holder and its expiry (to the millisecond);
+/// - every later write must name the current fence and owner, or fails as
+///   [`PortErrorKind::Fenced`] and changes nothing; a lapsed lease still writes until someone
+///   else takes it;
+/// - `release` sets the expiry to the epoch, so the lease is free whatever the next caller's
+///   clock says;
+/// - the ledger is per scale set; deleting an entry that is not there is fine.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStateStore {
+    table: Arc<Mutex<HashMap<String, Record>>>,
+}
+
+/// One scale set's state record and ledger.
+#[derive(Debug, Default)]
+struct Record {
+    /// Owner and expiry (millisecond precision), once the lease was ever taken.
+    lease: Option<(String, DateTime<Utc>)>,
+    fence: u64,
+    state: ScaleSetState,
+    /// Ledger entries by runner name.
+    ledger: BTreeMap<String, RunnerRecord>,
+}
+
+impl MemoryStateStore {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `write` on the record of `scale_set` if `lease` still holds it.
+    fn fenced<T>(
+        &self,
+        operation: &'static str,
+        scale_set: &str,
+        lease: &Lease,
+        write: impl FnOnce(&mut Record) -> T,
+    ) -> Result<T, PortError> {
+        let mut table = lock(&self.table);
+        match table.get_mut(scale_set) {
+            Some(record) if record.holds(lease) => Ok(write(record)),
+            found => Err(PortError {
+                operation,
+                kind: PortErrorKind::Fenced,
+                message: format!(
+                    "the lease of {scale_set} is not held by {} at fence {} (the record has {})",
+                    lease.owner,
+                    lease.fence,
+                    found.map_or("no lease".to_owned(), |r| r.describe_lease()),
+                ),
+            }),
+        }
+    }
+}
+
+impl Record {
+    fn holds(&self, lease: &Lease) -> bool {
+        self.fence == lease.fence
+            && self
+                .lease
+                .as_ref()
+                .is_some_and(|(owner, _)| *owner == lease.owner)
+    }
+
+    fn describe_lease(&self) -> String {
+        match &self.lease {
+            Some((owner, _)) => format!("{owner} at fence {}", self.fence),
+            None => "no lease".to_owned(),
+        }
+    }
+}
+
+/// `at` cut to the millisecond, as the table stores times.
+fn millis(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
+}
+
+impl StateStore for MemoryStateStore {
+    async fn acquire(
+        &self,
+        scale_set: &str,
+        owner: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LeaseOutcome, PortError> {
+        let mut table = lock(&self.table);
+        let record = table.entry(scale_set.to_owned()).or_default();
+        if let Some((holder, expiry)) = &record.lease
+            && holder != owner
+            && *expiry >= millis(now)
+        {
+            return Ok(LeaseOutcome::Held {
+                owner: holder.clone(),
+                expires_at: *expiry,
+            });
+        }
+        record.fence += 1;
+        record.lease = Some((owner.to_owned(), millis(expires_at)));
+        Ok(LeaseOutcome::Acquired(
+            Lease {
+                owner: owner.to_owned(),
+                fence: record.fence,
+                expires_at,
+            },
+            record.state.clone(),
+        ))
+    }
+
+    async fn save(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        state: &ScaleSetState,
+    ) -> Result<(), PortError> {
+        self.fenced("memory save state", scale_set, lease, |record| {
+            record.state = state.clone();
+        })
+    }
+
+    async fn release(&self, scale_set: &str, lease: &Lease) -> Result<(), PortError> {
+        self.fenced("memory release lease", scale_set, lease, |record| {
+            record.lease = Some((lease.owner.clone(), DateTime::UNIX_EPOCH));
+        })
+    }
+
+    async fn runners(&self, scale_set: &str) -> Result<Vec<RunnerRecord>, PortError> {
+        let table = lock(&self.table);
+        Ok(table
+            .get(scale_set)
+            .map(|record| record.ledger.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn put_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        runner: &RunnerRecord,
+    ) -> Result<(), PortError> {
+        self.fenced("memory put runner", scale_set, lease, |record| {
+            record.ledger.insert(runner.name.clone(), runner.clone());
+        })
+    }
+
+    async fn delete_runner(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        name: &str,
+    ) -> Result<(), PortError> {
+        self.fenced("memory delete runner", scale_set, lease, |record| {
+            record.ledger.remove(name);
+        })
+    }
+}
