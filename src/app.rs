@@ -49,9 +49,7 @@ async fn sdk_config(region: Option<String>) -> SdkConfig {
 /// outside tests): the list in `SCALE_SETS`, or in the SSM parameter
 /// `SCALE_SETS_SSM_PARAMETER` names (read once, here), or else the one scale set the plain
 /// variables describe.
-pub async fn deployment(
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Deployment, StartError> {
+pub async fn deployment(lookup: impl Fn(&str) -> Option<String>) -> Result<Deployment, StartError> {
     let text = match ScaleSetsSource::from_lookup(&lookup)? {
         None => None,
         Some(ScaleSetsSource::Inline(text)) => Some(text),

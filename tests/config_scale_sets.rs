@@ -17,9 +17,8 @@ const TWO_SHAPES: &str = r#"[
 ]"#;
 
 async fn ssm(region: &'static str) -> aws_sdk_ssm::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!("AWS_ENDPOINT_URL is not set: run with scripts/with-moto.sh")
-    });
+    let endpoint = std::env::var("AWS_ENDPOINT_URL")
+        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run with scripts/with-moto.sh"));
     let config = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region))
         .endpoint_url(endpoint)
@@ -66,7 +65,13 @@ fn names(deployment: &Deployment) -> Vec<String> {
 #[tokio::test]
 async fn the_list_is_read_from_a_string_or_a_secure_string_parameter() {
     let ssm = ssm("eu-north-1").await;
-    put(&ssm, "/ghaec2/test/shapes", TWO_SHAPES, ParameterType::String).await;
+    put(
+        &ssm,
+        "/ghaec2/test/shapes",
+        TWO_SHAPES,
+        ParameterType::String,
+    )
+    .await;
     put(
         &ssm,
         "/ghaec2/test/shapes-secure",
@@ -79,7 +84,10 @@ async fn the_list_is_read_from_a_string_or_a_secure_string_parameter() {
             .await
             .unwrap_or_else(|e| panic!("{parameter}: {e}"));
         assert_eq!(names(&deployment), ["linux-x64", "linux-arm64"]);
-        let arm64 = deployment.scale_sets().nth(1).map(|c| c.scaling.max_runners);
+        let arm64 = deployment
+            .scale_sets()
+            .nth(1)
+            .map(|c| c.scaling.max_runners);
         assert_eq!(arm64, Some(20));
     }
 }
@@ -87,7 +95,8 @@ async fn the_list_is_read_from_a_string_or_a_secure_string_parameter() {
 #[tokio::test]
 async fn a_bad_list_in_the_parameter_is_refused_naming_the_element() {
     let ssm = ssm("eu-south-1").await;
-    let list = r#"[{"RUNNER_SCALE_SET_NAME": "a"}, {"RUNNER_SCALE_SET_NAME": "b", "MAX_RUNNERS": "x"}]"#;
+    let list =
+        r#"[{"RUNNER_SCALE_SET_NAME": "a"}, {"RUNNER_SCALE_SET_NAME": "b", "MAX_RUNNERS": "x"}]"#;
     put(&ssm, "/ghaec2/test/bad-shapes", list, ParameterType::String).await;
     let err = deployment(
         "eu-south-1",

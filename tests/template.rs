@@ -38,7 +38,10 @@ const NOT_SET: [(&str, &str); 7] = [
     ),
     // Until the template takes the list of scale sets as a parameter (one scale set today).
     (vars::SCALE_SETS, "the stack serves one scale set"),
-    (vars::SCALE_SETS_SSM_PARAMETER, "the stack serves one scale set"),
+    (
+        vars::SCALE_SETS_SSM_PARAMETER,
+        "the stack serves one scale set",
+    ),
 ];
 /// Variables the function sets that are not configuration (read by `telemetry`).
 const ALSO_KNOWN: [&str; 1] = ["RUST_LOG"];

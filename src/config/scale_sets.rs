@@ -47,7 +47,9 @@ const SSM_NAME_EXPECTED: &str = "an SSM parameter name or ARN such as /ghaec2/sc
 
 impl ScaleSetsSource {
     /// Reads `SCALE_SETS` and `SCALE_SETS_SSM_PARAMETER`; `None` when neither is set.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Self>, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
         let mut env = Env::new(&lookup);
         let source = match (env.get(SCALE_SETS), env.get(SCALE_SETS_SSM_PARAMETER)) {
             (Some(_), Some(_)) => {
@@ -217,10 +219,8 @@ fn overrides(
             // `"MAX_RUNNERS": 20` reads as "20", `true` as "true".
             Value::Number(_) | Value::Bool(_) => overrides.insert(*variable, value.to_string()),
             Value::Null | Value::Array(_) | Value::Object(_) => {
-                let expected = format!(
-                    "a string, a number or a boolean, found {}",
-                    describe(value)
-                );
+                let expected =
+                    format!("a string, a number or a boolean, found {}", describe(value));
                 problems.push(problem(Some(key), expected));
                 None
             }
@@ -259,15 +259,26 @@ fn unique(configs: &[(usize, Config)], problems: &mut Vec<Problem>) {
                 .map(|(first, _)| *first)
         };
         let name = &config.github.scale_set_name;
-        if let Some(first) = earlier(&|other| other.github.scale_set_name.eq_ignore_ascii_case(name))
+        if let Some(first) =
+            earlier(&|other| other.github.scale_set_name.eq_ignore_ascii_case(name))
         {
-            problems.push(duplicate(*index, first, RUNNER_SCALE_SET_NAME, name.clone()));
+            problems.push(duplicate(
+                *index,
+                first,
+                RUNNER_SCALE_SET_NAME,
+                name.clone(),
+            ));
         }
         let Some(id) = config.github.scale_set_id else {
             continue;
         };
         if let Some(first) = earlier(&|other| other.github.scale_set_id == Some(id)) {
-            problems.push(duplicate(*index, first, RUNNER_SCALE_SET_ID, id.to_string()));
+            problems.push(duplicate(
+                *index,
+                first,
+                RUNNER_SCALE_SET_ID,
+                id.to_string(),
+            ));
         }
     }
 }

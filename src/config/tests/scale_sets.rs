@@ -32,8 +32,7 @@ fn source(vars: &[(&str, &str)]) -> Result<Option<ScaleSetsSource>, String> {
         .map_err(|e| e.to_string())
 }
 
-const NAME_REQUIRED: &str =
-    "RUNNER_SCALE_SET_NAME is required: the runner scale set's name, which workflows use in `runs-on`";
+const NAME_REQUIRED: &str = "RUNNER_SCALE_SET_NAME is required: the runner scale set's name, which workflows use in `runs-on`";
 
 #[test]
 fn without_a_list_the_environment_is_one_scale_set() {
@@ -83,7 +82,10 @@ fn each_element_overrides_the_top_level_environment_for_its_scale_set() {
 
     assert_eq!(x64.github.labels, ["linux-x64", "x64"]);
     assert_eq!(x64.scaling.max_runners, 5, "inherited");
-    assert_eq!(x64.ec2.instance_types, ["m7i.large", "m6i.large", "m5.large"]);
+    assert_eq!(
+        x64.ec2.instance_types,
+        ["m7i.large", "m6i.large", "m5.large"]
+    );
     assert_eq!(x64.ec2.ami_id.as_deref(), Some("ami-0123456789abcdef0"));
     assert!(!x64.ec2.associate_public_ip);
 
@@ -93,13 +95,19 @@ fn each_element_overrides_the_top_level_environment_for_its_scale_set() {
     assert_eq!(arm64.ec2.instance_types, ["m7g.large", "m6g.large"]);
     assert!(arm64.ec2.associate_public_ip, "a JSON boolean");
     assert_eq!(arm64.ec2.spot_max_price.as_deref(), Some("0.05"));
-    assert_eq!(arm64.ec2.ami_id, None, "a blank value unsets the top-level one");
+    assert_eq!(
+        arm64.ec2.ami_id, None,
+        "a blank value unsets the top-level one"
+    );
 
     for config in [&x64, &arm64] {
         assert_eq!(config.ec2.region.as_deref(), Some("eu-west-1"));
         assert_eq!(config.runtime.state_table_name, "shared-table");
         assert_eq!(config.ec2.subnet_ids, ["subnet-0123abcd"]);
-        assert_eq!(config.github.config_url.as_str(), "https://github.com/my-org");
+        assert_eq!(
+            config.github.config_url.as_str(),
+            "https://github.com/my-org"
+        );
     }
 }
 
@@ -137,7 +145,11 @@ fn a_list_that_is_not_a_json_array_of_objects_is_refused() {
         ),
     ];
     for (list, expected) in cases {
-        assert_eq!(list_problems(&top_level(), list).join("\n"), expected, "{list}");
+        assert_eq!(
+            list_problems(&top_level(), list).join("\n"),
+            expected,
+            "{list}"
+        );
     }
 }
 
@@ -186,7 +198,8 @@ fn values_must_be_strings_numbers_or_booleans() {
 
 #[test]
 fn a_bad_value_is_named_with_its_element_index() {
-    let list = r#"[{"RUNNER_SCALE_SET_NAME": "a"}, {"RUNNER_SCALE_SET_NAME": "b", "MAX_RUNNERS": "x"}]"#;
+    let list =
+        r#"[{"RUNNER_SCALE_SET_NAME": "a"}, {"RUNNER_SCALE_SET_NAME": "b", "MAX_RUNNERS": "x"}]"#;
     assert_eq!(
         list_problems(&top_level(), list),
         [r#"SCALE_SETS[1] MAX_RUNNERS="x": expected a whole number from 0 to 1000"#]
@@ -194,7 +207,8 @@ fn a_bad_value_is_named_with_its_element_index() {
     // A bad top-level value shows under each scale set that does not override it.
     let mut vars = top_level();
     vars.insert("MAX_RUNNERS", "ten".to_owned());
-    let list = r#"[{"RUNNER_SCALE_SET_NAME": "a", "MAX_RUNNERS": 3}, {"RUNNER_SCALE_SET_NAME": "b"}]"#;
+    let list =
+        r#"[{"RUNNER_SCALE_SET_NAME": "a", "MAX_RUNNERS": 3}, {"RUNNER_SCALE_SET_NAME": "b"}]"#;
     assert_eq!(
         list_problems(&vars, list),
         [r#"SCALE_SETS[1] MAX_RUNNERS="ten": expected a whole number from 0 to 1000"#]
@@ -268,7 +282,10 @@ fn every_problem_is_reported_at_once_and_the_deployments_own_once() {
     ];
     assert_eq!(got.len(), starts.len(), "{got:#?}");
     for (line, start) in got.iter().zip(starts) {
-        assert!(line.starts_with(&start), "{line:?} does not start with {start:?}");
+        assert!(
+            line.starts_with(&start),
+            "{line:?} does not start with {start:?}"
+        );
     }
 }
 
@@ -306,16 +323,20 @@ fn the_list_comes_from_scale_sets_or_its_ssm_parameter() {
 fn a_bad_source_is_refused() {
     assert_eq!(
         source(&[("SCALE_SETS", "[]"), ("SCALE_SETS_SSM_PARAMETER", "/p")]),
-        Err("SCALE_SETS and SCALE_SETS_SSM_PARAMETER are both set: expected only one of them: \
+        Err(
+            "SCALE_SETS and SCALE_SETS_SSM_PARAMETER are both set: expected only one of them: \
              the list itself in SCALE_SETS, or in SCALE_SETS_SSM_PARAMETER the name of the SSM \
              parameter that holds it"
-            .to_owned())
+                .to_owned()
+        )
     );
     assert_eq!(
         source(&[("SCALE_SETS_SSM_PARAMETER", "/has space")]),
-        Err("SCALE_SETS_SSM_PARAMETER=\"/has space\": expected an SSM parameter name or ARN \
+        Err(
+            "SCALE_SETS_SSM_PARAMETER=\"/has space\": expected an SSM parameter name or ARN \
              such as /ghaec2/scale-sets (letters, digits and _ . - / :)"
-            .to_owned())
+                .to_owned()
+        )
     );
     assert_eq!(
         source(&[("SCALE_SETS_SSM_PARAMETER", "/p"), ("AWS_REGION", "Europe")]),
