@@ -122,7 +122,7 @@ impl Deployment {
                 first,
                 others: configs.collect(),
             }),
-            // An empty or unreadable list records a problem, so the list is not empty.
+            // A list without a usable scale set has recorded why.
             _ => Err(ConfigError::new(problems)),
         }
     }
