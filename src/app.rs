@@ -5,7 +5,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::actions::{ActionsClient, ActionsError, ClientOptions};
 use crate::aws::{DynamoJitStore, DynamoStateStore, Ec2Fleet, InstanceArns, LaunchSettings};
-use crate::config::{CaBundleError, Config, ConfigError, Credential, SecretError};
+use crate::config::{
+    CaBundleError, Config, ConfigError, Credential, Deployment, ScaleSetsSource, SecretError,
+};
 use crate::cycle::CycleSettings;
 use crate::ports::{PortError, PortErrorKind};
 
@@ -32,11 +34,33 @@ pub enum StartError {
 /// Loads the AWS SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`,
 /// credentials); the region falls back to the one configured for EC2.
 pub async fn aws_config(config: &Config) -> SdkConfig {
+    sdk_config(config.ec2.region.clone()).await
+}
+
+async fn sdk_config(region: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if let Some(region) = &config.ec2.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
+    if let Some(region) = region {
+        loader = loader.region(aws_config::Region::new(region));
     }
     loader.load().await
+}
+
+/// Reads every scale set of the deployment through `lookup` ([`crate::config::process_env`]
+/// outside tests): the list in `SCALE_SETS`, or in the SSM parameter
+/// `SCALE_SETS_SSM_PARAMETER` names (read once, here), or else the one scale set the plain
+/// variables describe.
+pub async fn deployment(lookup: impl Fn(&str) -> Option<String>) -> Result<Deployment, StartError> {
+    let text = match ScaleSetsSource::from_lookup(&lookup)? {
+        None => None,
+        Some(ScaleSetsSource::Inline(text)) => Some(text),
+        Some(ScaleSetsSource::SsmParameter { name, region }) => {
+            let ssm = aws_sdk_ssm::Client::new(&sdk_config(region).await);
+            let text = ScaleSetsSource::read_parameter(&ssm, &name).await?;
+            tracing::info!(parameter = %name, "Read the scale sets from SSM.");
+            Some(text)
+        }
+    };
+    Ok(Deployment::from_lookup(lookup, text.as_deref())?)
 }
 
 /// Resolves the GitHub credential and the CA bundle (from SSM when configured so) and builds

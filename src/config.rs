@@ -29,12 +29,29 @@
 //! | `STATE_TABLE_NAME` | `ghaec2-state` |
 //! | `DRAIN_WINDOW_SECONDS` / `RUNNER_BOOT_TIMEOUT_SECONDS` | `50` / `300` |
 //! | `RUNNER_WORK_FOLDER` | `_work` |
+//! | `RUNNER_MIN_VERSION` | `2.329.0` |
+//! | `SCALE_SETS` / `SCALE_SETS_SSM_PARAMETER` | none (the variables above are one scale set) |
+//!
+//! One deployment can serve several scale sets ([`Deployment`]): `SCALE_SETS` (or the SSM
+//! parameter, String or SecureString, that `SCALE_SETS_SSM_PARAMETER` names) is a JSON array of
+//! objects whose keys are per-scale-set variables ([`vars::SCALE_SET_VARIABLES`]); each element
+//! overrides the variables above for its scale set, and a blank value unsets one. Values are
+//! JSON strings, numbers or booleans. The rest ([`vars::DEPLOYMENT_VARIABLES`]) is the
+//! deployment's, shared by every scale set. Problems of an element are named by its index:
+//! `SCALE_SETS[1] MAX_RUNNERS="x": expected …`. Two shapes:
+//!
+//! ```text
+//! SCALE_SETS=[{"RUNNER_SCALE_SET_NAME":"linux-x64","RUNNER_LABELS":"linux-x64,x64"},
+//!   {"RUNNER_SCALE_SET_NAME":"linux-arm64","RUNNER_LABELS":"linux-arm64,arm64",
+//!    "EC2_INSTANCE_TYPE":"m7g.large,m6g.large","MAX_RUNNERS":"20"}]
+//! ```
 //!
 //! Layout: [`github_url`] (config URL → scope and API URLs, `docs/protocol.md` §2), `github`,
 //! `scaling`, `ec2`, `runtime` (one settings group each), `credential` (token or App, inline
 //! or SSM), `ca_bundle` (extra CA certificates, file or SSM), `resolve` (SSM secrets →
-//! [`Credential`]), `pem` (private key normalisation),
-//! `env` (typed lookups that collect problems), `error` ([`ConfigError`]), [`vars`] (names).
+//! [`Credential`]), `pem` (private key normalisation), `scale_sets` ([`Deployment`]: the list
+//! of scale sets), `env` (typed lookups that collect problems), `error` ([`ConfigError`]),
+//! [`vars`] (names).
 
 mod ca_bundle;
 mod credential;
@@ -46,6 +63,7 @@ pub mod github_url;
 mod pem;
 mod resolve;
 mod runtime;
+mod scale_sets;
 mod scaling;
 pub mod vars;
 
@@ -57,6 +75,7 @@ pub use github::GitHubSettings;
 pub use github_url::{GitHubConfigUrl, GitHubUrlError, Scope};
 pub use resolve::{Credential, SecretError};
 pub use runtime::{DEFAULT_RUNNER_MIN_VERSION, RuntimeSettings};
+pub use scale_sets::{Deployment, ScaleSetsSource};
 pub use scaling::ScalingSettings;
 
 use env::Env;
@@ -75,10 +94,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the process environment. A value that is not valid UTF-8 is read lossily, so it
-    /// is reported as invalid rather than as missing.
+    /// Reads the process environment ([`process_env`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+        Self::from_lookup(process_env)
     }
 
     /// Reads the configuration through `lookup` (`name -> value`), collecting every problem.
@@ -102,6 +120,12 @@ impl Config {
             _ => Err(ConfigError::new(problems)),
         }
     }
+}
+
+/// The process environment as a lookup. A value that is not valid UTF-8 is read lossily, so it
+/// is reported as invalid rather than as missing.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

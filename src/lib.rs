@@ -8,8 +8,9 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the validated [`config::Config`], parsed once from the environment; errors
-//!   name the variable, the value (unless secret) and what was expected.
+//! - [`config`]: the validated [`config::Config`] of each scale set (a [`config::Deployment`]
+//!   holds them all), parsed once from the environment; errors name the variable, the value
+//!   (unless secret) and what was expected.
 //! - [`actions`]: the GitHub + Actions Service client: credentials and the admin connection
 //!   ([`actions::auth`]), the retrying HTTP layer ([`actions::http`]), wire types
 //!   ([`actions::wire`]), pure message parsing ([`actions::messages`]), admin endpoints

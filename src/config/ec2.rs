@@ -132,7 +132,7 @@ impl Ec2Settings {
 }
 
 /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, checked for the `xx-name-N` shape.
-fn region(env: &mut Env<'_>) -> Option<String> {
+pub(crate) fn region(env: &mut Env<'_>) -> Option<String> {
     let variable = if env.get(AWS_REGION).is_some() {
         AWS_REGION
     } else {

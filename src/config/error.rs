@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::vars::SCALE_SETS;
+
 /// One configuration problem. `Display` gives the user-facing line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
@@ -29,6 +31,24 @@ pub enum Problem {
         /// Which of them may be set.
         expected: String,
     },
+    /// `SCALE_SETS[<index>] <problem>`: a problem of one scale set listed in `SCALE_SETS`.
+    InScaleSet {
+        /// The scale set's position in the list, from 0.
+        index: usize,
+        /// The problem, as that scale set's variables show it.
+        problem: Box<Problem>,
+    },
+    /// `SCALE_SETS[<index>] "<key>": expected <what>`: the shape of the list itself is wrong,
+    /// at the whole text (no index), one element, or one of its keys. The text, which can be
+    /// long, is not repeated.
+    ScaleSets {
+        /// The element's position in the list, from 0.
+        index: Option<usize>,
+        /// The element's key, as given.
+        key: Option<String>,
+        /// What a valid list, element or key looks like.
+        expected: String,
+    },
 }
 
 impl Problem {
@@ -37,6 +57,8 @@ impl Problem {
         match self {
             Self::Invalid { variable, .. } | Self::Missing { variable, .. } => vec![variable],
             Self::Conflict { variables, .. } => variables.clone(),
+            Self::InScaleSet { problem, .. } => problem.variables(),
+            Self::ScaleSets { .. } => vec![SCALE_SETS],
         }
     }
 }
@@ -69,6 +91,21 @@ impl fmt::Display for Problem {
                 };
                 write!(f, "{names} {verb}: expected {expected}")
             }
+            Self::InScaleSet { index, problem } => write!(f, "{SCALE_SETS}[{index}] {problem}"),
+            Self::ScaleSets {
+                index,
+                key,
+                expected,
+            } => {
+                f.write_str(SCALE_SETS)?;
+                if let Some(index) = index {
+                    write!(f, "[{index}]")?;
+                }
+                if let Some(key) = key {
+                    write!(f, " {key:?}")?;
+                }
+                write!(f, ": expected {expected}")
+            }
         }
     }
 }
@@ -90,6 +127,11 @@ impl ConfigError {
     /// Every problem, in the order the variables were read.
     pub fn problems(&self) -> &[Problem] {
         &self.problems
+    }
+
+    /// Every problem, in the order the variables were read.
+    pub fn into_problems(self) -> Vec<Problem> {
+        self.problems
     }
 }
 
@@ -145,6 +187,33 @@ mod tests {
                     expected: "y".to_owned(),
                 },
                 r#"X="a\"\nb": expected y"#,
+            ),
+            (
+                Problem::InScaleSet {
+                    index: 1,
+                    problem: Box::new(Problem::Invalid {
+                        variable: "MAX_RUNNERS",
+                        value: Some("x".to_owned()),
+                        expected: "a whole number".to_owned(),
+                    }),
+                },
+                r#"SCALE_SETS[1] MAX_RUNNERS="x": expected a whole number"#,
+            ),
+            (
+                Problem::ScaleSets {
+                    index: Some(2),
+                    key: Some("MAX_RUNNER\n".to_owned()),
+                    expected: "a variable".to_owned(),
+                },
+                r#"SCALE_SETS[2] "MAX_RUNNER\n": expected a variable"#,
+            ),
+            (
+                Problem::ScaleSets {
+                    index: None,
+                    key: None,
+                    expected: "a list".to_owned(),
+                },
+                "SCALE_SETS: expected a list",
             ),
         ];
         for (problem, text) in cases {

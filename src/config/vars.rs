@@ -73,3 +73,54 @@ pub const RUNNER_BOOT_TIMEOUT_SECONDS: &str = "RUNNER_BOOT_TIMEOUT_SECONDS";
 pub const RUNNER_WORK_FOLDER: &str = "RUNNER_WORK_FOLDER";
 /// Oldest runner version an instance may start.
 pub const RUNNER_MIN_VERSION: &str = "RUNNER_MIN_VERSION";
+/// The scale sets of the deployment: a JSON array of objects of per-scale-set variables.
+pub const SCALE_SETS: &str = "SCALE_SETS";
+/// SSM parameter holding the text of [`SCALE_SETS`].
+pub const SCALE_SETS_SSM_PARAMETER: &str = "SCALE_SETS_SSM_PARAMETER";
+
+/// The variables each element of [`SCALE_SETS`] may set: what differs between runner shapes.
+pub const SCALE_SET_VARIABLES: [&str; 20] = [
+    RUNNER_SCALE_SET_NAME,
+    RUNNER_SCALE_SET_ID,
+    RUNNER_GROUP,
+    RUNNER_LABELS,
+    MIN_RUNNERS,
+    MAX_RUNNERS,
+    EC2_SUBNET_ID,
+    EC2_SECURITY_GROUP_ID,
+    EC2_KEY_PAIR_NAME,
+    EC2_INSTANCE_TYPE,
+    EC2_AMI_ID,
+    EC2_EBS_KMS_KEY_ID,
+    EC2_SPOT_PRICE,
+    EC2_INSTANCE_PROFILE,
+    EC2_ASSOCIATE_PUBLIC_IP,
+    EC2_ROOT_VOLUME_SIZE_GIB,
+    EC2_ON_DEMAND_FAILOVER,
+    RUNNER_BOOT_TIMEOUT_SECONDS,
+    RUNNER_WORK_FOLDER,
+    RUNNER_MIN_VERSION,
+];
+
+/// The variables of the deployment as a whole, shared by every scale set: one GitHub location
+/// and credential, one region, one state table, one invocation.
+pub const DEPLOYMENT_VARIABLES: [&str; 18] = [
+    GITHUB_CONFIG_URL,
+    GITHUB_ENTERPRISE_URL,
+    ORGANIZATION_NAME,
+    GITHUB_ACTIONS_FORCE_GHES,
+    GITHUB_TOKEN,
+    GITHUB_TOKEN_SSM_PARAMETER,
+    GITHUB_APP_ID,
+    GITHUB_APP_INSTALLATION_ID,
+    GITHUB_APP_PRIVATE_KEY,
+    GITHUB_APP_PRIVATE_KEY_SSM_PARAMETER,
+    GITHUB_CA_BUNDLE,
+    GITHUB_CA_BUNDLE_SSM_PARAMETER,
+    AWS_REGION,
+    AWS_DEFAULT_REGION,
+    STATE_TABLE_NAME,
+    DRAIN_WINDOW_SECONDS,
+    SCALE_SETS,
+    SCALE_SETS_SSM_PARAMETER,
+];
