@@ -22,6 +22,7 @@
 //! - [`teardown`]: `--teardown`, everything of the scale set removed, for `make destroy`.
 //! - [`backoff`]: the one retry policy; [`clock`]: the wall clock the cycle is given.
 //! - [`telemetry`]: JSON logs; [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`serve`]: one cycle for every configured scale set at once, each failing alone.
 //! - [`cycle`]: one invocation: the [`cycle::Listener`] (lease, session, drain loop, each
 //!   message) and the [`cycle::Reconciler`] (the fleet policy).
 //! - [`aws`]: DynamoDB state and JIT stores, the EC2 fleet, the user-data script.
@@ -37,5 +38,6 @@ pub mod dry_run;
 pub mod metrics;
 pub mod ports;
 pub mod scaling;
+pub mod serve;
 pub mod teardown;
 pub mod telemetry;

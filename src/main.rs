@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use clap::Parser;
 use ghaec2::actions::ActionsClient;
-use ghaec2::app::{self, Adapters, StartError};
+use ghaec2::app::{self, StartError};
 use ghaec2::aws::InstanceArns;
 use ghaec2::backoff::Backoff;
-use ghaec2::config::Config;
-use ghaec2::cycle::{CycleError, EndReason, Listener, Ports, SAFETY_MARGIN, Stop, Summary};
+use ghaec2::config::{self, Config, Deployment};
+use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Stop};
 use ghaec2::ports::PortError;
+use ghaec2::serve::{self, ScaleSet};
 use ghaec2::{dry_run, teardown, telemetry};
-use lambda_runtime::{LambdaEvent, service_fn};
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::sync::{OnceCell, watch};
 use tokio::time::Instant;
@@ -49,9 +50,27 @@ const DRY_RUN_EVENT_KEY: &str = "ghaec2";
 
 /// Built once per process, borrowed by every cycle.
 struct Deps {
-    config: Config,
+    deployment: Deployment,
     aws: aws_config::SdkConfig,
     actions: ActionsClient,
+}
+
+impl Deps {
+    /// The settings every scale set shares (GitHub, region, table, window).
+    fn shared(&self) -> &Config {
+        self.deployment.shared()
+    }
+
+    /// Every scale set with its adapters, for instances named by `arns`.
+    fn scale_sets(&self, arns: &InstanceArns) -> Vec<ScaleSet> {
+        self.deployment
+            .scale_sets()
+            .map(|config| ScaleSet {
+                adapters: app::adapters(config, &self.aws, arns.clone()),
+                config: config.clone(),
+            })
+            .collect()
+    }
 }
 
 #[tokio::main]
@@ -74,10 +93,10 @@ async fn main() -> ExitCode {
     let started = async {
         let deps = start().await?;
         let arns = app::instance_arns(&deps.aws).await?;
-        let adapters = app::adapters(&deps.config, &deps.aws, arns);
-        Ok::<_, StartError>((deps, adapters))
+        let scale_sets = deps.scale_sets(&arns);
+        Ok::<_, StartError>((deps, scale_sets))
     };
-    let (deps, adapters) = match started.await {
+    let (deps, scale_sets) = match started.await {
         Ok(started) => started,
         Err(e) => {
             tracing::error!(error = %e, "ghaec2 cannot start.");
@@ -86,45 +105,26 @@ async fn main() -> ExitCode {
         }
     };
     if cli.once {
-        once(&deps, &adapters).await
+        once(&deps, &scale_sets).await
     } else {
-        continuous(&deps, &adapters).await
+        continuous(&deps, &scale_sets).await
     }
 }
 
 async fn start() -> Result<Deps, StartError> {
-    let config = Config::from_env()?;
-    let aws = app::aws_config(&config).await;
-    let actions = app::actions_client(&config, &aws).await?;
+    let deployment = app::deployment(config::process_env).await?;
+    let aws = app::aws_config(deployment.shared()).await;
+    let actions = app::actions_client(deployment.shared(), &aws).await?;
     Ok(Deps {
-        config,
+        deployment,
         aws,
         actions,
     })
 }
 
-/// One cycle of `owner` that listens until `listen_until`.
-async fn cycle(
-    deps: &Deps,
-    adapters: &Adapters,
-    owner: String,
-    stop: &Stop,
-    delete_session_on_shutdown: bool,
-) -> Result<Summary, CycleError> {
-    let settings = app::cycle_settings(&deps.config, owner, delete_session_on_shutdown);
-    let ports = Ports {
-        store: &adapters.store,
-        fleet: &adapters.fleet,
-        jit: &adapters.jit,
-    };
-    Listener::new(&deps.actions, ports, &settings)
-        .run(stop)
-        .await
-}
-
 fn window_stop(deps: &Deps, shutdown: watch::Receiver<bool>) -> Stop {
     Stop {
-        listen_until: Instant::now() + deps.config.runtime.drain_window,
+        listen_until: Instant::now() + deps.shared().runtime.drain_window,
         deadline_bound: false,
         shutdown,
     }
@@ -165,54 +165,75 @@ async fn teardown_cli(options: teardown::Options) -> ExitCode {
     }
 }
 
+/// One cycle for every scale set at once; the JSON summary on stdout, each failure on stderr.
 #[allow(clippy::print_stdout)]
-fn print_summary(summary: &Summary) {
-    println!("{}", serde_json::to_string(summary).unwrap_or_default());
-}
-
-async fn once(deps: &Deps, adapters: &Adapters) -> ExitCode {
+async fn once(deps: &Deps, scale_sets: &[ScaleSet]) -> ExitCode {
     let stop = window_stop(deps, shutdown_signal());
-    match cycle(deps, adapters, app::local_owner(), &stop, false).await {
-        Ok(summary) => {
-            print_summary(&summary);
-            ExitCode::SUCCESS
+    let owner = app::local_owner();
+    let outcome = serve::cycle_all(&deps.actions, scale_sets, &owner, &stop, false).await;
+    println!("{}", outcome.to_json());
+    let mut status = ExitCode::SUCCESS;
+    for (name, e) in outcome.failures() {
+        match scale_sets.len() {
+            1 => eprintln!("{e}"),
+            _ => eprintln!("{name}: {e}"),
         }
-        Err(e) => {
-            tracing::error!(error = %e, "Cycle failed.");
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
+        status = ExitCode::FAILURE;
     }
+    status
 }
 
-/// Cycle after cycle until SIGINT/SIGTERM; a failed cycle is logged and retried after a pause,
-/// so the loop needs no babysitting.
-async fn continuous(deps: &Deps, adapters: &Adapters) -> ExitCode {
+/// Every scale set served cycle after cycle, each in its own loop, until SIGINT/SIGTERM.
+async fn continuous(deps: &Deps, scale_sets: &[ScaleSet]) -> ExitCode {
     let shutdown = shutdown_signal();
     let owner = app::local_owner();
+    let named = scale_sets.len() > 1;
+    let loops = scale_sets
+        .iter()
+        .map(|scale_set| serve_continuously(deps, scale_set, &owner, named, &shutdown));
+    futures::future::join_all(loops).await;
+    ExitCode::SUCCESS
+}
+
+/// Cycle after cycle for one scale set until shutdown; a failed cycle is logged and retried
+/// after a pause, so the loop needs no babysitting. Each summary is a JSON line, with the
+/// scale set's name when the deployment has several.
+#[allow(clippy::print_stdout)]
+async fn serve_continuously(
+    deps: &Deps,
+    scale_set: &ScaleSet,
+    owner: &str,
+    named: bool,
+    shutdown: &watch::Receiver<bool>,
+) {
     // A failed cycle waits 2 s, doubling to 32 s.
     let mut retry = Backoff::new(Duration::from_secs(2), Duration::from_secs(32));
     loop {
         let stop = window_stop(deps, shutdown.clone());
-        match cycle(deps, adapters, owner.clone(), &stop, true).await {
+        match serve::cycle(&deps.actions, scale_set, owner, &stop, true).await {
             Ok(summary) => {
                 retry.reset();
-                print_summary(&summary);
+                let mut line = serde_json::to_value(&summary).unwrap_or_default();
+                if named && let Some(object) = line.as_object_mut() {
+                    let name = &scale_set.config.github.scale_set_name;
+                    object.insert("scaleSetName".to_owned(), Value::from(name.as_str()));
+                }
+                println!("{line}");
                 if summary.reason == EndReason::Shutdown {
-                    return ExitCode::SUCCESS;
+                    return;
                 }
                 if summary.reason == EndReason::LeaseHeld {
-                    pause(Duration::from_secs(5), &shutdown).await;
+                    pause(Duration::from_secs(5), shutdown).await;
                 }
             }
             Err(e) => {
                 let wait = retry.fail();
                 tracing::error!(error = %e, retry_in_s = wait.as_secs(), "Cycle failed.");
-                pause(wait, &shutdown).await;
+                pause(wait, shutdown).await;
             }
         }
         if *shutdown.borrow() {
-            return ExitCode::SUCCESS;
+            return;
         }
     }
 }
@@ -265,16 +286,16 @@ async fn lambda() -> ExitCode {
     // Built at the first event, whose context names the function and so the account and
     // partition the instances launch in, without a call to STS (unless an emulator's
     // placeholder ARN leaves no choice).
-    let adapters = &OnceCell::new();
+    let scale_sets = &OnceCell::new();
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
         // The deployed role's own dry run: the same checks as `--dry-run`, with the function's
         // configuration and permissions; nothing changes and no cycle runs.
         if event.payload.get(DRY_RUN_EVENT_KEY).and_then(Value::as_str) == Some("dry-run") {
             let report = dry_run::report().await;
             tracing::info!(passed = report.passed(), "Dry run: {report}");
-            return Ok::<Value, CycleError>(report.to_json());
+            return Ok::<Value, Diagnostic>(report.to_json());
         }
-        let adapters = adapters
+        let scale_sets = scale_sets
             .get_or_try_init(|| async {
                 let region = app::region(&deps.aws)?;
                 let arns =
@@ -289,12 +310,12 @@ async fn lambda() -> ExitCode {
                             app::instance_arns(&deps.aws).await?
                         }
                     };
-                Ok::<_, PortError>(app::adapters(&deps.config, &deps.aws, arns))
+                Ok::<_, PortError>(deps.scale_sets(&arns))
             })
             .await
-            .map_err(CycleError::from)?;
+            .map_err(|e| Diagnostic::from(CycleError::from(e)))?;
         let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
-        let window = Instant::now() + deps.config.runtime.drain_window;
+        let window = Instant::now() + deps.shared().runtime.drain_window;
         // A deadline already past on arrival is not a real one (`cargo lambda watch` sends a
         // fixed 1970 deadline): the window alone bounds the cycle then.
         let deadline = (event.context.deadline > now_ms).then(|| {
@@ -307,15 +328,10 @@ async fn lambda() -> ExitCode {
             deadline_bound: listen_until < window,
             shutdown: watch::channel(false).1,
         };
-        let summary = cycle(
-            deps,
-            adapters,
-            event.context.request_id.clone(),
-            &stop,
-            false,
-        )
-        .await?;
-        Ok(serde_json::to_value(&summary).unwrap_or_default())
+        let owner = &event.context.request_id;
+        serve::cycle_all(&deps.actions, scale_sets, owner, &stop, false)
+            .await
+            .into_lambda_result()
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,

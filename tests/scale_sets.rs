@@ -1,0 +1,127 @@
+//! Several scale sets from one deployment (`SCALE_SETS`): one `ghaec2 --once` serves every
+//! listed scale set at the same time, each with its own lease, session and launches, and one
+//! scale set's failure never stops the others.
+
+mod support;
+
+use ghaec2_fake::{FakeOptions, JobSpec, Mode};
+use serde_json::Value;
+
+/// Two shapes, as the README's quick start has them.
+const TWO_SHAPES: &str = r#"[
+  {"RUNNER_SCALE_SET_NAME": "linux-x64", "RUNNER_LABELS": "x64", "EC2_INSTANCE_TYPE": "t3.micro", "MAX_RUNNERS": 5},
+  {"RUNNER_SCALE_SET_NAME": "linux-arm64", "RUNNER_LABELS": "arm64", "EC2_INSTANCE_TYPE": "t4g.micro", "MAX_RUNNERS": "5"}
+]"#;
+
+fn scale_set<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["scaleSets"]
+        .as_array()
+        .and_then(|sets| sets.iter().find(|s| s["scaleSetName"] == name))
+        .unwrap_or_else(|| panic!("no scale set {name} in {summary}"))
+}
+
+fn enqueue(fake: &ghaec2_fake::FakeServer, label: &str, n: usize) {
+    for _ in 0..n {
+        fake.enqueue_job(JobSpec::with_labels([label])).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn one_run_serves_every_scale_set_with_its_own_session_and_launches() {
+    let fake = support::fake::start(FakeOptions::for_tests().with_mode(Mode::Dotcom)).await;
+    let site = support::cli::Site::new("eu-south-1").await;
+    enqueue(&fake, "linux-x64", 2);
+    enqueue(&fake, "linux-arm64", 1);
+
+    let ran = site
+        .run(
+            &fake,
+            "unused-top-level-name",
+            &["--once"],
+            &[("SCALE_SETS", TWO_SHAPES), ("DRAIN_WINDOW_SECONDS", "3")],
+        )
+        .await;
+    assert!(ran.success, "{}\n{}", ran.stdout, ran.stderr);
+    let summary: Value = serde_json::from_str(ran.stdout.trim()).expect(&ran.stdout);
+    assert_eq!(
+        summary["scaleSets"].as_array().map(Vec::len),
+        Some(2),
+        "{summary}"
+    );
+    let x64 = scale_set(&summary, "linux-x64");
+    let arm64 = scale_set(&summary, "linux-arm64");
+    assert_eq!(
+        (x64["launched"].as_u64(), arm64["launched"].as_u64()),
+        (Some(2), Some(1)),
+        "{summary}"
+    );
+    assert_ne!(
+        x64["sessionId"], arm64["sessionId"],
+        "each scale set has its own session"
+    );
+    assert_ne!(x64["scaleSetId"], arm64["scaleSetId"]);
+    assert_eq!(fake.calls_to("sessions.create").len(), 2);
+    // No scale set was made for the top-level name every element overrides.
+    assert!(
+        !ran.stderr.contains("unused-top-level-name"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_failing_scale_set_does_not_stop_the_others() {
+    let fake = support::fake::start(FakeOptions::for_tests().with_mode(Mode::Dotcom)).await;
+    let site = support::cli::Site::new("eu-central-2").await;
+    enqueue(&fake, "healthy", 1);
+    let sets = r#"[
+      {"RUNNER_SCALE_SET_NAME": "healthy"},
+      {"RUNNER_SCALE_SET_NAME": "misconfigured", "RUNNER_SCALE_SET_ID": "999"}
+    ]"#;
+
+    let ran = site
+        .run(
+            &fake,
+            "unused",
+            &["--once"],
+            &[("SCALE_SETS", sets), ("DRAIN_WINDOW_SECONDS", "2")],
+        )
+        .await;
+    assert!(
+        !ran.success,
+        "a failed scale set fails the run:\n{}",
+        ran.stdout
+    );
+    let summary: Value = serde_json::from_str(ran.stdout.trim()).expect(&ran.stdout);
+    assert_eq!(
+        scale_set(&summary, "healthy")["launched"].as_u64(),
+        Some(1),
+        "{summary}"
+    );
+    let failed = scale_set(&summary, "misconfigured");
+    let error = failed["error"].as_str().unwrap_or_default();
+    assert!(error.contains("RUNNER_SCALE_SET_ID=999"), "{summary}");
+    assert!(
+        ran.stderr
+            .contains("misconfigured: RUNNER_SCALE_SET_ID=999"),
+        "stderr names the failed scale set:\n{}",
+        ran.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_bad_element_is_refused_at_start_naming_its_index_and_variable() {
+    let fake = support::fake::start(FakeOptions::for_tests()).await;
+    let site = support::cli::Site::new("eu-west-3").await;
+    let sets = r#"[{"RUNNER_SCALE_SET_NAME": "a"}, {"RUNNER_SCALE_SET_NAME": "b", "MAX_RUNNERS": "many"}]"#;
+    let ran = site
+        .run(&fake, "unused", &["--once"], &[("SCALE_SETS", sets)])
+        .await;
+    assert!(!ran.success);
+    assert!(
+        ran.stderr.contains("SCALE_SETS[1] MAX_RUNNERS"),
+        "{}",
+        ran.stderr
+    );
+    assert!(fake.calls_to("sessions.create").is_empty(), "nothing ran");
+}
