@@ -1,6 +1,7 @@
 //! Several scale sets from one deployment (`SCALE_SETS`): one `ghaec2 --once` serves every
 //! listed scale set at the same time, each with its own lease, session and launches, and one
 //! scale set's failure never stops the others.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
