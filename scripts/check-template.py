@@ -94,8 +94,9 @@ READ_ONLY_VERBS = ("describe", "get", "list")
 RUNNER_ROLE = "RunnerRole"
 STATE_TABLE = "StateTable"
 SECRET_PARAMETERS = ("GitHubTokenSsmParameter", "GitHubAppPrivateKeySsmParameter")
-# The SSM parameters the function may read: the secrets, and the CA bundle (not secret).
-READABLE_PARAMETERS = SECRET_PARAMETERS + ("GitHubCaBundleSsmParameter",)
+# The SSM parameters the function may read: the secrets, the CA bundle and the scale set list
+# (not secret).
+READABLE_PARAMETERS = SECRET_PARAMETERS + ("GitHubCaBundleSsmParameter", "ScaleSetsSsmParameter")
 KMS_KEY_PARAMETERS = ("SecretsKmsKeyArn", "Ec2EbsKmsKeyId")
 # KMS actions the function may have: decrypting secrets through SSM, and what EC2 needs of a
 # key to encrypt a volume for the caller. No Encrypt, no plaintext data keys.

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use template_script::{check_template, dump};
 
 /// Variables the function deliberately does not set.
-const NOT_SET: [(&str, &str); 7] = [
+const NOT_SET: [(&str, &str); 5] = [
     (vars::AWS_REGION, "reserved: Lambda sets it"),
     (vars::AWS_DEFAULT_REGION, "reserved: Lambda sets it"),
     (
@@ -35,12 +35,6 @@ const NOT_SET: [(&str, &str); 7] = [
     (
         vars::GITHUB_CA_BUNDLE,
         "a file path, and the function ships no files: only GITHUB_CA_BUNDLE_SSM_PARAMETER",
-    ),
-    // Until the template takes the list of scale sets as a parameter (one scale set today).
-    (vars::SCALE_SETS, "the stack serves one scale set"),
-    (
-        vars::SCALE_SETS_SSM_PARAMETER,
-        "the stack serves one scale set",
     ),
 ];
 /// Variables the function sets that are not configuration (read by `telemetry`).
