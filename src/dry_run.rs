@@ -8,7 +8,7 @@ use std::fmt;
 use crate::actions::ActionsClient;
 use crate::actions::client::DEFAULT_RUNNER_GROUP_ID;
 use crate::app;
-use crate::config::{Config, GitHubSettings};
+use crate::config::{self, Config, Deployment, GitHubSettings};
 
 /// How one check ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,39 +91,58 @@ impl fmt::Display for Report {
     }
 }
 
-/// Runs every check with the configuration of the environment.
+/// Runs every check with the configuration of the environment: the shared parts once, each
+/// scale set's own parts (its configuration, its scale set, its launch) for each.
 pub async fn report() -> Report {
     let mut report = Report::default();
-    match Config::from_env() {
+    match app::deployment(config::process_env).await {
         Err(e) => report.push("configuration", Outcome::Failed(e.to_string())),
-        Ok(config) => check_all(&config, &mut report).await,
+        Ok(deployment) => check_all(&deployment, &mut report).await,
     }
     report
 }
 
-async fn check_all(config: &Config, report: &mut Report) {
-    report.push(
-        "configuration",
-        Outcome::Passed(format!(
-            "scale set {:?} at {}, {} to {} runners",
-            config.github.scale_set_name,
-            config.github.config_url.as_str(),
-            config.scaling.min_runners,
-            config.scaling.max_runners
-        )),
-    );
-    let aws = app::aws_config(config).await;
-    let scale_set_id = match app::actions_client(config, &aws).await {
-        Err(e) => {
-            report.push("credentials", Outcome::Failed(e.to_string()));
-            None
-        }
+async fn check_all(deployment: &Deployment, report: &mut Report) {
+    let several = !deployment.is_single();
+    // Each scale set's own lines name it when there are several.
+    let named = |config: &Config, text: String| match several {
+        true => format!("{}: {text}", config.github.scale_set_name),
+        false => text,
+    };
+    for config in deployment.scale_sets() {
+        report.push(
+            "configuration",
+            Outcome::Passed(format!(
+                "scale set {:?} at {}, {} to {} runners",
+                config.github.scale_set_name,
+                config.github.config_url.as_str(),
+                config.scaling.min_runners,
+                config.scaling.max_runners
+            )),
+        );
+    }
+    let shared = deployment.shared();
+    let aws = app::aws_config(shared).await;
+    let mut scale_set_ids = Vec::new();
+    match app::actions_client(shared, &aws).await {
+        Err(e) => report.push("credentials", Outcome::Failed(e.to_string())),
         Ok(client) => {
             report.push("credentials", Outcome::Passed("resolved".to_owned()));
-            check_github(&client, &config.github, report).await
+            let reachable = check_service(&client, &shared.github, report).await;
+            for config in deployment.scale_sets() {
+                let (outcome, id) = match reachable {
+                    true => scale_set_outcome(&client, &config.github).await,
+                    false => (
+                        Outcome::Skipped("needs the Actions Service".to_owned()),
+                        None,
+                    ),
+                };
+                report.push("scale set", outcome);
+                scale_set_ids.push(id);
+            }
         }
-    };
-    let table = &config.runtime.state_table_name;
+    }
+    let table = &shared.runtime.state_table_name;
     let described = aws_sdk_dynamodb::Client::new(&aws)
         .describe_table()
         .table_name(table)
@@ -143,14 +162,20 @@ async fn check_all(config: &Config, report: &mut Report) {
                 "identity",
                 Outcome::Passed(format!("instances are {}…", arns.prefix())),
             );
-            let adapters = app::adapters(config, &aws, arns);
-            report.push(
-                "ec2 launch",
-                match adapters.fleet.dry_run_launch(scale_set_id).await {
-                    Ok(checked) => Outcome::Passed(format!("{checked} with DryRun=true allowed")),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                },
-            );
+            for (index, config) in deployment.scale_sets().enumerate() {
+                let adapters = app::adapters(config, &aws, arns.clone());
+                let id = scale_set_ids.get(index).copied().flatten();
+                report.push(
+                    "ec2 launch",
+                    match adapters.fleet.dry_run_launch(id).await {
+                        Ok(checked) => Outcome::Passed(named(
+                            config,
+                            format!("{checked} with DryRun=true allowed"),
+                        )),
+                        Err(e) => Outcome::Failed(named(config, e.to_string())),
+                    },
+                );
+            }
         }
     }
 }
@@ -168,14 +193,13 @@ fn aws_error<E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Erro
     }
 }
 
-/// The GitHub side: registration token, admin connection, runner group, scale set. Returns
-/// the scale set's id when it exists, so the EC2 checks tag as the real launch will.
-pub async fn check_github(
+/// The GitHub side every scale set shares: registration token and admin connection. False
+/// when the scale sets cannot be looked up.
+async fn check_service(
     client: &ActionsClient,
     github: &GitHubSettings,
     report: &mut Report,
-) -> Option<i64> {
-    let skipped = |after: &str| Outcome::Skipped(format!("needs {after}"));
+) -> bool {
     match client.authenticator().registration_token().await {
         Ok(_) => report.push(
             "registration token",
@@ -183,27 +207,30 @@ pub async fn check_github(
         ),
         Err(e) => {
             report.push("registration token", Outcome::Failed(e.to_string()));
-            report.push("actions service", skipped("a registration token"));
-            report.push("scale set", skipped("the Actions Service"));
-            return None;
+            report.push(
+                "actions service",
+                Outcome::Skipped("needs a registration token".to_owned()),
+            );
+            return false;
         }
     }
     match client.admin_connection().await {
-        Ok(admin) => report.push(
-            "actions service",
-            Outcome::Passed(format!("admin connection to {}", admin.service_url)),
-        ),
+        Ok(admin) => {
+            report.push(
+                "actions service",
+                Outcome::Passed(format!("admin connection to {}", admin.service_url)),
+            );
+            true
+        }
         Err(e) => {
             report.push("actions service", Outcome::Failed(e.to_string()));
-            report.push("scale set", skipped("the Actions Service"));
-            return None;
+            false
         }
     }
-    let (outcome, id) = scale_set_outcome(client, github).await;
-    report.push("scale set", outcome);
-    id
 }
 
+/// A scale set looked up, never created; its id when it exists, so the EC2 checks tag as the
+/// real launch will.
 async fn scale_set_outcome(
     client: &ActionsClient,
     github: &GitHubSettings,

@@ -126,3 +126,37 @@ async fn a_bad_element_is_refused_at_start_naming_its_index_and_variable() {
     );
     assert!(fake.calls_to("sessions.create").is_empty(), "nothing ran");
 }
+
+#[tokio::test]
+async fn the_dry_run_checks_each_scale_set_and_the_shared_parts_once() {
+    let fake = support::fake::start(FakeOptions::for_tests()).await;
+    let site = support::cli::Site::new("eu-south-2").await;
+    let ran = site
+        .run(
+            &fake,
+            "unused",
+            &["--dry-run"],
+            &[("SCALE_SETS", TWO_SHAPES)],
+        )
+        .await;
+    assert!(ran.success, "{}\n{}", ran.stdout, ran.stderr);
+    let lines = |name: &str| ran.stdout.lines().filter(|l| l.contains(name)).count();
+    assert_eq!(lines("] credentials:"), 1, "{}", ran.stdout);
+    assert_eq!(lines("] scale set:"), 2, "{}", ran.stdout);
+    for name in ["linux-x64", "linux-arm64"] {
+        assert!(
+            ran.stdout.contains(&format!("] ec2 launch: {name}: ")),
+            "{}",
+            ran.stdout
+        );
+        assert!(
+            ran.stdout.contains(&format!("{name:?} does not exist")),
+            "{}",
+            ran.stdout
+        );
+    }
+    assert!(
+        fake.calls_to("scale-sets.create").is_empty(),
+        "dry-run creates nothing"
+    );
+}
