@@ -27,7 +27,7 @@
 //! | `EC2_ASSOCIATE_PUBLIC_IP` / `EC2_ON_DEMAND_FAILOVER` | `false` / `true` |
 //! | `EC2_ROOT_VOLUME_SIZE_GIB` | `30` |
 //! | `STATE_TABLE_NAME` | `ghaec2-state` |
-//! | `DRAIN_WINDOW_SECONDS` / `RUNNER_BOOT_TIMEOUT_SECONDS` | `50` / `300` |
+//! | `DRAIN_WINDOW_SECONDS` / `RUNNER_BOOT_TIMEOUT_SECONDS` | `60` / `300` |
 //! | `RUNNER_WORK_FOLDER` | `_work` |
 //! | `RUNNER_MIN_VERSION` | `2.329.0` |
 //! | `SCALE_SETS` / `SCALE_SETS_SSM_PARAMETER` | none (the variables above are one scale set) |

@@ -654,6 +654,44 @@ async fn an_overlapping_invocation_neither_polls_nor_launches() {
     assert_eq!(later.launched, 0);
 }
 
+/// Gapless hand-over: an invocation that starts while the lease is held by one whose listening
+/// ends before its own waits, takes the lease over as soon as it is released (not "lease
+/// held"), and serves the jobs queued after the first stopped, on the same session.
+#[tokio::test]
+async fn an_invocation_outliving_the_holder_waits_and_takes_over() {
+    let h = memory(Mode::Dotcom, 0, 10).await;
+    h.enqueue(1);
+    let mut other = h.settings.clone();
+    other.owner = "next-invocation".into();
+    let first = stop(SHORT);
+    let (a, b) = tokio::join!(h.run(h.services(), &first), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let window = stop(LONG);
+        let next = h.run(h.with_settings(&other), &window);
+        let queue_later = async {
+            tokio::time::sleep(SHORT + Duration::from_millis(300)).await;
+            h.enqueue(2);
+        };
+        tokio::join!(next, queue_later).0
+    });
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.reason, EndReason::WindowOver, "{a:?}");
+    assert_eq!(
+        b.reason,
+        EndReason::WindowOver,
+        "the next one took over: {b:?}"
+    );
+    assert_eq!((a.launched, b.launched), (1, 2), "{a:?}\n{b:?}");
+    assert_eq!(b.session_id, a.session_id, "the session is handed over");
+    assert_eq!(h.fake.calls_to("sessions.create").len(), 1);
+    assert!(
+        h.logs.text().contains("waiting to take over"),
+        "{}",
+        h.logs.text()
+    );
+    assert_converged(&h, id_of(&a), 3, "after the hand-over").await;
+}
+
 /// A stale owner's late writes are rejected: after a takeover (the old lease lapsed), every
 /// write with the old lease fails with `Fenced`; a cycle whose lease is taken over mid-way ends
 /// with `CycleError::Fenced`, writes nothing more, and the next owner converges.

@@ -318,9 +318,9 @@ fn function_shape_and_timeout_fit_the_drain_window() {
         parameter_default("ScheduleExpression").as_deref(),
         Some("rate(1 minute)")
     );
-    assert!(
-        window < 60,
-        "the default window fits the default one-minute schedule"
+    assert_eq!(
+        window, 60,
+        "the default window equals the default one-minute schedule, so ticks hand over without a gap"
     );
 }
 

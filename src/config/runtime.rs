@@ -30,7 +30,7 @@ pub struct RuntimeSettings {
 pub const DEFAULT_RUNNER_MIN_VERSION: &str = "2.329.0";
 
 const DEFAULT_STATE_TABLE_NAME: &str = "ghaec2-state";
-const DEFAULT_DRAIN_WINDOW_SECONDS: u64 = 50;
+const DEFAULT_DRAIN_WINDOW_SECONDS: u64 = 60;
 const DEFAULT_RUNNER_BOOT_TIMEOUT_SECONDS: u64 = 300;
 const DEFAULT_RUNNER_WORK_FOLDER: &str = "_work";
 

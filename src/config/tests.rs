@@ -227,7 +227,7 @@ fn unset_and_blank_optional_variables_take_their_defaults() {
         assert_eq!(ec2.root_volume_size_gib, 30);
         assert!(ec2.on_demand_failover);
         assert_eq!(config.runtime.state_table_name, "ghaec2-state");
-        assert_eq!(config.runtime.drain_window, Duration::from_secs(50));
+        assert_eq!(config.runtime.drain_window, Duration::from_secs(60));
         assert_eq!(config.runtime.runner_boot_timeout, Duration::from_secs(300));
         assert_eq!(config.runtime.runner_work_folder, "_work");
         assert_eq!(config.runtime.runner_min_version, "2.329.0");

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use super::keeper::SessionKeeper;
+use super::lease;
 use super::summary::{EndReason, Summary};
 use super::{
     CycleError, CycleSettings, Ports, Reconciler, Run, SAFETY_MARGIN, SessionStatus, Stop,
@@ -19,7 +20,7 @@ use crate::actions::wire::Envelope;
 use crate::actions::{ActionsClient, ActionsError};
 use crate::backoff::Backoff;
 use crate::metrics;
-use crate::ports::{Fleet, JitStore, Lease, LeaseOutcome, ScaleSetState, StateStore};
+use crate::ports::{Fleet, JitStore, Lease, ScaleSetState, StateStore};
 
 /// Waits between attempts after a transient failure: 1 s doubling to 8 s.
 const RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
@@ -61,17 +62,10 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
     /// Runs one cycle. `Ok` covers every orderly end, "lease held" and "session conflict"
     /// included; the summary says which.
     pub async fn run(&self, stop: &Stop) -> Result<Summary, CycleError> {
-        let now = self.settings.clock.now();
-        let lease_until = now + stop.lease_span();
-        let name = self.settings.scale_set_name.as_str();
-        let owner = &self.settings.owner;
-        let (lease, state) = match self.store.acquire(name, owner, lease_until, now).await? {
-            LeaseOutcome::Acquired(lease, state) => (lease, state),
-            LeaseOutcome::Held { owner, expires_at } => {
-                tracing::info!(scale_set = name, holder = owner, %expires_at, "Lease held by another invocation.");
-                return Ok(Summary::ended(EndReason::LeaseHeld));
-            }
+        let Some((lease, state)) = lease::take(self.store, self.settings, stop).await? else {
+            return Ok(Summary::ended(EndReason::LeaseHeld));
         };
+        let name = self.settings.scale_set_name.as_str();
         match self.listen(&lease, state, stop).await {
             Err(CycleError::Fenced(e)) => Err(CycleError::Fenced(e)),
             other => {

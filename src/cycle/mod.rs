@@ -3,6 +3,7 @@
 //! Read in this order, from a poll to a launched instance:
 //! - [`listener`]: the [`Listener`], the protocol loop: the lease, the drain loop and each
 //!   message in protocol order (acquire, runner states, reconcile, persist, acknowledge).
+//! - [`lease`]: the lease, and the hand-over from an invocation that ends first.
 //! - [`keeper`]: the message session and the scale set, restored, refreshed and replaced.
 //! - [`reconciler`]: the [`Reconciler`], the fleet policy: observe the ledger and EC2, ask
 //!   [`crate::scaling::plan`], launch and remove.
@@ -11,6 +12,7 @@
 
 mod error;
 mod keeper;
+mod lease;
 mod listener;
 mod reconciler;
 mod scale_set;

@@ -1,0 +1,62 @@
+//! Taking the scale set's lease (docs/design.md §1.1), with the hand-over between invocations:
+//! an invocation that finds the lease held by one whose listening ends before its own waits
+//! for it and takes over as soon as it is released, so that with a drain window as long as the
+//! schedule period some invocation is always listening.
+
+use std::time::Duration;
+
+use super::{CycleError, CycleSettings, LEASE_OVERHANG, SAFETY_MARGIN, Stop};
+use crate::backoff::Backoff;
+use crate::ports::{Lease, LeaseOutcome, ScaleSetState, StateStore};
+
+/// Tries while the holder is releasing: 200 ms apart, slowing to 2 s if it does not (a
+/// crashed holder's lease lapses only at its expiry). Each try is one conditional write.
+const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
+
+/// The lease, or `None` when another invocation holds it past our own listening.
+pub(super) async fn take<S: StateStore + Sync>(
+    store: &S,
+    settings: &CycleSettings,
+    stop: &Stop,
+) -> Result<Option<(Lease, ScaleSetState)>, CycleError> {
+    let name = settings.scale_set_name.as_str();
+    let mut retry = RETRY;
+    loop {
+        let now = settings.clock.now();
+        let lease_until = now + stop.lease_span();
+        let (holder, expires_at) = match store
+            .acquire(name, &settings.owner, lease_until, now)
+            .await?
+        {
+            LeaseOutcome::Acquired(lease, state) => return Ok(Some((lease, state))),
+            LeaseOutcome::Held { owner, expires_at } => (owner, expires_at),
+        };
+        // The holder listens until its expiry less the margin and overhang it took it with,
+        // then persists and releases within the margin.
+        let holder_listening = expires_at - chrono_span(SAFETY_MARGIN + LEASE_OVERHANG) - now;
+        let holder_listening = holder_listening.to_std().unwrap_or_default();
+        if holder_listening >= stop.left() || stop.shutting_down() {
+            tracing::info!(scale_set = name, holder, %expires_at, "Lease held by another invocation.");
+            return Ok(None);
+        }
+        let wait = match holder_listening.is_zero() {
+            // Releasing (or crashed, and its lease lapses at its expiry): try again soon.
+            true => retry.fail(),
+            // Still listening: come back as it stops.
+            false => holder_listening,
+        };
+        if retry.failures() <= 1 {
+            tracing::info!(
+                scale_set = name,
+                holder,
+                wait_ms = wait.as_millis() as u64,
+                "Lease held by an invocation that ends first; waiting to take over."
+            );
+        }
+        stop.pause(wait).await;
+    }
+}
+
+fn chrono_span(span: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(span).unwrap_or_default()
+}
