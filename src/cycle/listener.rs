@@ -93,6 +93,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
             "Starting Actions Service message polling"
         );
         let reason = self.drain(&mut run, stop).await?;
+        tracing::info!(?reason, "Stopped listening.");
         keeper.close(&mut run, reason).await?;
         Ok(run.summary(reason))
     }

@@ -352,13 +352,14 @@ fn gaps(out: &mut String, g: &Gaps) {
     let _ = write!(
         out,
         "## Steady trickle across invocation gaps\n\n\
-         `ghaec2 --once` started every {} (the template's `ScheduleExpression`) with \
+         `ghaec2 --once` started every {} (the template's `ScheduleExpression`), each on time \
+         whether or not the previous one still runs, as EventBridge starts the Lambda, with \
          `DRAIN_WINDOW_SECONDS` {} (its `DrainWindowSeconds`), {} invocations after one warm-up \
          invocation (a deployed function has run before: the scale set and the session exist). \
          {} jobs arrived over the first {} at seeded random intervals (Poisson, mean {}), gaps \
          included; GHES mode, the fake holding an empty poll {}. A job is *in a gap* when it was \
-         queued while no invocation was listening (before one's first poll, or after its \
-         exit).\n\n",
+         queued while no invocation was listening (before one's first poll, or after it \
+         stopped listening).\n\n",
         ms(g.period),
         t.setup
             .window
@@ -385,7 +386,7 @@ fn gaps(out: &mut String, g: &Gaps) {
             ),
             (&in_gap, &g.in_gap_to_launched),
             (
-                "gap: an invocation's exit → the next one's first poll",
+                "hand-over: an invocation stops listening → the next one's first poll",
                 &g.gap_lengths,
             ),
         ],

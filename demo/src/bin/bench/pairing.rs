@@ -21,6 +21,8 @@ pub const RECONCILED: &str = "Reconciled.";
 pub const TERMINATED: &str = "Terminated instances.";
 /// ghaec2's line before its first poll of a cycle.
 pub const POLLING: &str = "Starting Actions Service message polling";
+/// An invocation stopped listening (before persisting and releasing its lease).
+pub const STOPPED: &str = "Stopped listening.";
 
 /// One log line with a count of instances.
 #[derive(Debug, Clone, PartialEq)]

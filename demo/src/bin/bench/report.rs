@@ -122,7 +122,7 @@ pub struct Gaps {
     pub period: Duration,
     /// Spawn → exit of each `--once`.
     pub invocations: Vec<Duration>,
-    /// One invocation's exit → the next one's first poll.
+    /// One invocation stopping listening → the next one's first poll (the hand-over).
     pub gap_lengths: Latency,
     /// Queued → launched of the jobs queued while an invocation listened, and in a gap.
     pub in_window_to_launched: Latency,

@@ -3,7 +3,9 @@
 //! * **listening**: ghaec2 continuous, as a workstation or an always-on deployment runs it;
 //!   then a few of the jobs finish, to time scale-down.
 //! * **gaps**: `--once` started on a simulated schedule (the template's period and window),
-//!   as EventBridge starts the Lambda; jobs keep arriving in the gaps between windows.
+//!   as EventBridge starts the Lambda, each on time whether or not the previous one still
+//!   runs; jobs keep arriving across the hand-overs (and the gaps, with a window shorter than
+//!   the period).
 //!
 //! Both in GHES mode, so that queued → acquired is ghaec2's own `acquirejobs` call (on
 //! github.com the service assigns the job itself before ghaec2 hears of it), and with the
@@ -19,7 +21,7 @@ use ghaec2_fake::{Fake, FakeOptions, Job, JobSpec, Mode};
 use tokio::time::Instant;
 
 use crate::calls;
-use crate::pairing::{self, LAUNCHED, POLLING, Pair, RECONCILED, TERMINATED};
+use crate::pairing::{self, LAUNCHED, POLLING, Pair, RECONCILED, STOPPED, TERMINATED};
 use crate::recoveries::Recoveries;
 use crate::report::{Configured, Gaps, Latency, Setup, Trickle};
 use crate::rng;
@@ -37,6 +39,9 @@ const SCALE_DOWN_JOBS: usize = 5;
 const GAPS_SEED: u64 = 0x6861_6563_3202;
 const GAPS_MEAN: Duration = Duration::from_secs(4);
 const GAPS_INVOCATIONS: u32 = 3;
+
+/// When an invocation polled first and when it stopped listening, as its log says.
+type Listening = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
 
 /// How long the launches may trail the last arrival before the bench gives up waiting.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -241,23 +246,24 @@ pub async fn gaps(ctx: &Ctx, configured: &Configured) -> Result<Gaps> {
         start,
         offsets,
     ));
-    let mut invocations: Vec<Exited> = Vec::new();
-    for i in 0..GAPS_INVOCATIONS {
-        tokio::time::sleep_until(start + period * i).await;
+    // Each started on schedule whether or not the previous one still runs, as EventBridge
+    // starts the Lambda: with the window as long as the period, the next one waits for the
+    // lease and takes over.
+    let runs = (0..GAPS_INVOCATIONS).map(|i| {
+        let env = once_env(window.as_secs());
         let log = ctx.log(&format!("gaps-{}", i + 1));
-        let exited = Running::start(
-            ctx,
-            &stand_ins,
-            &["--once"],
-            &once_env(window.as_secs()),
-            &log,
-        )
-        .await?
-        .exit()
-        .await?;
-        check_exit(&exited, "gaps invocation")?;
-        invocations.push(exited);
-    }
+        let stand_ins = &stand_ins;
+        async move {
+            tokio::time::sleep_until(start + period * i).await;
+            let exited = Running::start(ctx, stand_ins, &["--once"], &env, &log)
+                .await?
+                .exit()
+                .await?;
+            check_exit(&exited, "gaps invocation")?;
+            Result::Ok(exited)
+        }
+    });
+    let invocations: Vec<Exited> = futures::future::try_join_all(runs).await?;
     enqueuer.await??;
     let jobs = stand_ins.fake.fake().state().jobs;
     let lines: Vec<LogLine> = invocations
@@ -266,21 +272,31 @@ pub async fn gaps(ctx: &Ctx, configured: &Configured) -> Result<Gaps> {
         .collect();
     let mut trickle = measure(&jobs, &lines, setup, GAPS_MEAN, span);
     trickle.recoveries = recoveries(&lines, &stand_ins.fake.fake());
-    // Listening: from an invocation's first poll to its exit; any other time is a gap.
-    let listening: Vec<(Option<DateTime<Utc>>, DateTime<Utc>)> = invocations
+    // Listening: from an invocation's first poll until it stops listening; any other time is
+    // a gap. The hand-over is from one's stop to the next one's first poll.
+    let listening: Vec<Listening> = invocations
         .iter()
         .map(|e| {
-            let polling = e.lines.iter().find(|l| l.msg() == Some(POLLING));
-            (polling.map(pairing::log_time), e.exited_at)
+            let at = |msg: &str| {
+                e.lines
+                    .iter()
+                    .find(|l| l.msg() == Some(msg))
+                    .map(pairing::log_time)
+            };
+            (at(POLLING), at(STOPPED))
         })
         .collect();
-    let gap_lengths = pairing::latency(listening.windows(2).map(|pair| (pair[0].1, pair[1].0)));
+    let gap_lengths = pairing::latency(
+        listening
+            .windows(2)
+            .filter_map(|pair| Some((pair[0].1?, pair[1].0))),
+    );
     let queued: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.queue_time).collect();
     let pairs = pairing::pair_fifo(&queued, &pairing::events(&lines, LAUNCHED));
     let in_window = |q: &DateTime<Utc>| {
         listening
             .iter()
-            .any(|(from, to)| from.is_some_and(|from| *q >= from) && q < to)
+            .any(|(from, to)| from.is_some_and(|from| *q >= from) && to.is_some_and(|to| *q < to))
     };
     let (listened, in_gap): (Vec<Pair>, Vec<Pair>) =
         pairs.into_iter().partition(|(q, _)| in_window(q));
