@@ -143,26 +143,34 @@ async fn dry_run_cli() -> ExitCode {
     }
 }
 
-/// `--teardown`: the report on stdout and exit 0; or why it stopped on stderr and exit 1 (2
-/// when it could not start).
+/// `--teardown`: each scale set's report on stdout and exit 0; or why one stopped on stderr
+/// and exit 1 (2 when ghaec2 could not start).
 #[allow(clippy::print_stdout)]
 async fn teardown_cli(options: teardown::Options) -> ExitCode {
-    match teardown::run(options).await {
-        Ok(report) => {
-            println!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e @ teardown::TeardownFailure::CannotStart(_)) => {
+    let results = match teardown::run(options).await {
+        Ok(results) => results,
+        Err(e) => {
             tracing::error!(error = %e, "ghaec2 cannot start.");
             eprintln!("{e}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "Teardown stopped.");
-            eprintln!("{e}");
-            ExitCode::FAILURE
+    };
+    let several = results.len() > 1;
+    let mut status = ExitCode::SUCCESS;
+    for (name, result) in results {
+        match result {
+            Ok(report) => println!("{report}"),
+            Err(e) => {
+                tracing::error!(scale_set = name, error = %e, "Teardown stopped.");
+                match several {
+                    true => eprintln!("teardown stopped: {name}: {e}"),
+                    false => eprintln!("teardown stopped: {e}"),
+                }
+                status = ExitCode::FAILURE;
+            }
         }
     }
+    status
 }
 
 /// One cycle for every scale set at once; the JSON summary on stdout, each failure on stderr.

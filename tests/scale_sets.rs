@@ -160,3 +160,30 @@ async fn the_dry_run_checks_each_scale_set_and_the_shared_parts_once() {
         "dry-run creates nothing"
     );
 }
+
+#[tokio::test]
+async fn teardown_removes_every_scale_set() {
+    let fake = support::fake::start(FakeOptions::for_tests().with_mode(Mode::Dotcom)).await;
+    let site = support::cli::Site::new("eu-north-1").await;
+    enqueue(&fake, "linux-x64", 1);
+    enqueue(&fake, "linux-arm64", 1);
+    let env = [("SCALE_SETS", TWO_SHAPES), ("DRAIN_WINDOW_SECONDS", "2")];
+    let served = site.run(&fake, "unused", &["--once"], &env).await;
+    assert!(served.success, "{}\n{}", served.stdout, served.stderr);
+
+    let torn = site.run(&fake, "unused", &["--teardown"], &env).await;
+    assert!(torn.success, "{}\n{}", torn.stdout, torn.stderr);
+    for name in ["linux-x64", "linux-arm64"] {
+        assert!(
+            torn.stdout.contains(&format!("scale set {name:?}:")),
+            "{}",
+            torn.stdout
+        );
+    }
+    assert_eq!(
+        fake.calls_to("scale-sets.delete").len(),
+        2,
+        "both scale sets deleted:\n{}",
+        torn.stdout
+    );
+}

@@ -38,7 +38,7 @@ use chrono::Utc;
 use reqwest::{StatusCode, Url};
 use tokio::time::Instant;
 
-pub use cli::{Options, TeardownFailure, run};
+pub use cli::{Options, run};
 pub use error::TeardownError;
 pub use plan::{BusyRunner, Report, ScaleSetOutcome, Split, describe_busy, split};
 
