@@ -6,14 +6,12 @@ mod support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, TimeZone, Utc};
-use ghaec2::actions::wire::Statistics;
 use ghaec2::aws::{DynamoStateStore, schema};
 use ghaec2::ports::{
     Lease, LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState, StateStore,
-    StoredAdmin, StoredSession,
 };
-use secrecy::SecretString;
 use support::moto;
+use support::records::{full_state, runner};
 
 const REGION: &str = "eu-west-1";
 
@@ -31,38 +29,6 @@ fn acquired(outcome: LeaseOutcome) -> (Lease, ScaleSetState) {
     match outcome {
         LeaseOutcome::Acquired(lease, state) => (lease, state),
         held => panic!("expected the lease, got {held:?}"),
-    }
-}
-
-fn runner(name: &str) -> RunnerRecord {
-    RunnerRecord {
-        name: name.into(),
-        instance_id: format!("i-{name}"),
-        runner_id: None,
-        launched_at: Utc::now(),
-        state: RunnerState::Booting,
-        job_id: None,
-    }
-}
-
-fn full_state() -> ScaleSetState {
-    ScaleSetState {
-        scale_set_id: Some(12),
-        session: Some(StoredSession {
-            id: uuid::Uuid::new_v4(),
-            queue_url: "https://pipelines.example/_apis/queue".into(),
-            queue_token: SecretString::from("queue-token-value"),
-        }),
-        last_message_id: 77,
-        admin: Some(StoredAdmin {
-            service_url: "https://pipelines.example/".into(),
-            token: SecretString::from("admin-token-value"),
-        }),
-        statistics: Some(Statistics {
-            total_assigned_jobs: 4,
-            total_running_jobs: 2,
-            ..Statistics::default()
-        }),
     }
 }
 

@@ -4,8 +4,6 @@
 
 use std::collections::HashMap;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_ssm::config::{Credentials, Region};
 use aws_sdk_ssm::types::ParameterType;
 use ghaec2::app::{self, StartError};
 use ghaec2::config::{Deployment, SecretError};
@@ -16,16 +14,9 @@ const TWO_SHAPES: &str = r#"[
    "EC2_INSTANCE_TYPE": "m7g.large,m6g.large", "MAX_RUNNERS": 20}
 ]"#;
 
-async fn ssm(region: &'static str) -> aws_sdk_ssm::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL")
-        .unwrap_or_else(|_| panic!("AWS_ENDPOINT_URL is not set: run with scripts/with-moto.sh"));
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .load()
-        .await;
-    aws_sdk_ssm::Client::new(&config)
+/// An SSM client for moto in `region`.
+async fn ssm(region: &str) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&ghaec2_testkit::moto::sdk_config(region).await)
 }
 
 async fn put(ssm: &aws_sdk_ssm::Client, name: &str, value: &str, kind: ParameterType) {

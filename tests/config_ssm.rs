@@ -4,29 +4,15 @@
 
 use std::collections::HashMap;
 
-use aws_config::BehaviorVersion;
-use aws_sdk_ssm::config::{Credentials, Region};
 use aws_sdk_ssm::types::ParameterType;
 use ghaec2::config::{Config, Credential, GitHubCredential, SecretError};
 use secrecy::ExposeSecret;
 
 const KEY_BODY: &str = "MIIBOgIBAAJBAKj34GkxFhD90vcNLYLInFEX6Ppy1tPf9Cnzj4p4WGeKLs1Pt8QuKUpRKfFLfRYC9AIKjbJTWit+CqvjWYzvQwECAwEAAQJAIJLixBy2qpFoS4DSmoEmo3qGy0t6z09AIJtH+5OeRV1be+N4cDYJKffGzDa88vQENZiRm0GRq6a+HPGQMd2kTQIhAKMSvzIBnni7ot/OSie2TmJLY4SwTQAevXysE2RbFDYdAiEBCUEaRQnMnbp79mxDXDf6AU0cN/RPBjb9qSHDcWZHGzUCIG2Es59z8ugGrDY+pxLQnwfotadxd+Uyv/Ow5T0q5gIJAiEAyS4RaI9YG8EWx/2w0T67ZUVAw8eOMB6BIUg0Xcu+3okCIBOs/5OiPgoTdSy7bcF9IGpSE8ZgGKzgYQVZeN97YE00";
 
-/// An SSM client for moto in `region`, with dummy credentials.
-async fn ssm(region: &'static str) -> aws_sdk_ssm::Client {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| {
-        panic!(
-            "AWS_ENDPOINT_URL is not set: start moto_server (e.g. `moto_server -H 127.0.0.1 -p \
-             5055 &`) and run with AWS_ENDPOINT_URL=http://127.0.0.1:5055"
-        )
-    });
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .load()
-        .await;
-    aws_sdk_ssm::Client::new(&config)
+/// An SSM client for moto in `region`.
+async fn ssm(region: &str) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&ghaec2_testkit::moto::sdk_config(region).await)
 }
 
 async fn put_secure_string(ssm: &aws_sdk_ssm::Client, name: &str, value: &str) {

@@ -7,14 +7,14 @@
 mod support;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use ghaec2::actions::wire::Statistics;
 use ghaec2::aws::{Ec2Fleet, Patience};
 use ghaec2::ports::{
     Fleet, JitStore, Lease, LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState,
-    StateStore, StoredAdmin, StoredSession,
+    StateStore,
 };
 use secrecy::SecretString;
 use support::cycle::{Memory, Moto, REGION, StandIn, config};
+use support::records::{full_state, runner};
 
 /// The ports over one AWS side, and the side itself for what instances do.
 struct Ports<A: StandIn> {
@@ -108,38 +108,6 @@ fn precise() -> DateTime<Utc> {
 
 fn to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap()
-}
-
-fn runner(name: &str) -> RunnerRecord {
-    RunnerRecord {
-        name: name.into(),
-        instance_id: format!("i-{name}"),
-        runner_id: None,
-        launched_at: Utc::now(),
-        state: RunnerState::Booting,
-        job_id: None,
-    }
-}
-
-fn full_state() -> ScaleSetState {
-    ScaleSetState {
-        scale_set_id: Some(12),
-        session: Some(StoredSession {
-            id: uuid::Uuid::new_v4(),
-            queue_url: "https://pipelines.example/_apis/queue".into(),
-            queue_token: SecretString::from("queue-token-value"),
-        }),
-        last_message_id: 77,
-        admin: Some(StoredAdmin {
-            service_url: "https://pipelines.example/".into(),
-            token: SecretString::from("admin-token-value"),
-        }),
-        statistics: Some(Statistics {
-            total_assigned_jobs: 4,
-            total_running_jobs: 2,
-            ..Statistics::default()
-        }),
-    }
 }
 
 /// Ledger entries sorted by name: the port promises no order.

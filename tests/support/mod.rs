@@ -10,6 +10,7 @@ pub mod cycle;
 pub mod fake;
 pub mod faulty;
 pub mod invariants;
+pub mod records;
 pub mod runner_boot;
 pub mod secrets;
 pub mod stand_in;
