@@ -104,7 +104,7 @@ impl Outcome {
 
     /// In Lambda: the summary, or an invocation error when a scale set failed. With one scale
     /// set the error is that cycle's, as it always was; with several it names each failed
-    /// scale set, and is retryable unless one failure is not.
+    /// scale set, and has their type when they share one (else `Fatal`).
     pub fn into_lambda_result(self) -> Result<Value, lambda_runtime::Diagnostic> {
         let json = self.to_json();
         let mut failed: Vec<lambda_runtime::Diagnostic> = Vec::new();
@@ -123,10 +123,11 @@ impl Outcome {
             return Err(failed.remove(0));
         }
         tracing::info!(summary = %json, "Some scale sets failed.");
-        let error_type = if failed.iter().all(|d| d.error_type == "Retryable") {
-            "Retryable"
-        } else {
-            "Fatal"
+        // One type when every failure has it (all retryable, say); otherwise the worst.
+        let first_type = failed[0].error_type.clone();
+        let error_type = match failed.iter().all(|d| d.error_type == first_type) {
+            true => first_type,
+            false => "Fatal".to_owned(),
         };
         let message = names
             .iter()
@@ -135,8 +136,104 @@ impl Outcome {
             .collect::<Vec<_>>()
             .join("; ");
         Err(lambda_runtime::Diagnostic {
-            error_type: error_type.to_owned(),
+            error_type,
             error_message: format!("{} of {total} scale sets failed: {message}", failed.len()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cycle::EndReason;
+
+    fn mismatch(name: &str) -> CycleError {
+        CycleError::ScaleSetIdMismatch {
+            name: name.to_owned(),
+            expected: 9,
+            actual: 7,
+        }
+    }
+
+    fn outcome(results: Vec<(&str, Result<Summary, CycleError>)>) -> Outcome {
+        Outcome {
+            results: results
+                .into_iter()
+                .map(|(name, result)| (name.to_owned(), result))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn one_scale_set_keeps_its_summary_and_its_error() {
+        let ok = outcome(vec![("a", Ok(Summary::ended(EndReason::WindowOver)))]);
+        assert_eq!(ok.to_json()["reason"], "window_over");
+        assert!(ok.to_json().get("scaleSets").is_none());
+        let failed = outcome(vec![("a", Err(mismatch("a")))]).into_lambda_result();
+        let error = failed.expect_err("a failed cycle is an invocation error");
+        assert_eq!(error.error_type, "Config");
+        assert!(
+            error.error_message.starts_with("RUNNER_SCALE_SET_ID=9"),
+            "{}",
+            error.error_message
+        );
+    }
+
+    #[test]
+    fn several_report_each_by_name_and_fail_naming_the_failed_ones() {
+        let several = outcome(vec![
+            ("a", Ok(Summary::ended(EndReason::WindowOver))),
+            ("b", Err(mismatch("b"))),
+        ]);
+        let json = several.to_json();
+        assert_eq!(json["scaleSets"][0]["scaleSetName"], "a");
+        assert_eq!(json["scaleSets"][0]["reason"], "window_over");
+        assert_eq!(json["scaleSets"][1]["scaleSetName"], "b");
+        assert!(
+            json["scaleSets"][1]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("RUNNER_SCALE_SET_ID=9"))
+        );
+        assert_eq!(
+            several.failures().map(|(name, _)| name).collect::<Vec<_>>(),
+            ["b"]
+        );
+        let error = several.into_lambda_result().expect_err("one failed");
+        assert!(
+            error
+                .error_message
+                .starts_with("1 of 2 scale sets failed: b: RUNNER_SCALE_SET_ID=9"),
+            "{}",
+            error.error_message
+        );
+        assert_eq!(error.error_type, "Config", "the one failure's type");
+    }
+
+    #[test]
+    fn failures_of_different_types_are_fatal_and_successes_alone_are_ok() {
+        let mixed = outcome(vec![
+            ("a", Err(mismatch("a"))),
+            (
+                "b",
+                Err(CycleError::Actions(
+                    crate::actions::ActionsError::Protocol {
+                        what: "session",
+                        problem: "x".into(),
+                    },
+                )),
+            ),
+        ]);
+        let error = mixed.into_lambda_result().expect_err("both failed");
+        assert!(
+            error.error_message.starts_with("2 of 2 scale sets failed"),
+            "{}",
+            error.error_message
+        );
+        assert_eq!(error.error_type, "Fatal");
+        let fine = outcome(vec![
+            ("a", Ok(Summary::ended(EndReason::LeaseHeld))),
+            ("b", Ok(Summary::ended(EndReason::WindowOver))),
+        ]);
+        assert!(fine.into_lambda_result().is_ok());
     }
 }
