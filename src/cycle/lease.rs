@@ -13,7 +13,11 @@ use crate::ports::{Lease, LeaseOutcome, ScaleSetState, StateStore};
 /// crashed holder's lease lapses only at its expiry). Each try is one conditional write.
 const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
 
-/// The lease, or `None` when another invocation holds it past our own listening.
+/// An invocation takes the lease over only when at least this much of its own listening would
+/// be left: one started together with the holder ends with it, and returns at once.
+const WORTH_TAKING_OVER: Duration = Duration::from_secs(1);
+
+/// The lease, or `None` when another invocation holds it for (nearly) all our own listening.
 pub(super) async fn take<S: StateStore + Sync>(
     store: &S,
     settings: &CycleSettings,
@@ -35,7 +39,7 @@ pub(super) async fn take<S: StateStore + Sync>(
         // then persists and releases within the margin.
         let holder_listening = expires_at - chrono_span(SAFETY_MARGIN + LEASE_OVERHANG) - now;
         let holder_listening = holder_listening.to_std().unwrap_or_default();
-        if holder_listening >= stop.left() || stop.shutting_down() {
+        if holder_listening + WORTH_TAKING_OVER >= stop.left() || stop.shutting_down() {
             tracing::info!(scale_set = name, holder, %expires_at, "Lease held by another invocation.");
             return Ok(None);
         }
