@@ -221,12 +221,8 @@ async fn serve_continuously(
         match serve::cycle(&deps.actions, scale_set, owner, &stop, true).await {
             Ok(summary) => {
                 retry.reset();
-                let mut line = serde_json::to_value(&summary).unwrap_or_default();
-                if named && let Some(object) = line.as_object_mut() {
-                    let name = &scale_set.config.github.scale_set_name;
-                    object.insert("scaleSetName".to_owned(), Value::from(name.as_str()));
-                }
-                println!("{line}");
+                let name = named.then_some(scale_set.config.github.scale_set_name.as_str());
+                println!("{}", serve::result_json(name, &Ok(summary.clone())));
                 if summary.reason == EndReason::Shutdown {
                     return;
                 }

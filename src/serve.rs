@@ -68,27 +68,30 @@ pub async fn cycle(
     Listener::new(actions, ports, &settings).run(stop).await
 }
 
+/// One scale set's result as JSON: its summary, or an `error` in place of the counts; with its
+/// `scaleSetName` when `name` is given (a deployment of several).
+pub fn result_json(name: Option<&str>, result: &Result<Summary, CycleError>) -> Value {
+    let mut value = match result {
+        Ok(summary) => serde_json::to_value(summary).unwrap_or_default(),
+        Err(e) => json!({ "error": e.to_string() }),
+    };
+    if let (Some(name), Some(object)) = (name, value.as_object_mut()) {
+        object.insert("scaleSetName".to_owned(), json!(name));
+    }
+    value
+}
+
 impl Outcome {
     /// The JSON summary: one scale set's as it always was; several as
     /// `{"scaleSets":[…]}`, each with its name, and an `error` in place of a failed one's
     /// counts.
     pub fn to_json(&self) -> Value {
-        let entry = |result: &Result<Summary, CycleError>| match result {
-            Ok(summary) => serde_json::to_value(summary).unwrap_or_default(),
-            Err(e) => json!({ "error": e.to_string() }),
-        };
         match self.results.as_slice() {
-            [(_, result)] => entry(result),
+            [(_, result)] => result_json(None, result),
             several => {
                 let scale_sets: Vec<Value> = several
                     .iter()
-                    .map(|(name, result)| {
-                        let mut value = entry(result);
-                        if let Some(object) = value.as_object_mut() {
-                            object.insert("scaleSetName".to_owned(), json!(name));
-                        }
-                        value
-                    })
+                    .map(|(name, result)| result_json(Some(name), result))
                     .collect();
                 json!({ "scaleSets": scale_sets })
             }
