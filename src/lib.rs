@@ -22,6 +22,7 @@
 //! - [`teardown`]: `--teardown`, everything of the scale set removed, for `make destroy`.
 //! - [`backoff`]: the one retry policy; [`clock`]: the wall clock the cycle is given.
 //! - [`telemetry`]: JSON logs; [`metrics`]: CloudWatch Embedded Metric Format lines.
+//! - [`event`]: what a Lambda event asks for: a cycle, the dry run, or a spot interruption.
 //! - [`serve`]: one cycle for every configured scale set at once, each failing alone.
 //! - [`cycle`]: one invocation: the [`cycle::Listener`] (lease, session, drain loop, each
 //!   message) and the [`cycle::Reconciler`] (the fleet policy).
@@ -35,6 +36,7 @@ pub mod clock;
 pub mod config;
 pub mod cycle;
 pub mod dry_run;
+pub mod event;
 pub mod metrics;
 pub mod ports;
 pub mod scaling;

@@ -11,6 +11,7 @@ use ghaec2::aws::InstanceArns;
 use ghaec2::backoff::Backoff;
 use ghaec2::config::{self, Config, Deployment};
 use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Stop};
+use ghaec2::event::{self, Invocation};
 use ghaec2::ports::PortError;
 use ghaec2::serve::{self, ScaleSet};
 use ghaec2::{dry_run, teardown, telemetry};
@@ -43,10 +44,11 @@ struct Cli {
     /// With --teardown: how long busy runners are waited for (default 900).
     #[arg(long, requires = "teardown", value_name = "SECONDS")]
     busy_wait_seconds: Option<u64>,
+    /// With --once: the invocation a Lambda event asks for, from a JSON file, e.g.
+    /// events/spot-interruption.json (deal with a spot interruption warning, then listen).
+    #[arg(long, requires = "once", value_name = "FILE")]
+    event: Option<std::path::PathBuf>,
 }
-
-/// A Lambda event `{"ghaec2": "dry-run"}` runs the dry run instead of a cycle.
-const DRY_RUN_EVENT_KEY: &str = "ghaec2";
 
 /// Built once per process, borrowed by every cycle.
 struct Deps {
@@ -105,7 +107,14 @@ async fn main() -> ExitCode {
         }
     };
     if cli.once {
-        once(&deps, &scale_sets).await
+        let invocation = match cli.event.as_deref().map(read_event).transpose() {
+            Ok(invocation) => invocation.unwrap_or(Invocation::Cycle),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        };
+        once(&deps, &scale_sets, &invocation).await
     } else {
         continuous(&deps, &scale_sets).await
     }
@@ -173,12 +182,30 @@ async fn teardown_cli(options: teardown::Options) -> ExitCode {
     status
 }
 
-/// One cycle for every scale set at once; the JSON summary on stdout, each failure on stderr.
+/// The invocation `--event FILE` asks for.
+fn read_event(path: &std::path::Path) -> Result<Invocation, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("--event {}: cannot read it: {e}", path.display()))?;
+    let event: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("--event {}: not JSON: {e}", path.display()))?;
+    event::classify(&event).map_err(|e| format!("--event {}: {e}", path.display()))
+}
+
+/// One invocation for every scale set at once (a cycle, or what `invocation` asks for); the
+/// JSON summary on stdout, each failure on stderr.
 #[allow(clippy::print_stdout)]
-async fn once(deps: &Deps, scale_sets: &[ScaleSet]) -> ExitCode {
+async fn once(deps: &Deps, scale_sets: &[ScaleSet], invocation: &Invocation) -> ExitCode {
     let stop = window_stop(deps, shutdown_signal());
     let owner = app::local_owner();
-    let outcome = serve::cycle_all(&deps.actions, scale_sets, &owner, &stop, false).await;
+    let outcome = match invocation {
+        Invocation::DryRun => return dry_run_cli().await,
+        Invocation::SpotInterruption(warning) => {
+            serve::interruption(&deps.actions, scale_sets, &owner, &stop, warning).await
+        }
+        Invocation::Cycle => {
+            serve::cycle_all(&deps.actions, scale_sets, &owner, &stop, false).await
+        }
+    };
     println!("{}", outcome.to_json());
     let mut status = ExitCode::SUCCESS;
     for (name, e) in outcome.failures() {
@@ -276,7 +303,9 @@ fn shutdown_signal() -> watch::Receiver<bool> {
     receiver
 }
 
-/// Lambda: every event (EventBridge schedule, a manual test event) runs one cycle, cut short
+/// Lambda: a spot interruption warning is dealt with, then listened on; the dry-run event runs
+/// the dry run; every other event (EventBridge schedule, a manual test event) runs one cycle,
+/// cut short
 /// by the invocation's deadline minus the safety margin.
 async fn lambda() -> ExitCode {
     let deps = match start().await {
@@ -292,9 +321,16 @@ async fn lambda() -> ExitCode {
     // placeholder ARN leaves no choice).
     let scale_sets = &OnceCell::new();
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
+        let invocation = event::classify(&event.payload).map_err(|e| {
+            tracing::error!(error = %e, "Unreadable event.");
+            Diagnostic {
+                error_type: "BadEvent".to_owned(),
+                error_message: e.to_string(),
+            }
+        })?;
         // The deployed role's own dry run: the same checks as `--dry-run`, with the function's
         // configuration and permissions; nothing changes and no cycle runs.
-        if event.payload.get(DRY_RUN_EVENT_KEY).and_then(Value::as_str) == Some("dry-run") {
+        if invocation == Invocation::DryRun {
             let report = dry_run::report().await;
             tracing::info!(passed = report.passed(), "Dry run: {report}");
             return Ok::<Value, Diagnostic>(report.to_json());
@@ -333,9 +369,13 @@ async fn lambda() -> ExitCode {
             shutdown: watch::channel(false).1,
         };
         let owner = &event.context.request_id;
-        serve::cycle_all(&deps.actions, scale_sets, owner, &stop, false)
-            .await
-            .into_lambda_result()
+        let outcome = match &invocation {
+            Invocation::SpotInterruption(warning) => {
+                serve::interruption(&deps.actions, scale_sets, owner, &stop, warning).await
+            }
+            _ => serve::cycle_all(&deps.actions, scale_sets, owner, &stop, false).await,
+        };
+        outcome.into_lambda_result()
     });
     match lambda_runtime::run(handler).await {
         Ok(()) => ExitCode::SUCCESS,

@@ -165,12 +165,17 @@ pub struct RunnerRecord {
     pub state: RunnerState,
     /// Job id it runs, when busy.
     pub job_id: Option<String>,
+    /// When a spot interruption warning named its instance while it was busy, so that its
+    /// job's end is put down to the interruption.
+    pub interrupted_at: Option<DateTime<Utc>>,
 }
 
 /// The DynamoDB state store: lease, state record and runner ledger of each scale set. Every
 /// write after acquisition is conditional on the lease's fence.
 pub trait StateStore {
-    /// Takes the lease unless another live owner holds it, incrementing the fence.
+    /// Takes the lease unless another owner holds it past `now`, incrementing the fence. A
+    /// caller that must preempt the holder (a spot interruption cannot wait for its window to
+    /// end) passes a `now` after every expiry: the holder's next fenced write then fails.
     fn acquire(
         &self,
         scale_set: &str,
@@ -245,6 +250,8 @@ pub struct Instance {
     pub launched_at: DateTime<Utc>,
     /// `ghaec2:runner-name` tag, once set.
     pub runner_name: Option<String>,
+    /// Instance type, as EC2 reports it.
+    pub instance_type: Option<String>,
 }
 
 /// A capacity or launch error reported by CreateFleet, by code.

@@ -63,6 +63,8 @@ pub enum RemovalReason {
     Unknown,
     /// Its runner could not be registered or given its JIT config right after launch.
     SetUpFailed,
+    /// EC2 warned that it takes the spot instance back in two minutes; the runner was idle.
+    Interrupted,
 }
 
 /// One runner (or bare instance) to take down.
@@ -138,6 +140,18 @@ pub fn overdue_booting(
         .collect()
 }
 
+/// How long the entry of a busy runner whose spot instance was interrupted waits for its
+/// job's end (the service fails a job whose runner stopped answering within minutes).
+pub const INTERRUPTED_JOB_WAIT: Duration = Duration::from_secs(3600);
+
+/// A busy runner's spot instance was interrupted and its job has not ended yet.
+fn awaits_interrupted_job(record: &RunnerRecord, now: DateTime<Utc>) -> bool {
+    record.state == RunnerState::Busy
+        && record
+            .interrupted_at
+            .is_some_and(|at| (now - at).to_std().unwrap_or_default() < INTERRUPTED_JOB_WAIT)
+}
+
 fn age(record: &RunnerRecord, now: DateTime<Utc>) -> Duration {
     (now - record.launched_at).to_std().unwrap_or_default()
 }
@@ -169,15 +183,19 @@ pub fn plan(
 
     for record in &observation.ledger {
         let instance = listed.get(record.instance_id.as_str()).copied();
-        let reason = match (record.state, instance) {
-            (RunnerState::Terminating, _) => Some(RemovalReason::Finished),
+        let gone = match instance {
             // Listed on the way out or terminated: gone now, whatever its age.
-            (_, Some(i)) if !i.state.is_live() => Some(RemovalReason::InstanceGone),
+            Some(i) => !i.state.is_live(),
             // Not listed at all: a launch EC2 may not show yet, until the grace runs out.
-            (_, None) if age(record, now) > timeouts.describe_grace => {
-                Some(RemovalReason::InstanceGone)
-            }
-            (RunnerState::Booting, _) if age(record, now) > timeouts.boot => {
+            None => age(record, now) > timeouts.describe_grace,
+        };
+        let reason = match record.state {
+            RunnerState::Terminating => Some(RemovalReason::Finished),
+            // Not a runner any more, but its entry stays for the job's end to be put down to
+            // the interruption.
+            _ if gone && awaits_interrupted_job(record, now) => continue,
+            _ if gone => Some(RemovalReason::InstanceGone),
+            RunnerState::Booting if age(record, now) > timeouts.boot => {
                 Some(RemovalReason::BootTimeout)
             }
             _ => None,

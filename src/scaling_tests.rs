@@ -15,6 +15,7 @@ fn record(name: &str, instance: &str, state: RunnerState, age_s: i64) -> RunnerR
         launched_at: now() - chrono::Duration::seconds(age_s),
         state,
         job_id: None,
+        interrupted_at: None,
     }
 }
 
@@ -24,6 +25,7 @@ fn instance(id: &str, state: InstanceState) -> Instance {
         state,
         launched_at: now(),
         runner_name: None,
+        instance_type: None,
     }
 }
 
@@ -287,4 +289,46 @@ fn untagged_instances_of_kept_runners_are_tagged() {
         fewer.untagged.iter().all(|u| u.name != "idle-excess"),
         "a runner scaled down is not tagged: {fewer:?}"
     );
+}
+
+/// A busy runner whose spot instance was interrupted: once EC2 has taken the instance it no
+/// longer counts (its replacement is launched), but its entry waits for the job's end, up to
+/// [`INTERRUPTED_JOB_WAIT`]; a busy runner gone without a warning goes at once.
+#[test]
+fn an_interrupted_busy_runner_waits_for_its_job_without_counting() {
+    let interrupted = |minutes_ago: i64| RunnerRecord {
+        interrupted_at: Some(now() - chrono::Duration::minutes(minutes_ago)),
+        ..record("r-int", "i-int", RunnerState::Busy, 600)
+    };
+    let gone = vec![instance("i-int", InstanceState::Terminated)];
+    for (ledger, live, removed) in [
+        // Instance gone, warned 5 minutes ago: not current, not removed.
+        (vec![interrupted(5)], gone.clone(), vec![]),
+        // Still running its job on a live instance: counted, kept.
+        (
+            vec![interrupted(1)],
+            vec![instance("i-int", InstanceState::Running)],
+            vec![],
+        ),
+        // Waited long enough: removed as gone.
+        (vec![interrupted(61)], gone.clone(), vec!["r-int"]),
+        // Never warned: removed as gone at once.
+        (
+            vec![record("r-int", "i-int", RunnerState::Busy, 600)],
+            gone.clone(),
+            vec!["r-int"],
+        ),
+    ] {
+        let counted = u32::from(live.iter().any(|i| i.state.is_live()));
+        let observation = Observation {
+            ledger,
+            instances: live,
+            jit_instance_ids: vec![],
+        };
+        let plan = plan(1, true, &observation, BOOT, "s", now());
+        let names: Vec<&str> = plan.remove.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, removed, "{observation:?}");
+        assert_eq!(plan.current, counted, "{observation:?}");
+        assert_eq!(plan.launch, 1 - counted, "{observation:?}");
+    }
 }

@@ -6,8 +6,11 @@ use serde_json::{Value, json};
 
 use crate::actions::ActionsClient;
 use crate::app::{self, Adapters};
+use crate::aws::{DynamoJitStore, DynamoStateStore, Ec2Fleet};
 use crate::config::Config;
 use crate::cycle::{CycleError, Listener, Ports, Stop, Summary};
+use crate::event::SpotInterruption;
+use crate::ports::StateStore;
 
 /// One scale set of the deployment: its configuration and its AWS adapters.
 #[derive(Debug)]
@@ -34,12 +37,8 @@ pub async fn cycle_all(
     delete_session_on_shutdown: bool,
 ) -> Outcome {
     let cycles = scale_sets.iter().map(|scale_set| async move {
-        let name = scale_set.config.github.scale_set_name.clone();
         let result = cycle(actions, scale_set, owner, stop, delete_session_on_shutdown).await;
-        if let Err(e) = &result {
-            tracing::error!(scale_set = name, error = %e, "Cycle failed.");
-        }
-        (name, result)
+        scale_set.named(result)
     });
     Outcome {
         results: futures::future::join_all(cycles).await,
@@ -59,13 +58,76 @@ pub async fn cycle(
         owner.to_owned(),
         delete_session_on_shutdown,
     );
-    let adapters = &scale_set.adapters;
-    let ports = Ports {
-        store: &adapters.store,
-        fleet: &adapters.fleet,
-        jit: &adapters.jit,
-    };
-    Listener::new(actions, ports, &settings).run(stop).await
+    Listener::new(actions, scale_set.ports(), &settings)
+        .run(stop)
+        .await
+}
+
+/// A spot interruption warning: the scale set whose ledger holds the instance runs a cycle
+/// that deals with it first ([`Listener::run_interrupted`]); the other scale sets are left to
+/// their listeners. An instance no ledger holds is not a ghaec2 runner's: nothing runs.
+pub async fn interruption(
+    actions: &ActionsClient,
+    scale_sets: &[ScaleSet],
+    owner: &str,
+    stop: &Stop,
+    warning: &SpotInterruption,
+) -> Outcome {
+    let lookups = scale_sets.iter().map(|scale_set| async move {
+        let ledger = scale_set.adapters.store.runners(scale_set.name()).await;
+        let holds = ledger.map(|l| l.iter().any(|r| r.instance_id == warning.instance_id));
+        (scale_set, holds)
+    });
+    let mut unread = Vec::new();
+    for (scale_set, holds) in futures::future::join_all(lookups).await {
+        match holds {
+            Ok(false) => {}
+            Ok(true) => {
+                let settings = app::cycle_settings(&scale_set.config, owner.to_owned(), false);
+                let result = Listener::new(actions, scale_set.ports(), &settings)
+                    .run_interrupted(stop, warning)
+                    .await;
+                return Outcome {
+                    results: vec![scale_set.named(result)],
+                };
+            }
+            // A scale set whose ledger cannot be read may be the one: reported.
+            Err(e) => unread.push(scale_set.named(Err(e.into()))),
+        }
+    }
+    if unread.is_empty() {
+        tracing::info!(
+            instance_id = warning.instance_id,
+            "Spot interruption warning for an instance that is not a ghaec2 runner's; ignored."
+        );
+    }
+    Outcome { results: unread }
+}
+
+impl ScaleSet {
+    fn name(&self) -> &str {
+        &self.config.github.scale_set_name
+    }
+
+    fn ports(&self) -> Ports<'_, DynamoStateStore, Ec2Fleet, DynamoJitStore> {
+        Ports {
+            store: &self.adapters.store,
+            fleet: &self.adapters.fleet,
+            jit: &self.adapters.jit,
+        }
+    }
+
+    /// A cycle's result under this scale set's name; a failure is logged with it.
+    fn named(&self, result: Result<Summary, CycleError>) -> (String, Result<Summary, CycleError>) {
+        match &result {
+            Err(e @ CycleError::Fenced(_)) => {
+                tracing::warn!(scale_set = self.name(), error = %e, "Lease taken by another invocation; stopped.");
+            }
+            Err(e) => tracing::error!(scale_set = self.name(), error = %e, "Cycle failed."),
+            Ok(_) => {}
+        }
+        (self.name().to_owned(), result)
+    }
 }
 
 /// One scale set's result as JSON: its summary, or an `error` in place of the counts; with its
@@ -107,14 +169,18 @@ impl Outcome {
 
     /// In Lambda: the summary, or an invocation error when a scale set failed. With one scale
     /// set the error is that cycle's, as it always was; with several it names each failed
-    /// scale set, and has their type when they share one (else `Fatal`).
+    /// scale set, and has their type when they share one (else `Fatal`). A cycle whose lease
+    /// another invocation took (a spot interruption preempts the listener) did not fail: it
+    /// stopped writing, and the other carries on.
     pub fn into_lambda_result(self) -> Result<Value, lambda_runtime::Diagnostic> {
         let json = self.to_json();
         let mut failed: Vec<lambda_runtime::Diagnostic> = Vec::new();
         let mut names = Vec::new();
         let total = self.results.len();
         for (name, result) in self.results {
-            if let Err(e) = result {
+            if let Err(e) = result
+                && !matches!(e, CycleError::Fenced(_))
+            {
                 names.push(name);
                 failed.push(e.into());
             }

@@ -735,6 +735,7 @@ async fn a_stale_owner_is_fenced() {
         launched_at: Utc::now(),
         state: RunnerState::Booting,
         job_id: None,
+        interrupted_at: None,
     };
     let late = [
         h.store

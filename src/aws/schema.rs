@@ -104,6 +104,8 @@ pub mod runner {
     pub const STATE: &str = "state";
     /// Job id while busy (S).
     pub const JOB_ID: &str = "job_id";
+    /// When a spot interruption warning named its busy instance (S, RFC 3339).
+    pub const INTERRUPTED_AT: &str = "interrupted_at";
 }
 
 /// Attribute names of JIT material.

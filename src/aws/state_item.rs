@@ -200,12 +200,9 @@ pub fn encode_runner(runner: &RunnerRecord) -> Item {
     let mut item = Item::from([
         (r::NAME.to_owned(), s(&runner.name)),
         (r::INSTANCE_ID.to_owned(), s(&runner.instance_id)),
-        // Full precision (AutoSi), so a record reads back equal to what was written.
         (
             r::LAUNCHED_AT.to_owned(),
-            s(runner
-                .launched_at
-                .to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            rfc3339_string(&runner.launched_at),
         ),
         (r::STATE.to_owned(), s(runner_state_name(runner.state))),
     ]);
@@ -215,6 +212,9 @@ pub fn encode_runner(runner: &RunnerRecord) -> Item {
     if let Some(job) = &runner.job_id {
         item.insert(r::JOB_ID.to_owned(), s(job));
     }
+    if let Some(at) = &runner.interrupted_at {
+        item.insert(r::INTERRUPTED_AT.to_owned(), rfc3339_string(at));
+    }
     item
 }
 
@@ -222,22 +222,35 @@ pub fn encode_runner(runner: &RunnerRecord) -> Item {
 pub fn decode_runner(item: &Item) -> Result<RunnerRecord, DecodeError> {
     let launched_at = required(string(item, r::LAUNCHED_AT)?, r::LAUNCHED_AT)?;
     let state = required(string(item, r::STATE)?, r::STATE)?;
+    let interrupted_at = string(item, r::INTERRUPTED_AT)?
+        .map(|at| rfc3339(at, r::INTERRUPTED_AT))
+        .transpose()?;
     Ok(RunnerRecord {
         name: required(string(item, r::NAME)?, r::NAME)?.to_owned(),
         instance_id: required(string(item, r::INSTANCE_ID)?, r::INSTANCE_ID)?.to_owned(),
         runner_id: number(item, r::RUNNER_ID)?,
-        launched_at: DateTime::parse_from_rfc3339(launched_at)
-            .map_err(|_| DecodeError {
-                attribute: r::LAUNCHED_AT,
-                problem: "not RFC 3339",
-            })?
-            .with_timezone(&Utc),
+        launched_at: rfc3339(launched_at, r::LAUNCHED_AT)?,
         state: runner_state(state).ok_or(DecodeError {
             attribute: r::STATE,
             problem: "unknown state",
         })?,
         job_id: string(item, r::JOB_ID)?.map(str::to_owned),
+        interrupted_at,
     })
+}
+
+fn rfc3339(at: &str, attribute: &'static str) -> Result<DateTime<Utc>, DecodeError> {
+    DateTime::parse_from_rfc3339(at)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| DecodeError {
+            attribute,
+            problem: "not RFC 3339",
+        })
+}
+
+/// Full precision (AutoSi), so a record reads back equal to what was written.
+fn rfc3339_string(at: &DateTime<Utc>) -> AttributeValue {
+    s(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 #[cfg(test)]
@@ -299,6 +312,7 @@ mod tests {
             launched_at: Utc::now(),
             state: RunnerState::Busy,
             job_id: Some("job-1".into()),
+            interrupted_at: Some(Utc::now()),
         };
         assert_eq!(decode_runner(&encode_runner(&runner)), Ok(runner));
     }

@@ -93,6 +93,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
             tally: Tally::default(),
             passes: 0,
             replacements: SESSION_WAIT,
+            warning: None,
+            interruption: None,
         };
         if created {
             // Stored at once, so a crash leaves a session the next invocation reuses.

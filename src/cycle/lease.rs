@@ -5,9 +5,11 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use super::{CycleError, CycleSettings, LEASE_OVERHANG, SAFETY_MARGIN, Stop};
 use crate::backoff::Backoff;
-use crate::ports::{Lease, LeaseOutcome, ScaleSetState, StateStore};
+use crate::ports::{Lease, LeaseOutcome, PortError, PortErrorKind, ScaleSetState, StateStore};
 
 /// Tries while the holder is releasing: 200 ms apart, slowing to 2 s if it does not (a
 /// crashed holder's lease lapses only at its expiry). Each try is one conditional write.
@@ -58,6 +60,33 @@ pub(super) async fn take<S: StateStore + Sync>(
             );
         }
         stop.pause(wait).await;
+    }
+}
+
+/// The lease taken from whoever holds it: a spot interruption cannot wait for the holder's
+/// window to end. The holder's next fenced write fails and it stops; anything it launched
+/// in between has no ledger entry, and the next reconcile removes it as unknown.
+pub(super) async fn preempt<S: StateStore + Sync>(
+    store: &S,
+    settings: &CycleSettings,
+    stop: &Stop,
+) -> Result<(Lease, ScaleSetState), CycleError> {
+    let name = settings.scale_set_name.as_str();
+    let lease_until = settings.clock.now() + stop.lease_span();
+    // Every lease has lapsed by the end of time.
+    match store
+        .acquire(name, &settings.owner, lease_until, DateTime::<Utc>::MAX_UTC)
+        .await?
+    {
+        LeaseOutcome::Acquired(lease, state) => {
+            tracing::info!(scale_set = name, fence = lease.fence, "Lease preempted.");
+            Ok((lease, state))
+        }
+        LeaseOutcome::Held { owner, .. } => Err(CycleError::Port(PortError {
+            operation: "preempt lease",
+            kind: PortErrorKind::Retryable,
+            message: format!("the state store kept the lease with {owner}"),
+        })),
     }
 }
 

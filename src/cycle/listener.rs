@@ -11,7 +11,7 @@ use super::keeper::SessionKeeper;
 use super::lease;
 use super::summary::{EndReason, Summary};
 use super::{
-    CycleError, CycleSettings, Ports, Reconciler, Run, SAFETY_MARGIN, SessionStatus, Stop,
+    CycleError, CycleSettings, Outcome, Ports, Reconciler, Run, SAFETY_MARGIN, SessionStatus, Stop,
     shutdown_requested,
 };
 use crate::actions::messages;
@@ -19,6 +19,7 @@ use crate::actions::session::LONG_POLL;
 use crate::actions::wire::Envelope;
 use crate::actions::{ActionsClient, ActionsError};
 use crate::backoff::Backoff;
+use crate::event::SpotInterruption;
 use crate::metrics;
 use crate::ports::{Fleet, JitStore, Lease, ScaleSetState, StateStore};
 
@@ -65,11 +66,35 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
         let Some((lease, state)) = lease::take(self.store, self.settings, stop).await? else {
             return Ok(Summary::ended(EndReason::LeaseHeld));
         };
+        self.hold(&lease, state, stop, None).await
+    }
+
+    /// Runs one cycle for a spot interruption warning about one of the scale set's instances:
+    /// preempts the lease (two minutes do not wait for the listener's window), deals with the
+    /// runner, and listens on as any cycle does. The preempted listener stops at its next
+    /// fenced write.
+    pub async fn run_interrupted(
+        &self,
+        stop: &Stop,
+        warning: &SpotInterruption,
+    ) -> Result<Summary, CycleError> {
+        let (lease, state) = lease::preempt(self.store, self.settings, stop).await?;
+        self.hold(&lease, state, stop, Some(warning)).await
+    }
+
+    /// Listens under a lease taken, and gives it up after (not when another took it).
+    async fn hold(
+        &self,
+        lease: &Lease,
+        state: ScaleSetState,
+        stop: &Stop,
+        warning: Option<&SpotInterruption>,
+    ) -> Result<Summary, CycleError> {
         let name = self.settings.scale_set_name.as_str();
-        match self.listen(&lease, state, stop).await {
+        match self.listen(lease, state, stop, warning).await {
             Err(CycleError::Fenced(e)) => Err(CycleError::Fenced(e)),
             other => {
-                self.store.release(name, &lease).await?;
+                self.store.release(name, lease).await?;
                 other
             }
         }
@@ -81,11 +106,13 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
         lease: &Lease,
         state: ScaleSetState,
         stop: &Stop,
+        warning: Option<&SpotInterruption>,
     ) -> Result<Summary, CycleError> {
         let keeper = self.keeper();
         let Some(mut run) = keeper.restore(lease, state, stop).await? else {
             return Ok(Summary::ended(EndReason::SessionConflict));
         };
+        run.warning = warning.cloned();
         tracing::info!(
             scale_set_id = run.scale_set_id,
             session_id = %run.session.id,
@@ -164,7 +191,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
         stop: &Stop,
     ) -> Result<SessionStatus, CycleError> {
         let handled = match step {
-            Step::FirstPass => self.reconcile(run, true).await,
+            Step::FirstPass => self.first_pass(run).await,
             Step::Polled(Err(e)) => return self.keeper().replace(run, e, stop).await,
             Step::Polled(Ok(polled)) => {
                 run.replacements.reset();
@@ -227,6 +254,23 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
         run.tally.messages_processed += 1;
         metrics::count("Messages", 1, &[]);
         Ok(())
+    }
+
+    /// The spot interruption warning, if any, then the first reconcile (which launches the
+    /// interrupted runner's replacement if one is still needed). A retried first pass does not
+    /// deal with the warning twice.
+    async fn first_pass(&self, run: &mut Run) -> Result<(), CycleError> {
+        if let Some(warning) = &run.warning {
+            let mut outcome = Outcome::default();
+            let interruption = self
+                .reconciler
+                .interrupted(&run.lease, run.scale_set_id, warning, &mut outcome)
+                .await?;
+            run.tally.terminated += outcome.terminated;
+            run.interruption = interruption;
+            run.warning = None;
+        }
+        self.reconcile(run, true).await
     }
 
     /// Reconciles towards the latest statistics; `first` marks the invocation's first pass.

@@ -27,12 +27,13 @@ use tokio::time::Instant;
 pub use error::CycleError;
 pub use listener::Listener;
 pub use reconciler::{Outcome, Pass, Reconciler};
-pub use summary::{EndReason, Summary};
+pub use summary::{EndReason, Handling, Interruption, Summary};
 
 use crate::actions::Session;
 use crate::actions::wire::Statistics;
 use crate::backoff::Backoff;
 use crate::clock::Clock;
+use crate::event::SpotInterruption;
 use crate::ports::{Lease, ScaleSetState};
 use crate::scaling;
 
@@ -174,6 +175,10 @@ struct Run {
     passes: u64,
     /// Sessions replaced since the last successful poll, each waiting longer before the next.
     replacements: Backoff,
+    /// The spot interruption warning the invocation was started for, until dealt with.
+    warning: Option<SpotInterruption>,
+    /// What dealing with it did, for the summary.
+    interruption: Option<Interruption>,
 }
 
 impl Run {
@@ -181,8 +186,13 @@ impl Run {
     fn summary(&self, reason: EndReason) -> Summary {
         let session_id = Some(self.session.id.to_string());
         let cursor = self.state.last_message_id;
-        self.tally
-            .summary(Some(self.scale_set_id), session_id, cursor, reason)
+        let summary = self
+            .tally
+            .summary(Some(self.scale_set_id), session_id, cursor, reason);
+        Summary {
+            interruption: self.interruption.clone(),
+            ..summary
+        }
     }
 
     /// Takes a message's statistics; without any the last ones stand, and the next message

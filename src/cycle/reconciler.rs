@@ -6,9 +6,11 @@
 use futures::StreamExt;
 use secrecy::SecretString;
 
+use super::summary::{Handling, Interruption};
 use super::{CycleError, CycleSettings, Ports};
 use crate::actions::messages::JobMessage;
 use crate::actions::{ActionsClient, RunnerRemoval};
+use crate::event::SpotInterruption;
 use crate::metrics;
 use crate::ports::{
     BootFailure, Fleet, InstanceState, JitListing, JitStore, LaunchOutcome, Lease, PortErrorKind,
@@ -173,21 +175,26 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
         events: &[JobMessage],
     ) -> Result<(), CycleError> {
         log_pickups(events);
-        let changes: Vec<(&str, RunnerState, &str)> = events
+        // (runner, its new state, the job, the job's result once completed)
+        let changes: Vec<(&str, RunnerState, &str, Option<&str>)> = events
             .iter()
             .filter_map(|event| match event {
                 JobMessage::JobStarted { job, runner } => Some((
                     runner.runner_name.as_str(),
                     RunnerState::Busy,
                     job.job_id.as_str(),
+                    None,
                 )),
-                JobMessage::JobCompleted { job, runner, .. } if !runner.runner_name.is_empty() => {
-                    Some((
-                        runner.runner_name.as_str(),
-                        RunnerState::Terminating,
-                        job.job_id.as_str(),
-                    ))
-                }
+                JobMessage::JobCompleted {
+                    job,
+                    runner,
+                    result,
+                } if !runner.runner_name.is_empty() => Some((
+                    runner.runner_name.as_str(),
+                    RunnerState::Terminating,
+                    job.job_id.as_str(),
+                    Some(result.as_str()),
+                )),
                 _ => None,
             })
             .collect();
@@ -196,7 +203,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
         }
         let name = self.settings.scale_set_name.as_str();
         let ledger = self.store.runners(name).await?;
-        for (runner_name, state, job_id) in changes {
+        for (runner_name, state, job_id, result) in changes {
             let Some(mut record) = ledger.iter().find(|r| r.name == runner_name).cloned() else {
                 continue;
             };
@@ -204,12 +211,109 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             if record.state == RunnerState::Terminating || record.state == state {
                 continue;
             }
+            if let (Some(result), Some(warned_at)) = (result, record.interrupted_at) {
+                tracing::warn!(
+                    runner = runner_name,
+                    instance_id = record.instance_id,
+                    job_id,
+                    result,
+                    %warned_at,
+                    "Job {job_id} ended {result} on runner {runner_name}, whose spot instance EC2 interrupted."
+                );
+            }
             record.state = state;
             record.job_id = Some(job_id.to_owned()).filter(|id| !id.is_empty());
             self.store.put_runner(name, lease, &record).await?;
             tracing::info!(runner = runner_name, state = ?state, "Runner state changed.");
         }
         Ok(())
+    }
+
+    /// A spot interruption warning for `warning.instance_id`: logged and counted by scale set
+    /// and instance type. An idle or booting runner is removed at once (registration first:
+    /// the service refuses a busy one, which is then marked like any busy one); a busy runner
+    /// is marked, so that its job's end is put down to the interruption. `None` when the
+    /// ledger does not hold the instance (not ours, or gone since). What it terminated goes
+    /// into `outcome`.
+    pub(super) async fn interrupted(
+        &self,
+        lease: &Lease,
+        scale_set_id: i64,
+        warning: &SpotInterruption,
+        outcome: &mut Outcome,
+    ) -> Result<Option<Interruption>, CycleError> {
+        let name = self.settings.scale_set_name.as_str();
+        let instance_id = warning.instance_id.as_str();
+        let ledger = self.store.runners(name).await?;
+        let Some(mut record) = ledger.into_iter().find(|r| r.instance_id == instance_id) else {
+            tracing::info!(
+                instance_id,
+                "Spot interruption warning for an instance the ledger does not hold; nothing to do."
+            );
+            return Ok(None);
+        };
+        let instance_type = self
+            .fleet
+            .instances(scale_set_id)
+            .await?
+            .into_iter()
+            .find(|i| i.id == instance_id)
+            .and_then(|i| i.instance_type);
+        let instance_type_name = instance_type.as_deref().unwrap_or("unknown");
+        tracing::warn!(
+            instance_id,
+            instance_type = instance_type_name,
+            action = warning.action,
+            runner = record.name,
+            runner_state = ?record.state,
+            job_id = record.job_id,
+            "Spot interruption warning for runner {}'s instance {instance_id}.",
+            record.name
+        );
+        metrics::count(
+            "SpotInterruptions",
+            1,
+            &[("ScaleSet", name), ("InstanceType", instance_type_name)],
+        );
+        let handled = match record.state {
+            RunnerState::Terminating => Handling::AlreadyLeaving,
+            RunnerState::Booting | RunnerState::Idle => {
+                let removal = Removal {
+                    name: record.name.clone(),
+                    instance_id: Some(record.instance_id.clone()),
+                    runner_id: record.runner_id,
+                    reason: scaling::RemovalReason::Interrupted,
+                };
+                match self.remove_one(lease, &removal, outcome).await? {
+                    true => Handling::Removed,
+                    // It took a job since the ledger last heard.
+                    false => self.mark_interrupted(lease, &mut record).await?,
+                }
+            }
+            RunnerState::Busy => self.mark_interrupted(lease, &mut record).await?,
+        };
+        Ok(Some(Interruption {
+            instance_id: instance_id.to_owned(),
+            instance_type,
+            runner: record.name,
+            job_id: record.job_id,
+            handled,
+        }))
+    }
+
+    /// Marks a busy runner's instance as interrupted in its ledger entry.
+    async fn mark_interrupted(
+        &self,
+        lease: &Lease,
+        record: &mut RunnerRecord,
+    ) -> Result<Handling, CycleError> {
+        if record.interrupted_at.is_none() {
+            record.interrupted_at = Some(self.settings.clock.now());
+            self.store
+                .put_runner(&self.settings.scale_set_name, lease, record)
+                .await?;
+        }
+        Ok(Handling::MarkedBusy)
     }
 
     /// A scale set the service deleted took its runners with it: its instances, JIT material
@@ -423,6 +527,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             launched_at: self.settings.clock.now(),
             state: RunnerState::Booting,
             job_id: None,
+            interrupted_at: None,
         };
         self.store
             .put_runner(&self.settings.scale_set_name, lease, &record)

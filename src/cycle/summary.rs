@@ -42,6 +42,38 @@ pub struct Summary {
     pub terminated: u32,
     /// Why the cycle ended.
     pub reason: EndReason,
+    /// The spot interruption warning this invocation was started for, and what it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interruption: Option<Interruption>,
+}
+
+/// A spot interruption warning for one of the scale set's instances, and what was done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Interruption {
+    /// The instance EC2 is about to interrupt.
+    pub instance_id: String,
+    /// Its instance type, when EC2 still lists it.
+    pub instance_type: Option<String>,
+    /// Its runner.
+    pub runner: String,
+    /// The job the runner runs, if busy.
+    pub job_id: Option<String>,
+    /// What was done.
+    pub handled: Handling,
+}
+
+/// What a spot interruption warning led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Handling {
+    /// The runner was idle or booting: registration removed, instance terminated.
+    Removed,
+    /// The runner runs a job: marked, so that the job's end is put down to the interruption;
+    /// its replacement comes once EC2 has taken the instance.
+    MarkedBusy,
+    /// The runner was already on its way out (job finished, being removed).
+    AlreadyLeaving,
 }
 
 impl Summary {
@@ -89,6 +121,7 @@ impl Tally {
             launched: self.launched,
             terminated: self.terminated,
             reason,
+            interruption: None,
         }
     }
 }

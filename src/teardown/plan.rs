@@ -179,6 +179,7 @@ mod tests {
             state: InstanceState::Running,
             launched_at: Utc::now(),
             runner_name: tag.map(Into::into),
+            instance_type: None,
         }
     }
 
@@ -190,6 +191,7 @@ mod tests {
             launched_at: Utc::now(),
             state: RunnerState::Busy,
             job_id: None,
+            interrupted_at: None,
         }
     }
 

@@ -272,7 +272,36 @@ impl<A: StandIn> Harness<A> {
         F: Fleet + Sync,
         J: JitStore + Sync,
     {
-        let result = self.captured(services.run(stop)).await;
+        self.settle(stop, Box::pin(services.run(stop))).await
+    }
+
+    /// One cycle for EC2's spot interruption warning about `instance_id`, listening for
+    /// `window`, checked like [`Harness::run`].
+    pub async fn interrupted(
+        &self,
+        window: Duration,
+        instance_id: &str,
+    ) -> Result<Summary, CycleError> {
+        let warning = ghaec2::event::SpotInterruption {
+            instance_id: instance_id.to_owned(),
+            action: "terminate".to_owned(),
+            warned_at: None,
+        };
+        let stop = stop(window);
+        let listener = self.services();
+        self.settle(&stop, Box::pin(listener.run_interrupted(&stop, &warning)))
+            .await
+    }
+
+    /// Runs a cycle with its logs captured, checks it leaked no secret, and returns once
+    /// the poll its window cut short has been answered. The cycle comes boxed: a debug build's
+    /// cycle future is large, and a test thread's stack small.
+    async fn settle(
+        &self,
+        stop: &Stop,
+        cycle: impl Future<Output = Result<Summary, CycleError>>,
+    ) -> Result<Summary, CycleError> {
+        let result = self.captured(cycle).await;
         let last_poll_sent = Instant::now().min(stop.listen_until);
         let leaks = self.leaks(&describe(&result)).await;
         assert!(

@@ -15,6 +15,7 @@ pub fn runner(name: &str) -> RunnerRecord {
         launched_at: Utc::now(),
         state: RunnerState::Booting,
         job_id: None,
+        interrupted_at: None,
     }
 }
 

@@ -171,6 +171,7 @@ impl Fleet for Ec2Fleet {
                     state: instance_state(found.state().and_then(|s| s.name())),
                     launched_at,
                     runner_name,
+                    instance_type: found.instance_type().map(|t| t.as_str().to_owned()),
                 });
             }
         }

@@ -108,6 +108,7 @@ impl Fleet for MemoryFleet {
                 state: i.state,
                 launched_at: i.launched_at,
                 runner_name: i.tags.get(TAG_RUNNER_NAME).cloned(),
+                instance_type: None,
             })
             .collect())
     }

@@ -1,0 +1,208 @@
+//! EC2's two-minute spot interruption warning (`events/spot-interruption.json`), as the Lambda
+//! handler routes it to `Listener::run_interrupted`, against moto_server and the fake: an idle
+//! runner is removed, its instance terminated and replaced within the invocation; a busy one is
+//! marked, its job's failure put down to the interruption, and replaced once EC2 has taken the
+//! instance; the listener the warning preempted stops without another write. Run with
+//! `scripts/with-moto.sh cargo test --test spot_interruptions`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use ghaec2::cycle::{CycleError, EndReason, Handling};
+use ghaec2::ports::{Fleet, RunnerState};
+use ghaec2_fake::{JobSpec, Mode};
+use support::cycle::{SCALE_SET, isolated};
+
+const WINDOW: Duration = Duration::from_millis(2000);
+
+/// The live instances' ids.
+async fn live(h: &support::cycle::Harness) -> Vec<String> {
+    let mut ids: Vec<String> = h.instances().await.into_iter().map(|i| i.id).collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn an_idle_runner_is_removed_terminated_and_replaced_at_once() {
+    let h = isolated(Mode::Dotcom, 1, 5).await;
+    let first = h.cycle(WINDOW).await.unwrap();
+    assert_eq!(first.launched, 1, "{first:?}");
+    let [interrupted] = <[String; 1]>::try_from(live(&h).await).unwrap();
+    assert_eq!(h.boot_all().await, 1);
+
+    let summary = h.interrupted(WINDOW, &interrupted).await.unwrap();
+
+    let interruption = summary
+        .interruption
+        .clone()
+        .expect("the warning is reported");
+    assert_eq!(interruption.instance_id, interrupted);
+    assert_eq!(interruption.handled, Handling::Removed, "{summary:?}");
+    assert!(interruption.instance_type.is_some(), "{interruption:?}");
+    assert_eq!(interruption.job_id, None);
+    // Its replacement came in the same invocation: MIN_RUNNERS is 1.
+    assert_eq!(
+        (summary.launched, summary.terminated),
+        (1, 1),
+        "{summary:?}"
+    );
+    assert_eq!(summary.reason, EndReason::WindowOver);
+    let now_live = live(&h).await;
+    assert_eq!(now_live.len(), 1, "{now_live:?}");
+    assert_ne!(now_live[0], interrupted, "terminated, and replaced");
+    // Registration first: the runner is gone from the service and from the ledger.
+    let runner = &interruption.runner;
+    let fake = h.fake.state();
+    assert!(
+        !fake.runners.iter().any(|r| &r.runner.name == runner),
+        "{fake:?}"
+    );
+    assert!(!h.ledger().await.iter().any(|r| &r.name == runner));
+
+    let logs = h.logs.text();
+    assert!(
+        logs.contains(&format!(
+            "Spot interruption warning for runner {runner}'s instance {interrupted}."
+        )),
+        "{logs}"
+    );
+    let metric = logs
+        .lines()
+        .find(|l| l.contains("\"SpotInterruptions\""))
+        .expect("SpotInterruptions counted");
+    assert!(
+        metric.contains(&format!("\"ScaleSet\":\"{SCALE_SET}\"")),
+        "{metric}"
+    );
+    let instance_type = interruption.instance_type.unwrap();
+    assert!(
+        metric.contains(&format!("\"InstanceType\":\"{instance_type}\"")),
+        "{metric}"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_runner_is_marked_its_failure_attributed_and_replaced_once_its_instance_is_gone() {
+    let h = isolated(Mode::Dotcom, 0, 5).await;
+    let job = h
+        .fake
+        .enqueue_job(JobSpec {
+            duration_ms: Some(600_000),
+            ..JobSpec::with_labels([SCALE_SET])
+        })
+        .unwrap();
+    assert_eq!(h.cycle(WINDOW).await.unwrap().launched, 1);
+    let [busy] = <[String; 1]>::try_from(live(&h).await).unwrap();
+    assert_eq!(h.boot_all().await, 1);
+    // JobStarted reaches the ledger.
+    h.cycle(WINDOW).await.unwrap();
+    let record = h.ledger().await.pop().unwrap();
+    assert_eq!(record.state, RunnerState::Busy, "{record:?}");
+
+    let summary = h.interrupted(WINDOW, &busy).await.unwrap();
+
+    let interruption = summary.interruption.clone().unwrap();
+    assert_eq!(interruption.handled, Handling::MarkedBusy, "{summary:?}");
+    assert_eq!(interruption.job_id, record.job_id);
+    // Nothing taken from under the job, and nothing launched yet: the instance still runs it.
+    assert_eq!(
+        (summary.launched, summary.terminated),
+        (0, 0),
+        "{summary:?}"
+    );
+    assert_eq!(live(&h).await, vec![busy.clone()]);
+    let marked = h.ledger().await.pop().unwrap();
+    assert!(marked.interrupted_at.is_some(), "{marked:?}");
+    assert_eq!(marked.state, RunnerState::Busy);
+
+    // Two minutes later EC2 takes the instance; the service has not noticed yet.
+    h.fleet
+        .terminate(std::slice::from_ref(&busy))
+        .await
+        .unwrap();
+    let after = h.cycle(WINDOW).await.unwrap();
+    assert_eq!(
+        after.launched, 1,
+        "the replacement, for the job still assigned: {after:?}"
+    );
+    assert_eq!(after.terminated, 0, "{after:?}");
+    let waiting = h.ledger().await;
+    assert!(
+        waiting.iter().any(|r| r.instance_id == busy),
+        "kept for the job's end: {waiting:?}"
+    );
+
+    // Then the job fails, and its end is put down to the interruption.
+    h.fake
+        .complete_job(job.runner_request_id, "failed")
+        .unwrap();
+    h.cycle(WINDOW).await.unwrap();
+    let logs = h.logs.text();
+    let runner = &interruption.runner;
+    assert!(
+        logs.contains(&format!(
+            "ended failed on runner {runner}, whose spot instance EC2 interrupted."
+        )),
+        "{logs}"
+    );
+    assert!(!h.ledger().await.iter().any(|r| &r.name == runner));
+}
+
+#[tokio::test]
+async fn a_warning_for_an_instance_the_ledger_does_not_hold_changes_nothing() {
+    let h = isolated(Mode::Dotcom, 1, 5).await;
+    h.cycle(WINDOW).await.unwrap();
+    let before = live(&h).await;
+
+    let summary = h.interrupted(WINDOW, "i-0123456789abcdef0").await.unwrap();
+
+    assert_eq!(summary.interruption, None, "{summary:?}");
+    assert_eq!(
+        (summary.launched, summary.terminated),
+        (0, 0),
+        "{summary:?}"
+    );
+    assert_eq!(live(&h).await, before);
+    assert!(
+        h.logs
+            .text()
+            .contains("Spot interruption warning for an instance the ledger does not hold")
+    );
+}
+
+/// The warning cannot wait for the listener's window: it takes the lease, and the listener
+/// stops at its next fenced write, having released nothing of the new holder's.
+#[tokio::test]
+async fn the_warning_preempts_the_listener_which_stops_without_another_write() {
+    let h = isolated(Mode::Dotcom, 1, 5).await;
+    h.cycle(WINDOW).await.unwrap();
+    let [interrupted] = <[String; 1]>::try_from(live(&h).await).unwrap();
+    h.boot_all().await;
+
+    let listening = support::cycle::stop(Duration::from_secs(6));
+    let listener = h.services();
+    let (preempted, summary) = tokio::join!(listener.run(&listening), async {
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        h.interrupted(WINDOW, &interrupted).await
+    });
+
+    let summary = summary.unwrap();
+    assert_eq!(
+        summary.interruption.map(|i| i.handled),
+        Some(Handling::Removed)
+    );
+    assert!(
+        matches!(preempted, Err(CycleError::Fenced(_))),
+        "{preempted:?}"
+    );
+    // One runner: the replacement, not one more from the stale listener.
+    let live_now = live(&h).await;
+    assert_eq!(live_now.len(), 1, "{live_now:?}");
+    // The next cycle takes the lease the preempting invocation released, and converges.
+    let next = h.cycle(WINDOW).await.unwrap();
+    assert_eq!(next.reason, EndReason::WindowOver, "{next:?}");
+    assert_eq!((next.launched, next.terminated), (0, 0), "{next:?}");
+    assert_eq!(live(&h).await, live_now);
+}
