@@ -66,7 +66,7 @@ fuzz:
 	if [ $$status -ne 0 ]; then grep -v '^fuzz-cases' "$$log" | tail -80; fi; \
 	exit $$status
 
-## ci: what .ci/run runs (invoke-roundtrip: about 10 s warm)
+## ci: what .ci/run runs (invoke-roundtrip: about 20 s warm)
 ci: lint validate test invoke-roundtrip
 
 ## fake: the standalone fake Actions Service on 127.0.0.1:8080
@@ -97,8 +97,9 @@ EVENT ?= events/scheduled.json
 invoke:
 	@bin=$(VENV_BIN); PATH="$$bin:$$PATH" cargo lambda invoke ghaec2 --data-file $(EVENT)
 
-## invoke-roundtrip: stand-ins + cargo lambda watch + every events/*.json + checks, in one go;
-## the one test of src/main.rs's Lambda path (runtime API, start-up, handler, response)
+## invoke-roundtrip: stand-ins + cargo lambda watch + every events/*.json + checks, in one go,
+## with one scale set and then with two (SCALE_SETS); the one test of src/main.rs's Lambda path
+## (runtime API, start-up, handler, response)
 invoke-roundtrip:
 	scripts/invoke-roundtrip.sh
 

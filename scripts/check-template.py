@@ -22,7 +22,11 @@ ignoring case, as IAM does):
 - SSM only on the configured secret parameters and the public /aws/service/ path;
 - KMS only on the configured key parameters, only through a service of this partition
   (kms:ViaService = <service>.${AWS::Region}.${AWS::URLSuffix}), grants only for AWS resources;
-- iam:PassRole only for the runner role, only to EC2 (the Partitions mapping's principals);
+- iam:PassRole only for the runner role and the listed roles of the scale sets' own instance
+  profiles, only to EC2 (the Partitions mapping's principals);
+- a parameter that names a resource (Ref, or ${Name} in Fn::Sub) has an AllowedPattern that
+  refuses wildcards (`*`, `?` alone, after, or in place of any part of an ARN or path), so no
+  parameter value can widen a statement to every role, key or parameter;
 - no hard-coded amazonaws.com in a statement or trust policy: names that differ by partition
   come from the Partitions mapping or ${AWS::URLSuffix};
 - no plaintext secret: the function never sets GITHUB_TOKEN or GITHUB_APP_PRIVATE_KEY.
@@ -97,7 +101,17 @@ SECRET_PARAMETERS = ("GitHubTokenSsmParameter", "GitHubAppPrivateKeySsmParameter
 # The SSM parameters the function may read: the secrets, the CA bundle and the scale set list
 # (not secret).
 READABLE_PARAMETERS = SECRET_PARAMETERS + ("GitHubCaBundleSsmParameter", "ScaleSetsSsmParameter")
-KMS_KEY_PARAMETERS = ("SecretsKmsKeyArn", "Ec2EbsKmsKeyId")
+KMS_KEY_PARAMETERS = ("SecretsKmsKeyArn", "Ec2EbsKmsKeyId", "ScaleSetEbsKmsKeyArns")
+# The roles the function may pass besides the runner role it creates: the one inside your own
+# Ec2InstanceProfile, and those inside the scale sets' own profiles.
+PASS_ROLE_PARAMETERS = ("Ec2InstanceProfileRoleArn", "ScaleSetInstanceProfileRoleArns")
+# Values a resource-naming parameter must refuse: a wildcard alone, after, or in place of each
+# part of a role ARN, a key ARN and a parameter path.
+WILDCARD_SAMPLES = (
+    "arn:aws:iam::123456789012:role/path/runner",
+    "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    "/ghaec2/github-token",
+)
 # KMS actions the function may have: decrypting secrets through SSM, and what EC2 needs of a
 # key to encrypt a volume for the caller. No Encrypt, no plaintext data keys.
 KMS_ACTIONS = {
@@ -207,6 +221,35 @@ def foreign_ec2_arn(resource):
     if account == "<AccountId>" or OTHER_ACCOUNT_EC2_TYPES.get(kind) == account:
         return None
     return kind
+
+
+def wildcard_probes():
+    for wild in "*?":
+        yield wild
+        for sample in WILDCARD_SAMPLES:
+            yield sample + wild
+            parts = re.split(r"([:/])", sample)  # fields at even indexes, separators between
+            for i in range(0, len(parts), 2):
+                yield "".join(parts[:i] + [wild] + parts[i + 1:])
+
+
+def resource_parameters(resource, parameters):
+    """The template parameters a resource takes its value from: a Ref, or ${Name} in a Fn::Sub
+    template (pseudo parameters and resources aside)."""
+    if isinstance(resource, dict) and "Ref" in resource:
+        names = [resource["Ref"]]
+    else:
+        names = re.findall(r"\$\{([A-Za-z0-9]+)\}", sub_text(resource) or "")
+    return [name for name in names if name in parameters]
+
+
+def admitted_wildcard(parameter):
+    """A wildcard value the parameter's AllowedPattern admits (all of them without one), else
+    None. CloudFormation matches the whole value, each item of a CommaDelimitedList."""
+    pattern = parameter.get("AllowedPattern")
+    if pattern is None:
+        return "*"
+    return next((p for p in wildcard_probes() if re.fullmatch(pattern, p)), None)
 
 
 def literal_strings(value):
@@ -341,7 +384,8 @@ def review(template):
                 review_kms(action, canonical, resources, st,
                            lambda text: finding(where, st, text))
             if canonical == "iam:passrole":
-                if not all(is_get_att(r, RUNNER_ROLE) or r == {"Ref": "Ec2InstanceProfileRoleArn"}
+                if not all(is_get_att(r, RUNNER_ROLE)
+                           or r in [{"Ref": p} for p in PASS_ROLE_PARAMETERS]
                            for r in resources):
                     finding(where, st, f"iam:PassRole for {resources!r}, not the runner role")
                 if condition(st, "StringEquals", "iam:PassedToService") != EC2_PRINCIPALS:
@@ -351,6 +395,12 @@ def review(template):
                 finding(where, st, f"unexpected IAM action {action}")
             if canonical == "iam:createservicelinkedrole" and "iam:AWSServiceName" not in keys:
                 finding(where, st, "iam:CreateServiceLinkedRole without iam:AWSServiceName")
+        parameters = template.get("Parameters", {})
+        for name in {n for r in resources for n in resource_parameters(r, parameters)}:
+            wildcard = admitted_wildcard(parameters[name])
+            if wildcard is not None:
+                finding(where, st, f"resource from parameter {name}, whose AllowedPattern "
+                        f"admits the wildcard {wildcard!r}")
         if where == RUNNER_ROLE and any(a.lower().startswith("dynamodb:") for a in actions):
             review_runner_dynamodb(actions, st, lambda text: finding(where, st, text))
 

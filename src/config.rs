@@ -23,6 +23,7 @@
 //! | `EC2_SUBNET_ID`, `EC2_SECURITY_GROUP_ID` | required |
 //! | `EC2_AMI_ID` | none: the current Amazon Linux 2023 of the instance types' architecture |
 //! | `EC2_KEY_PAIR_NAME`, `EC2_SPOT_PRICE`, `EC2_INSTANCE_PROFILE`, `EC2_EBS_KMS_KEY_ID` | none |
+//! | `EC2_EBS_KMS_KEY_ARNS_ALLOWED` | unset: any key (set, even blank: `EC2_EBS_KMS_KEY_ID` must be listed) |
 //! | `EC2_INSTANCE_TYPE` | `m7i.large,m6i.large,m5.large` |
 //! | `EC2_ASSOCIATE_PUBLIC_IP` / `EC2_ON_DEMAND_FAILOVER` | `false` / `true` |
 //! | `EC2_ROOT_VOLUME_SIZE_GIB` | `30` |
@@ -48,11 +49,12 @@
 //!
 //! Layout: [`github_url`] (config URL → scope and API URLs, `docs/protocol.md` §2), `github`,
 //! `scaling`, `ec2`, `runtime` (one settings group each), `credential` (token or App, inline
-//! or SSM), `ca_bundle` (extra CA certificates, file or SSM), `resolve` (SSM secrets →
-//! [`Credential`]), `pem` (private key normalisation), `scale_sets` ([`Deployment`]: the list
-//! of scale sets), `env` (typed lookups that collect problems), `error` ([`ConfigError`]),
-//! [`vars`] (names).
+//! or SSM), `ca_bundle` (extra CA certificates, file or SSM), `allowed` (the KMS keys the
+//! deployment's IAM covers, checked at start-up), `resolve` (SSM secrets → [`Credential`]),
+//! `pem` (private key normalisation), `scale_sets` ([`Deployment`]: the list of scale sets),
+//! `env` (typed lookups that collect problems), `error` ([`ConfigError`]), [`vars`] (names).
 
+mod allowed;
 mod ca_bundle;
 mod credential;
 mod ec2;

@@ -347,10 +347,20 @@ fn kms_and_partition_pinned_names_fail() {
     template["Resources"]["RunnerRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
         ["Principal"] = json!({"Service": "ec2.amazonaws.com"});
     assert_fails(&template, "RunnerRole/?: hard-coded amazonaws.com");
-    // Control: the real EBS statements' shape passes.
-    let mut fine = allow("Fine", json!(["kms:Decrypt", "kms:ReEncryptTo"]), key);
-    fine["Condition"] = via_ec2;
-    assert_passes(&with_function_statement(fine));
+    // A list parameter of something else than keys.
+    let mut roles = allow(
+        "Mutant",
+        json!("kms:Decrypt"),
+        json!({"Ref": "ScaleSetInstanceProfileRoleArns"}),
+    );
+    roles["Condition"] = via_ec2.clone();
+    assert_fails(&with_function_statement(roles), "not a configured key");
+    // Control: the real EBS statements' shape passes, for the top-level key and the list.
+    for key in [key, json!({"Ref": "ScaleSetEbsKmsKeyArns"})] {
+        let mut fine = allow("Fine", json!(["kms:Decrypt", "kms:ReEncryptTo"]), key);
+        fine["Condition"] = via_ec2.clone();
+        assert_passes(&with_function_statement(fine));
+    }
 }
 
 #[test]
@@ -374,6 +384,8 @@ fn pass_role_to_anything_but_the_runner_role_fails() {
             "iam:PassRole",
             json!([{"Fn::GetAtt": ["RunnerRole", "Arn"]}, "arn:aws:iam::123456789012:role/admin"]),
         ),
+        // A parameter that is not one of the role lists, however well its value is checked.
+        ("iam:PassRole", json!({"Ref": "Ec2EbsKmsKeyId"})),
     ];
     for (action, resource) in cases {
         let mut statement = allow("Mutant", json!(action), resource);
@@ -462,6 +474,62 @@ fn plaintext_secrets_on_the_function_fail() {
     }
 }
 
+/// A parameter that names a resource (a Ref, or ${Name} in a Fn::Sub) must refuse wildcards
+/// through its AllowedPattern, item by item for a list: else a parameter value could widen
+/// PassRole, KMS or SSM to everything.
+#[test]
+fn resource_parameters_that_admit_wildcards_fail() {
+    let cases = [
+        // The scale sets' roles: any role name, "*" among them.
+        (
+            "ScaleSetInstanceProfileRoleArns",
+            Some("^$|^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$"),
+            "'arn:aws:iam::123456789012:role/path/runner*'",
+        ),
+        // Any account.
+        (
+            "Ec2InstanceProfileRoleArn",
+            Some("^$|^arn:aws:iam::[0-9*]{1,12}:role/[a-z/]+$"),
+            "'arn:aws:iam::*:role/path/runner'",
+        ),
+        ("ScaleSetEbsKmsKeyArns", None, "'*'"),
+        // Any key of the account.
+        (
+            "Ec2EbsKmsKeyId",
+            Some("^$|^arn:aws:kms:[a-z0-9-]+:[0-9]{12}:key/[^/]+$"),
+            "'arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab*'",
+        ),
+        // A parameter path inside a Fn::Sub: every parameter under /ghaec2/.
+        (
+            "GitHubTokenSsmParameter",
+            Some("^$|^/[a-zA-Z0-9_.*/-]+$"),
+            "'/ghaec2/github-token*'",
+        ),
+    ];
+    for (parameter, pattern, admitted) in cases {
+        let mut template = real_template().clone();
+        let definition = template["Parameters"][parameter]
+            .as_object_mut()
+            .unwrap_or_else(|| panic!("template.yaml has no parameter {parameter}"));
+        match pattern {
+            Some(pattern) => definition.insert("AllowedPattern".to_owned(), json!(pattern)),
+            None => definition.remove("AllowedPattern"),
+        };
+        assert_fails(
+            &template,
+            &format!(
+                "resource from parameter {parameter}, whose AllowedPattern admits the \
+                 wildcard {admitted}"
+            ),
+        );
+    }
+    // Control: a stricter pattern than the real one still passes.
+    let mut template = real_template().clone();
+    template["Parameters"]["ScaleSetEbsKmsKeyArns"]["AllowedPattern"] =
+        json!("^$|^arn:aws:kms:us-east-1:123456789012:key/[0-9a-f-]{36}$");
+    assert_passes(&template);
+}
+
 /// Controls: additions that are scoped as the review asks pass, so the failures above come
 /// from the mutation and not from any change at all.
 #[test]
@@ -478,10 +546,16 @@ fn scoped_additions_pass() {
         json!({"Fn::GetAtt": ["RunnerRole", "Arn"]}),
     );
     pass_runner["Condition"] = json!({"StringEquals": {"iam:PassedToService": ec2_principals()}});
+    let mut pass_listed = pass_runner.clone();
+    pass_listed["Resource"] = json!([
+        {"Ref": "Ec2InstanceProfileRoleArn"},
+        {"Ref": "ScaleSetInstanceProfileRoleArns"}
+    ]);
     let deny_everything = json!({"Sid": "Fine", "Effect": "Deny", "Action": "*", "Resource": "*"});
     for statement in [
         tagged,
         pass_runner,
+        pass_listed,
         deny_everything,
         allow("Fine", json!("ec2:DescribeInstances"), json!("*")),
         allow("Fine", json!("ec2:Describe*"), json!("*")),

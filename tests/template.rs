@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 mod template_script;
 
 use ghaec2::aws::schema;
-use ghaec2::config::{Config, vars};
+use ghaec2::config::{Config, Deployment, vars};
 use ghaec2::cycle::SAFETY_MARGIN;
 use serde_json::{Value, json};
 use template_script::{check_template, dump};
@@ -350,6 +350,119 @@ fn ebs_key_reaches_the_function_and_is_granted_only_when_given() {
     }
 }
 
+/// The scale sets' own roles and keys: lists that default to empty, granted (to EC2 only, as
+/// the runner role and Ec2EbsKmsKeyId are) only when given, each in its own statement.
+#[test]
+fn scale_set_roles_and_keys_are_granted_only_when_listed() {
+    let statements = function()["Properties"]["Policies"][0]["Statement"]
+        .as_array()
+        .unwrap();
+    for (parameter, condition, sids) in [
+        (
+            "ScaleSetInstanceProfileRoleArns",
+            "HasScaleSetRoles",
+            vec!["PassScaleSetRolesOnly"],
+        ),
+        (
+            "ScaleSetEbsKmsKeyArns",
+            "HasScaleSetEbsKmsKeys",
+            vec![
+                "UseScaleSetEbsKeysThroughEc2",
+                "ScaleSetEbsKeyGrantsForEc2Only",
+            ],
+        ),
+    ] {
+        let p = &template()["Parameters"][parameter];
+        assert_eq!(p["Type"], "CommaDelimitedList", "{parameter}");
+        assert_eq!(parameter_default(parameter).as_deref(), Some(""));
+        assert_eq!(
+            template()["Conditions"][condition],
+            json!({"Fn::Not": [{"Fn::Equals": [{"Fn::Join": [",", {"Ref": parameter}]}, ""]}]})
+        );
+        let reference = json!({"Ref": parameter}).to_string();
+        let granting: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s.to_string().contains(&reference))
+            .collect();
+        assert_eq!(granting.len(), sids.len(), "{parameter}");
+        for (statement, sid) in granting.into_iter().zip(sids) {
+            let branches = statement["Fn::If"].as_array().expect("behind a condition");
+            assert_eq!(branches[0], condition);
+            assert_eq!(branches[1]["Sid"], sid);
+            assert_eq!(branches[1]["Resource"], json!({"Ref": parameter}));
+            assert_eq!(branches[2], json!({"Ref": "AWS::NoValue"}));
+        }
+    }
+    // The scale sets' grants have the conditions of the runner role's and Ec2EbsKmsKeyId's:
+    // to EC2 alone.
+    let by_sid = |sid: &str| -> &Value {
+        let branches = statements
+            .iter()
+            .filter_map(|s| s["Fn::If"].as_array().map(|b| &b[1]));
+        statements
+            .iter()
+            .chain(branches)
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("no statement {sid}"))
+    };
+    for (scale_sets, top_level) in [
+        ("PassScaleSetRolesOnly", "PassRunnerRoleOnly"),
+        ("UseScaleSetEbsKeysThroughEc2", "UseEbsKeyThroughEc2"),
+        ("ScaleSetEbsKeyGrantsForEc2Only", "EbsKeyGrantsForEc2Only"),
+    ] {
+        assert_eq!(by_sid(scale_sets)["Action"], by_sid(top_level)["Action"]);
+        assert_eq!(
+            by_sid(scale_sets)["Condition"],
+            by_sid(top_level)["Condition"]
+        );
+    }
+}
+
+/// The function refuses to start when a scale set names a key the stack does not grant, and
+/// names the parameter to add it to; listed there (or as Ec2EbsKmsKeyId), it starts.
+#[test]
+fn a_scale_set_key_the_stack_does_not_grant_is_refused_at_start_up() {
+    const TOP: &str = "arn:aws:kms:us-east-1:123456789012:key/1111aaaa-11aa-11aa-11aa-111111111111";
+    const GPU: &str = "arn:aws:kms:us-east-1:123456789012:key/2222bbbb-22bb-22bb-22bb-222222222222";
+    let start = |extra: &[(&str, &str)]| {
+        let mut overrides: HashMap<String, String> =
+            serde_json::from_value(dump()["samconfig_overrides"].clone()).unwrap();
+        let scale_sets = format!(
+            r#"[{{"RUNNER_SCALE_SET_NAME":"x64"}},
+                {{"RUNNER_SCALE_SET_NAME":"gpu","EC2_EBS_KMS_KEY_ID":"{GPU}"}}]"#
+        );
+        overrides.insert("ScaleSets".to_owned(), scale_sets);
+        for (k, v) in extra {
+            overrides.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let mut env = resolve_environment(&overrides);
+        env.insert(vars::AWS_REGION.to_owned(), "us-east-1".to_owned());
+        let scale_sets = env.get(vars::SCALE_SETS).cloned();
+        Deployment::from_lookup(|name| env.get(name).cloned(), scale_sets.as_deref())
+            .map(|d| d.scale_sets().count())
+            .map_err(|e| e.to_string())
+    };
+    for missing in [vec![], vec![("Ec2EbsKmsKeyId", TOP)]] {
+        let err = start(&missing).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "SCALE_SETS[1] EC2_EBS_KMS_KEY_ID={GPU:?}: expected"
+            )) && err.ends_with("add it to the template parameter ScaleSetEbsKmsKeyArns"),
+            "{err}"
+        );
+    }
+    assert_eq!(start(&[("ScaleSetEbsKmsKeyArns", GPU)]), Ok(2));
+    assert_eq!(
+        start(&[
+            ("Ec2EbsKmsKeyId", TOP),
+            ("ScaleSetEbsKmsKeyArns", &format!("{TOP},{GPU}"))
+        ]),
+        Ok(2)
+    );
+    // Your own key for every scale set needs no list.
+    assert_eq!(start(&[("Ec2EbsKmsKeyId", GPU)]), Ok(2));
+}
+
 #[test]
 fn ca_bundle_parameter_reaches_the_function_and_is_readable_only_when_given() {
     assert_eq!(
@@ -442,7 +555,16 @@ fn resolve_environment(overrides: &HashMap<String, String>) -> HashMap<String, S
                 let separator = args[0].as_str().unwrap();
                 // A list parameter's value is already the comma-joined list.
                 assert_eq!(separator, ",", "only comma joins of list parameters");
-                value(&args[1], p, c)
+                match &args[1] {
+                    Value::Array(items) => Some(
+                        items
+                            .iter()
+                            .filter_map(|item| value(item, p, c))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    list => value(list, p, c),
+                }
             }
             Value::Object(o) if o.contains_key("Fn::If") => {
                 let args = o["Fn::If"].as_array().unwrap();

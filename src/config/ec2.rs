@@ -1,6 +1,7 @@
 //! EC2 settings for the runner instances. ghaec2 builds its own launch template from these
 //! (`docs/design.md`, "Instances"), so each is checked for shape here, before any AWS call.
 
+use super::allowed;
 use super::env::{Env, split_list};
 use super::vars::*;
 
@@ -96,6 +97,9 @@ impl Ec2Settings {
             "a KMS key ARN such as arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             |v| is_kms_key_arn(v).then(|| v.to_owned()),
         );
+        if let Some(key) = &ebs_kms_key_id {
+            allowed::check_ebs_key(env, key);
+        }
         let spot_max_price = env.parsed(
             EC2_SPOT_PRICE,
             "a positive price in USD per hour, such as 0.05",
@@ -183,7 +187,7 @@ fn is_ami(ami: &str) -> bool {
 
 /// `arn:<partition>:kms:<region>:<account>:key/<id>`: IAM grants name keys by ARN, and an
 /// alias would leave the function's grant pointing at nothing.
-fn is_kms_key_arn(value: &str) -> bool {
+pub(super) fn is_kms_key_arn(value: &str) -> bool {
     let fields: Vec<&str> = value.splitn(6, ':').collect();
     matches!(fields.as_slice(), ["arn", partition, "kms", region, account, resource]
     if partition.starts_with("aws")

@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
+mod allowed;
 mod credentials;
 mod location;
 mod scale_sets;

@@ -53,6 +53,9 @@ pub const EC2_INSTANCE_TYPE: &str = "EC2_INSTANCE_TYPE";
 pub const EC2_AMI_ID: &str = "EC2_AMI_ID";
 /// KMS key ARN for the encrypted root volume.
 pub const EC2_EBS_KMS_KEY_ID: &str = "EC2_EBS_KMS_KEY_ID";
+/// KMS key ARNs the deployment's IAM lets the function use for root volumes, comma-separated;
+/// when set (even blank: none), every scale set's [`EC2_EBS_KMS_KEY_ID`] must be one of them.
+pub const EC2_EBS_KMS_KEY_ARNS_ALLOWED: &str = "EC2_EBS_KMS_KEY_ARNS_ALLOWED";
 /// Maximum spot price per instance hour.
 pub const EC2_SPOT_PRICE: &str = "EC2_SPOT_PRICE";
 /// Instance profile name or ARN.
@@ -104,7 +107,7 @@ pub const SCALE_SET_VARIABLES: [&str; 20] = [
 
 /// The variables of the deployment as a whole, shared by every scale set: one GitHub location
 /// and credential, one region, one state table, one invocation.
-pub const DEPLOYMENT_VARIABLES: [&str; 18] = [
+pub const DEPLOYMENT_VARIABLES: [&str; 19] = [
     GITHUB_CONFIG_URL,
     GITHUB_ENTERPRISE_URL,
     ORGANIZATION_NAME,
@@ -123,4 +126,5 @@ pub const DEPLOYMENT_VARIABLES: [&str; 18] = [
     DRAIN_WINDOW_SECONDS,
     SCALE_SETS,
     SCALE_SETS_SSM_PARAMETER,
+    EC2_EBS_KMS_KEY_ARNS_ALLOWED,
 ];
