@@ -101,9 +101,13 @@ impl ActionsClient {
     }
 }
 
-/// The error of a refused workflow-run call: 403 tells "not re-runnable" from a missing
-/// permission by GitHub's message ("This workflow run cannot be rerun"); a 403 that is a rate
-/// limit the HTTP layer could not wait out stays a plain (retryable) API error.
+/// The error of a refused workflow-run call. GitHub answers 403 both to a missing permission
+/// and to a run it will not re-run; only the message tells them apart ("This workflow run
+/// cannot be rerun", "Unable to retry this workflow run because it was created over a month
+/// ago"). Any other 403 counts as a missing permission, which the caller keeps trying (and
+/// logging) until it gives up, rather than dropping the rerun on a message it does not know.
+/// A 403 that is a rate limit the HTTP layer could not wait out stays a plain, retryable
+/// API error.
 fn refusal(response: &Response, method: &Method, url: &Url) -> ActionsError {
     let error = Box::new(response.error(method, url));
     if response.status != StatusCode::FORBIDDEN
@@ -112,9 +116,13 @@ fn refusal(response: &Response, method: &Method, url: &Url) -> ActionsError {
         return ActionsError::Api(error);
     }
     let message = error.message.to_ascii_lowercase();
-    if ["cannot be rerun", "cannot be re-run", "cannot be retried"]
-        .iter()
-        .any(|m| message.contains(m))
+    let not_rerunnable = [
+        "cannot be rerun",
+        "cannot be re-run",
+        "cannot be retried",
+        "unable to retry",
+    ];
+    if not_rerunnable.iter().any(|m| message.contains(m))
     {
         ActionsError::RunNotRerunnable(error)
     } else {
