@@ -168,7 +168,10 @@ mod tests {
             ..record(Some(1))
         };
         for attempt in [None, Some(1)] {
-            let record = RerunRecord { attempt, ..old.clone() };
+            let record = RerunRecord {
+                attempt,
+                ..old.clone()
+            };
             let step = next_step(&record, &run("completed", Some("failure"), 1), now());
             assert!(matches!(step, RerunStep::Done(why) if why.starts_with("gave up")));
         }

@@ -284,8 +284,14 @@ async fn reruns_round_trip_with_a_ttl_under_the_fence() {
         recorded_at: now,
     };
     store.put_rerun("set", &lease, &rerun).await.unwrap();
-    store.put_runner("set", &lease, &runner("r-1")).await.unwrap();
-    assert_eq!(store.reruns("set").await.unwrap(), [rerun.clone()]);
+    store
+        .put_runner("set", &lease, &runner("r-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reruns("set").await.unwrap(),
+        std::slice::from_ref(&rerun)
+    );
     assert_eq!(store.runners("set").await.unwrap().len(), 1);
 
     let key = schema::rerun_key("set", rerun.run_id);
@@ -321,7 +327,10 @@ async fn reruns_round_trip_with_a_ttl_under_the_fence() {
         .await
         .unwrap_err();
     assert_eq!(stale.kind, PortErrorKind::Fenced, "{stale}");
-    assert_eq!(store.reruns("set").await.unwrap(), [rerun.clone()]);
+    assert_eq!(
+        store.reruns("set").await.unwrap(),
+        std::slice::from_ref(&rerun)
+    );
     store
         .delete_rerun("set", &fresh, rerun.run_id)
         .await

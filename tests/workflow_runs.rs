@@ -10,7 +10,7 @@ use ghaec2::config::Credential;
 use ghaec2::ports::RerunRecord;
 use ghaec2::rerun::{RerunStep, next_step};
 use ghaec2_fake::endpoints::{RERUN_FAILED_JOBS, WORKFLOW_RUN};
-use ghaec2_fake::{AppOptions, Fault, FakeOptions, FakeServer, JobSpec};
+use ghaec2_fake::{AppOptions, FakeOptions, FakeServer, Fault, JobSpec};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use support::fake::{client, fake, pat, start};
@@ -55,7 +55,11 @@ async fn a_run_is_read_and_re_run_with_the_rest_headers() {
     let again = client.workflow_run(OWNER, REPO, run).await.unwrap();
     assert_eq!((again.status.as_str(), again.run_attempt), ("queued", 2));
 
-    let calls = [fake.calls_to(WORKFLOW_RUN), fake.calls_to(RERUN_FAILED_JOBS)].concat();
+    let calls = [
+        fake.calls_to(WORKFLOW_RUN),
+        fake.calls_to(RERUN_FAILED_JOBS),
+    ]
+    .concat();
     assert_eq!(calls.len(), 3);
     for call in &calls {
         assert!(
@@ -98,7 +102,10 @@ async fn refusals_say_what_is_missing_or_why_not() {
     let client = client(&fake, &pat());
     let run = run_of_a_job(&fake);
 
-    let running = client.rerun_failed_jobs(OWNER, REPO, run).await.unwrap_err();
+    let running = client
+        .rerun_failed_jobs(OWNER, REPO, run)
+        .await
+        .unwrap_err();
     assert!(
         matches!(running, ActionsError::RunNotRerunnable(_)),
         "{running:?}"
@@ -109,7 +116,10 @@ async fn refusals_say_what_is_missing_or_why_not() {
     fake.add_fault(Fault::github_forbidden(RERUN_FAILED_JOBS, 1));
     fake.add_fault(Fault::github_forbidden(WORKFLOW_RUN, 1));
     let errors = [
-        client.rerun_failed_jobs(OWNER, REPO, run).await.unwrap_err(),
+        client
+            .rerun_failed_jobs(OWNER, REPO, run)
+            .await
+            .unwrap_err(),
         client.workflow_run(OWNER, REPO, run).await.unwrap_err(),
     ];
     for error in &errors {
@@ -119,7 +129,10 @@ async fn refusals_say_what_is_missing_or_why_not() {
         );
         let text = error.to_string();
         assert!(text.contains("\"Actions: read and write\""), "{text}");
-        assert!(text.contains("classic personal access token: repo scope"), "{text}");
+        assert!(
+            text.contains("classic personal access token: repo scope"),
+            "{text}"
+        );
         assert!(!error.is_retryable(), "{text}");
         for secret in fake.issued_secrets() {
             assert!(!text.contains(&secret), "{text}");
@@ -144,7 +157,10 @@ async fn names_that_are_not_github_names_are_refused_before_any_call() {
     for (owner, repo, run, named) in cases {
         for error in [
             client.workflow_run(owner, repo, run).await.unwrap_err(),
-            client.rerun_failed_jobs(owner, repo, run).await.unwrap_err(),
+            client
+                .rerun_failed_jobs(owner, repo, run)
+                .await
+                .unwrap_err(),
         ] {
             assert!(matches!(error, ActionsError::Protocol { .. }), "{error:?}");
             assert!(error.to_string().contains(named), "{error}");
@@ -202,7 +218,12 @@ async fn the_decision_re_runs_a_failed_run_once_even_across_a_crash() {
     assert!(
         matches!(
             steps.as_slice(),
-            [RerunStep::Note(1), RerunStep::Rerun, RerunStep::Done(_), RerunStep::Done(_)]
+            [
+                RerunStep::Note(1),
+                RerunStep::Rerun,
+                RerunStep::Done(_),
+                RerunStep::Done(_)
+            ]
         ),
         "{steps:?}"
     );

@@ -193,7 +193,9 @@ impl Fault {
             endpoint,
             times,
             403,
-            Some(github_body("Resource not accessible by personal access token")),
+            Some(github_body(
+                "Resource not accessible by personal access token",
+            )),
             None,
             None,
         )

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use ghaec2_fake::endpoints::{RERUN_FAILED_JOBS, WORKFLOW_RUN};
-use ghaec2_fake::{DEFAULT_PAT, Fault, FakeOptions, FakeServer, JobSpec, JobState};
+use ghaec2_fake::{DEFAULT_PAT, FakeOptions, FakeServer, Fault, JobSpec, JobState};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -33,7 +33,12 @@ async fn get_run(fake: &FakeServer, run: u64) -> reqwest::Response {
 }
 
 async fn rerun(fake: &FakeServer, run: u64) -> reqwest::Response {
-    let url = run_url(fake, "octo-org", "octo-repo", &format!("{run}/rerun-failed-jobs"));
+    let url = run_url(
+        fake,
+        "octo-org",
+        "octo-repo",
+        &format!("{run}/rerun-failed-jobs"),
+    );
     call(Method::POST, &url, Some(DEFAULT_PAT)).await
 }
 
@@ -70,7 +75,11 @@ async fn a_run_is_read_with_the_credential_in_its_own_repository_only() {
     let url = run_url(&fake, "octo-org", "octo-repo", &run.to_string());
     for credential in [None, Some("ghp_not-a-known-token")] {
         let response = call(Method::GET, &url, credential).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{credential:?}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{credential:?}"
+        );
     }
     for url in [
         run_url(&fake, "someone", "octo-repo", &run.to_string()),
@@ -99,7 +108,11 @@ async fn failed_jobs_are_re_run_once_the_run_completed_as_a_new_attempt() {
         .unwrap();
 
     let response = rerun(&fake, run).await;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN, "not completed yet");
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "not completed yet"
+    );
     assert_eq!(message(response).await, "This workflow run cannot be rerun");
 
     fake.cancel_job(failed.runner_request_id).unwrap();
@@ -126,7 +139,11 @@ async fn failed_jobs_are_re_run_once_the_run_completed_as_a_new_attempt() {
         .into_iter()
         .filter(|j| j.workflow_run_id == run && j.run_attempt == 2)
         .collect();
-    assert_eq!(again.len(), 2, "both cancelled jobs queued again: {again:?}");
+    assert_eq!(
+        again.len(),
+        2,
+        "both cancelled jobs queued again: {again:?}"
+    );
     assert!(
         again.iter().all(|j| j.state != JobState::Queued),
         "offered to the scale set: {again:?}"
@@ -163,7 +180,10 @@ async fn both_endpoints_take_faults_and_a_refused_rerun_changes_nothing() {
         "Resource not accessible by personal access token"
     );
     assert_eq!(fake.workflow_run(run).unwrap().run_attempt, 1);
-    assert_eq!(get_run(&fake, run).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        get_run(&fake, run).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     assert_eq!(rerun(&fake, run).await.status(), StatusCode::CREATED);
     assert_eq!(get_run(&fake, run).await.status(), StatusCode::OK);

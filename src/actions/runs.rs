@@ -97,7 +97,9 @@ impl ActionsClient {
             )));
         }
         let config_url = self.authenticator().config_url();
-        Ok(config_url.api_url(&format!("repos/{owner}/{repo}/actions/runs/{run_id}{suffix}")))
+        Ok(config_url.api_url(&format!(
+            "repos/{owner}/{repo}/actions/runs/{run_id}{suffix}"
+        )))
     }
 }
 
@@ -122,8 +124,7 @@ fn refusal(response: &Response, method: &Method, url: &Url) -> ActionsError {
         "cannot be retried",
         "unable to retry",
     ];
-    if not_rerunnable.iter().any(|m| message.contains(m))
-    {
+    if not_rerunnable.iter().any(|m| message.contains(m)) {
         ActionsError::RunNotRerunnable(error)
     } else {
         ActionsError::ActionsPermission(error)

@@ -51,7 +51,12 @@ const STATUS_COMPLETED: &str = "completed";
 
 impl State {
     /// A run of `owner/repository` (names compared case-insensitively, as GitHub does).
-    pub fn workflow_run(&self, owner: &str, repository: &str, id: u64) -> Result<WorkflowRun, Fail> {
+    pub fn workflow_run(
+        &self,
+        owner: &str,
+        repository: &str,
+        id: u64,
+    ) -> Result<WorkflowRun, Fail> {
         self.runs
             .get(&id)
             .filter(|r| {
@@ -135,7 +140,10 @@ mod tests {
             repository_name: Some("octo-repo".into()),
             ..JobSpec::with_labels(["linux"])
         };
-        state.enqueue_job(spec, Utc::now()).unwrap().runner_request_id
+        state
+            .enqueue_job(spec, Utc::now())
+            .unwrap()
+            .runner_request_id
     }
 
     #[test]
@@ -170,7 +178,12 @@ mod tests {
             .rerun_failed_jobs("octo-org", "octo-repo", run_id, now)
             .unwrap();
         assert_eq!(
-            (run.status.as_str(), run.conclusion, run.run_attempt, run.reruns),
+            (
+                run.status.as_str(),
+                run.conclusion,
+                run.run_attempt,
+                run.reruns
+            ),
             ("queued", None, 2, 1)
         );
     }
@@ -196,7 +209,10 @@ mod tests {
             .collect();
         assert_eq!(again.len(), 1, "{again:?}");
         assert_eq!(again[0].workflow_run_id, run_id);
-        assert_eq!(again[0].job_display_name, state.job(failed).unwrap().job_display_name);
+        assert_eq!(
+            again[0].job_display_name,
+            state.job(failed).unwrap().job_display_name
+        );
         assert_ne!(again[0].runner_request_id, failed);
     }
 }
