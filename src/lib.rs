@@ -18,6 +18,7 @@
 //! - [`app`]: start-up shared by every mode: AWS SDK configuration, secrets, the client.
 //! - [`ports`]: the roles the cycle needs from AWS (state store, fleet, JIT store).
 //! - [`scaling`]: pure decisions: desired count and the reconcile plan.
+//! - [`rerun`]: pure decision: when to re-run an interrupted job's workflow run, exactly once.
 //! - [`dry_run`]: `--dry-run`, checks that change nothing and a report.
 //! - [`teardown`]: `--teardown`, everything of the scale set removed, for `make destroy`.
 //! - [`backoff`]: the one retry policy; [`clock`]: the wall clock the cycle is given.
@@ -39,6 +40,7 @@ pub mod dry_run;
 pub mod event;
 pub mod metrics;
 pub mod ports;
+pub mod rerun;
 pub mod scaling;
 pub mod serve;
 pub mod teardown;

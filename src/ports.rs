@@ -1,5 +1,5 @@
 //! The roles the invocation cycle needs from AWS, as small traits: the state store
-//! (lease, session, cursor, runner ledger), the fleet (EC2) and the JIT store. Real
+//! (lease, session, cursor, runner ledger, pending reruns), the fleet (EC2) and the JIT store. Real
 //! implementations live in [`crate::aws`]; tests wrap them to inject faults at any step.
 
 use std::future::Future;
@@ -170,8 +170,29 @@ pub struct RunnerRecord {
     pub interrupted_at: Option<DateTime<Utc>>,
 }
 
-/// The DynamoDB state store: lease, state record and runner ledger of each scale set. Every
-/// write after acquisition is conditional on the lease's fence.
+/// A workflow run whose job an interrupted spot instance was running, waiting to have its
+/// failed jobs re-run once (`RERUN_INTERRUPTED_JOBS`, decided by [`crate::rerun`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RerunRecord {
+    /// Workflow run id (`workflowRunId` of the job messages); the record's key.
+    pub run_id: i64,
+    /// Repository owner (`ownerName`).
+    pub owner: String,
+    /// Repository name without the owner (`repositoryName`).
+    pub repository: String,
+    /// The interrupted job (`jobId`), for the log.
+    pub job_id: String,
+    /// The runner that ran it, for the log.
+    pub runner_name: String,
+    /// The run attempt the interrupted job ran in, once the run was first read: a later
+    /// attempt means the run was re-run already.
+    pub attempt: Option<u32>,
+    /// When the interruption was recorded.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The DynamoDB state store: lease, state record, runner ledger and pending reruns of each
+/// scale set. Every write after acquisition is conditional on the lease's fence.
 pub trait StateStore {
     /// Takes the lease unless another owner holds it past `now`, incrementing the fence. A
     /// caller that must preempt the holder (a spot interruption cannot wait for its window to
@@ -215,6 +236,25 @@ pub trait StateStore {
         scale_set: &str,
         lease: &Lease,
         name: &str,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// All pending reruns of the scale set.
+    fn reruns(
+        &self,
+        scale_set: &str,
+    ) -> impl Future<Output = Result<Vec<RerunRecord>, PortError>> + Send;
+    /// Creates or replaces a pending rerun (keyed by run id) under the fence.
+    fn put_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        rerun: &RerunRecord,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Deletes a pending rerun under the fence; a missing one is fine.
+    fn delete_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        run_id: i64,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
 }
 

@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, TimeZone, Utc};
 use ghaec2::aws::{DynamoStateStore, schema};
 use ghaec2::ports::{
-    Lease, LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState, StateStore,
+    Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord, RunnerState, ScaleSetState,
+    StateStore,
 };
 use support::moto;
 use support::records::{full_state, runner};
@@ -261,6 +262,81 @@ async fn ledger_round_trips_with_a_ttl() {
         ttl > Utc::now().timestamp() + 86_400,
         "ledger entries carry a TTL days ahead"
     );
+}
+
+#[tokio::test]
+async fn reruns_round_trip_with_a_ttl_under_the_fence() {
+    let (store, client, table) = store().await;
+    let now = Utc::now();
+    let (lease, _) = acquired(
+        store
+            .acquire("set", "inv-1", now + Duration::seconds(60), now)
+            .await
+            .unwrap(),
+    );
+    let rerun = RerunRecord {
+        run_id: 30_433_642,
+        owner: "octo-org".into(),
+        repository: "octo-repo".into(),
+        job_id: "job-7".into(),
+        runner_name: "set-r1".into(),
+        attempt: Some(1),
+        recorded_at: now,
+    };
+    store.put_rerun("set", &lease, &rerun).await.unwrap();
+    store
+        .put_runner("set", &lease, &runner("r-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.reruns("set").await.unwrap(),
+        std::slice::from_ref(&rerun)
+    );
+    assert_eq!(store.runners("set").await.unwrap().len(), 1);
+
+    let key = schema::rerun_key("set", rerun.run_id);
+    assert_eq!(
+        key[schema::SORT_KEY].as_s().unwrap(),
+        "rerun#30433642",
+        "outside the ledger's runner# prefix"
+    );
+    let item = client
+        .get_item()
+        .table_name(&table)
+        .set_key(Some(key))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let ttl: i64 = item[schema::TTL_ATTRIBUTE].as_n().unwrap().parse().unwrap();
+    assert!(
+        ttl > Utc::now().timestamp() + 7 * 86_400,
+        "a rerun outlives the 7 days the cycle watches it"
+    );
+
+    let later = now + Duration::seconds(120);
+    let (fresh, _) = acquired(
+        store
+            .acquire("set", "inv-2", later + Duration::seconds(60), later)
+            .await
+            .unwrap(),
+    );
+    let stale = store
+        .delete_rerun("set", &lease, rerun.run_id)
+        .await
+        .unwrap_err();
+    assert_eq!(stale.kind, PortErrorKind::Fenced, "{stale}");
+    assert_eq!(
+        store.reruns("set").await.unwrap(),
+        std::slice::from_ref(&rerun)
+    );
+    store
+        .delete_rerun("set", &fresh, rerun.run_id)
+        .await
+        .unwrap();
+    assert!(store.reruns("set").await.unwrap().is_empty());
+    assert_eq!(store.runners("set").await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -9,8 +9,8 @@ mod support;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ghaec2::aws::{Ec2Fleet, Patience};
 use ghaec2::ports::{
-    Fleet, JitStore, Lease, LeaseOutcome, PortErrorKind, RunnerRecord, RunnerState, ScaleSetState,
-    StateStore,
+    Fleet, JitStore, Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord, RunnerState,
+    ScaleSetState, StateStore,
 };
 use secrecy::SecretString;
 use support::cycle::{Memory, Moto, REGION, StandIn, config};
@@ -115,6 +115,26 @@ async fn ledger<S: StateStore>(store: &S, scale_set: &str) -> Vec<RunnerRecord> 
     let mut runners = store.runners(scale_set).await.unwrap();
     runners.sort_by(|a, b| a.name.cmp(&b.name));
     runners
+}
+
+/// A pending rerun of run `run_id`, its attempt not read yet.
+fn rerun(run_id: i64) -> RerunRecord {
+    RerunRecord {
+        run_id,
+        owner: "octo-org".into(),
+        repository: "octo-repo".into(),
+        job_id: format!("job-{run_id}"),
+        runner_name: "set-r1".into(),
+        attempt: None,
+        recorded_at: Utc::now(),
+    }
+}
+
+/// Pending reruns sorted by run id: the port promises no order.
+async fn reruns<S: StateStore>(store: &S, scale_set: &str) -> Vec<RerunRecord> {
+    let mut reruns = store.reruns(scale_set).await.unwrap();
+    reruns.sort_by_key(|r| r.run_id);
+    reruns
 }
 
 /// The scale set id of the fleet scenarios (each test has an account of its own), and one
@@ -231,6 +251,7 @@ contract! {
             p.store.acquire("set", "old", now + Duration::seconds(1), now).await.unwrap(),
         );
         p.store.put_runner("set", &stale, &runner("r-1")).await.unwrap();
+        p.store.put_rerun("set", &stale, &rerun(1)).await.unwrap();
         let later = now + Duration::seconds(5);
         let (fresh, state) = acquired(
             p.store.acquire("set", "new", later + Duration::seconds(60), later).await.unwrap(),
@@ -239,6 +260,8 @@ contract! {
             p.store.save("set", &stale, &full_state()).await.unwrap_err(),
             p.store.put_runner("set", &stale, &runner("r-2")).await.unwrap_err(),
             p.store.delete_runner("set", &stale, "r-1").await.unwrap_err(),
+            p.store.put_rerun("set", &stale, &rerun(2)).await.unwrap_err(),
+            p.store.delete_rerun("set", &stale, 1).await.unwrap_err(),
             p.store.release("set", &stale).await.unwrap_err(),
         ];
         for error in &fenced {
@@ -247,15 +270,19 @@ contract! {
         }
         let names: Vec<String> = ledger(&p.store, "set").await.into_iter().map(|r| r.name).collect();
         assert_eq!(names, ["r-1"]);
+        let runs: Vec<i64> = reruns(&p.store, "set").await.into_iter().map(|r| r.run_id).collect();
+        assert_eq!(runs, [1]);
 
         p.store.save("set", &fresh, &state).await.unwrap();
         p.store.delete_runner("set", &fresh, "r-1").await.unwrap();
+        p.store.delete_rerun("set", &fresh, 1).await.unwrap();
         p.store.release("set", &fresh).await.unwrap();
         let (_, kept) = acquired(
             p.store.acquire("set", "next", later + Duration::seconds(60), later).await.unwrap(),
         );
         assert_eq!(kept, ScaleSetState::default(), "the stale save left nothing");
         assert!(ledger(&p.store, "set").await.is_empty());
+        assert!(reruns(&p.store, "set").await.is_empty());
     }
 
     /// A lease nobody ever took fences every write: there is no record to match.
@@ -265,12 +292,15 @@ contract! {
             p.store.save("never", &lease, &ScaleSetState::default()).await.unwrap_err(),
             p.store.put_runner("never", &lease, &runner("r-1")).await.unwrap_err(),
             p.store.delete_runner("never", &lease, "r-1").await.unwrap_err(),
+            p.store.put_rerun("never", &lease, &rerun(1)).await.unwrap_err(),
+            p.store.delete_rerun("never", &lease, 1).await.unwrap_err(),
             p.store.release("never", &lease).await.unwrap_err(),
         ];
         for error in errors {
             assert_eq!(error.kind, PortErrorKind::Fenced, "{error}");
         }
         assert!(p.store.runners("never").await.unwrap().is_empty());
+        assert!(p.store.reruns("never").await.unwrap().is_empty());
     }
 
     /// The fence, not the expiry, guards writes: a lapsed lease nobody took over still writes.
@@ -309,6 +339,32 @@ contract! {
         p.store.delete_runner("set", &lease, "r-boot").await.unwrap();
         p.store.delete_runner("set", &lease, "never-existed").await.unwrap();
         assert_eq!(ledger(&p.store, "set").await, [idle]);
+    }
+
+    /// Pending reruns are per scale set, read back exactly (the time to the nanosecond),
+    /// replaced by run id, apart from the ledger both ways, and deleting one that is not there
+    /// is fine.
+    async fn pending_reruns_are_per_scale_set_keyed_by_run_id_and_apart_from_the_ledger(p) {
+        let now = Utc::now();
+        let (lease, _) = acquired(
+            p.store.acquire("set", "inv-1", now + Duration::seconds(60), now).await.unwrap(),
+        );
+        let (first, second) = (rerun(30_433_642), rerun(7));
+        p.store.put_rerun("set", &lease, &first).await.unwrap();
+        p.store.put_rerun("set", &lease, &second).await.unwrap();
+        p.store.put_runner("set", &lease, &runner("r-1")).await.unwrap();
+        assert_eq!(reruns(&p.store, "set").await, [second.clone(), first.clone()]);
+        assert!(p.store.reruns("other-set").await.unwrap().is_empty());
+        let names: Vec<String> = ledger(&p.store, "set").await.into_iter().map(|r| r.name).collect();
+        assert_eq!(names, ["r-1"], "a rerun is no ledger entry");
+
+        let noted = RerunRecord { attempt: Some(2), ..first };
+        p.store.put_rerun("set", &lease, &noted).await.unwrap();
+        p.store.delete_rerun("set", &lease, second.run_id).await.unwrap();
+        p.store.delete_rerun("set", &lease, 99).await.unwrap();
+        assert_eq!(reruns(&p.store, "set").await, [noted]);
+        p.store.delete_runner("set", &lease, "r-1").await.unwrap();
+        assert_eq!(reruns(&p.store, "set").await.len(), 1, "a ledger delete leaves reruns");
     }
 
     /// Launched instances are listed live under their scale set only, with their launch time,

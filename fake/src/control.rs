@@ -11,7 +11,7 @@ use crate::calls::Call;
 use crate::faults::Fault;
 use crate::server::Shared;
 use crate::state::{
-    ExpireTokens, Fail, Job, JobSpec, RunnerView, SessionView, Snapshot, Statistics,
+    ExpireTokens, Fail, Job, JobSpec, RunnerView, SessionView, Snapshot, Statistics, WorkflowRun,
 };
 use crate::wire::RESULT_SUCCEEDED;
 
@@ -80,6 +80,18 @@ impl Fake {
     pub fn cancel_job(&self, runner_request_id: u64) -> Result<Job, Fail> {
         self.shared
             .with_state(|s, now| s.cancel_job(runner_request_id, now))
+    }
+
+    /// Completes a workflow run with `conclusion` (`failure`, `success`, …); its jobs are
+    /// left as they are.
+    pub fn complete_run(&self, run_id: u64, conclusion: &str) -> Result<WorkflowRun, Fail> {
+        self.shared
+            .with_state(|s, _| s.complete_run(run_id, conclusion))
+    }
+
+    /// A workflow run by id.
+    pub fn workflow_run(&self, run_id: u64) -> Option<WorkflowRun> {
+        self.state().runs.into_iter().find(|r| r.id == run_id)
     }
 
     /// A job by runner request id (decimal) or `jobId`.

@@ -62,6 +62,7 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/_fake/jobs", post(enqueue_job))
         .route("/_fake/jobs/{id}/complete", post(complete_job))
         .route("/_fake/jobs/{id}/cancel", post(cancel_job))
+        .route("/_fake/runs/{id}/complete", post(complete_run))
         .route("/_fake/runners/connect", post(connect_runner))
         .route(
             "/_fake/faults",
@@ -104,6 +105,28 @@ async fn cancel_job(
 ) -> Result<Response> {
     let id = job_id(&shared, &key)?;
     Ok(json(StatusCode::OK, &fake(shared).cancel_job(id)?))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CompleteRunRequest {
+    conclusion: Option<String>,
+}
+
+async fn complete_run(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Response> {
+    let request: CompleteRunRequest = body(&bytes)?;
+    let id = id
+        .parse::<u64>()
+        .map_err(|_| Fail::BadRequest(format!("run id {id:?} is not a number")))?;
+    let conclusion = request.conclusion.as_deref().unwrap_or("success");
+    Ok(json(
+        StatusCode::OK,
+        &fake(shared).complete_run(id, conclusion)?,
+    ))
 }
 
 #[derive(Deserialize, Default)]

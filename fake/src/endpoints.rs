@@ -18,6 +18,11 @@ pub mod paths {
     pub const ACCESS_TOKEN: &str = "/api/v3/app/installations/{installation_id}/access_tokens";
     /// Runner registration (docs/protocol.md §4).
     pub const RUNNER_REGISTRATION: &str = "/api/v3/actions/runner-registration";
+    /// A workflow run (docs/protocol.md §19).
+    pub const WORKFLOW_RUN: &str = "/api/v3/repos/{owner}/{repo}/actions/runs/{run_id}";
+    /// Re-run a workflow run's failed jobs (docs/protocol.md §19).
+    pub const RERUN_FAILED_JOBS: &str =
+        "/api/v3/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs";
     /// Runner groups; clients send the trailing slash (docs/protocol.md §6).
     pub const RUNNER_GROUPS: &str = "/tenant/{tenant}/_apis/runtime/runnergroups/";
     /// Runner groups without the slash (also accepted).
@@ -57,6 +62,10 @@ pub const REGISTRATION_TOKEN: &str = "registration-token";
 pub const ACCESS_TOKEN: &str = "access-token";
 /// `POST /actions/runner-registration`.
 pub const RUNNER_REGISTRATION: &str = "runner-registration";
+/// `GET /repos/{owner}/{repo}/actions/runs/{run_id}`.
+pub const WORKFLOW_RUN: &str = "workflow-runs.get";
+/// `POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs`.
+pub const RERUN_FAILED_JOBS: &str = "workflow-runs.rerun-failed-jobs";
 /// `GET runnergroups/`.
 pub const RUNNER_GROUPS: &str = "runner-groups";
 /// `GET runnerscalesets/{id}`.
@@ -112,7 +121,8 @@ pub enum Service {
 /// The service of an endpoint name.
 pub fn service(endpoint: &str) -> Service {
     match endpoint {
-        REGISTRATION_TOKEN | ACCESS_TOKEN | RUNNER_REGISTRATION => Service::GitHub,
+        REGISTRATION_TOKEN | ACCESS_TOKEN | RUNNER_REGISTRATION | WORKFLOW_RUN
+        | RERUN_FAILED_JOBS => Service::GitHub,
         MESSAGES_GET | MESSAGES_DELETE => Service::Queue,
         CONTROL | UNKNOWN => Service::Other,
         _ => Service::Actions,
@@ -133,6 +143,8 @@ pub fn classify(method: &Method, route: Option<&str>) -> &'static str {
         ) => REGISTRATION_TOKEN,
         ("POST", paths::ACCESS_TOKEN) => self::ACCESS_TOKEN,
         ("POST", paths::RUNNER_REGISTRATION) => self::RUNNER_REGISTRATION,
+        ("GET", paths::WORKFLOW_RUN) => self::WORKFLOW_RUN,
+        ("POST", paths::RERUN_FAILED_JOBS) => self::RERUN_FAILED_JOBS,
         ("GET", paths::RUNNER_GROUPS | RUNNER_GROUPS_NO_SLASH) => self::RUNNER_GROUPS,
         ("GET", SCALE_SETS) => SCALE_SETS_LIST,
         ("POST", SCALE_SETS) => SCALE_SETS_CREATE,

@@ -186,6 +186,21 @@ impl Fault {
         )
     }
 
+    /// `endpoint` answers 403 as GitHub does to a credential without the permission it needs
+    /// (e.g. "Actions: read and write" for the workflow-run calls, docs/protocol.md §19).
+    pub fn github_forbidden(endpoint: &str, times: u32) -> Self {
+        status(
+            endpoint,
+            times,
+            403,
+            Some(github_body(
+                "Resource not accessible by personal access token",
+            )),
+            None,
+            None,
+        )
+    }
+
     /// runner-registration answers 200 with an HTML page (proxy/login page).
     pub fn runner_registration_html(times: u32) -> Self {
         Self::new(

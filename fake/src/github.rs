@@ -1,5 +1,5 @@
-//! GitHub REST endpoints under `/api/v3` (GHES layout, docs/protocol.md §2–§4):
-//! registration token, App installation token, runner registration.
+//! GitHub REST endpoints under `/api/v3` (GHES layout, docs/protocol.md §2–§4, §19):
+//! registration token, App installation token, runner registration, workflow runs.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::respond::{ApiError, authorization, json};
 use crate::server::Shared;
-use crate::state::Fail;
+use crate::state::{Fail, WorkflowRun};
 use crate::tokens::{Scope, verify_app_jwt};
 use crate::wire::{SCHEME_BEARER, SCHEME_REMOTE_AUTH, TOKEN_SCHEMA};
 
@@ -157,4 +157,78 @@ pub async fn runner_registration(
         })?;
     let body = json!({ "url": url, "token": admin.token, "token_schema": TOKEN_SCHEMA, "use_v2_flow": true });
     Ok(json(StatusCode::CREATED, &body).into_response())
+}
+
+/// A workflow run call's refusal, worded as GitHub words it.
+fn run_refusal(fail: Fail) -> ApiError {
+    match fail {
+        Fail::RunNotFound(_) => ApiError::GitHub(StatusCode::NOT_FOUND, "Not Found".to_owned()),
+        Fail::RunNotRerunnable(_) => ApiError::GitHub(StatusCode::FORBIDDEN, fail.to_string()),
+        other => ApiError::from(other),
+    }
+}
+
+/// Checks the GitHub credential, then runs `f` on the run id of the path (a path that is
+/// not a number names no run: 404).
+fn with_run<T>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    run_id: &str,
+    f: impl FnOnce(&mut crate::state::State, u64, chrono::DateTime<chrono::Utc>) -> Result<T, Fail>,
+) -> Result<T, ApiError> {
+    let credential = github_credential(headers)?;
+    shared.with_state(|s, now| {
+        if !s.is_github_credential(credential, now) {
+            return Err(unauthorized(BAD_CREDENTIALS));
+        }
+        let id = run_id
+            .parse::<u64>()
+            .map_err(|_| ApiError::GitHub(StatusCode::NOT_FOUND, "Not Found".to_owned()))?;
+        f(s, id, now).map_err(run_refusal)
+    })
+}
+
+/// The REST shape of a run: the fields clients read, and a few they must ignore.
+fn run_json(run: &WorkflowRun) -> serde_json::Value {
+    json!({
+        "id": run.id,
+        "name": "CI",
+        "run_number": run.id,
+        "event": "push",
+        "status": run.status,
+        "conclusion": run.conclusion,
+        "run_attempt": run.run_attempt,
+        "repository": {
+            "name": run.repository,
+            "full_name": format!("{}/{}", run.owner, run.repository),
+            "owner": { "login": run.owner },
+        },
+    })
+}
+
+/// `GET /api/v3/repos/{owner}/{repo}/actions/runs/{run_id}` ⇒ 200 the run; 404 when the
+/// repository has no such run (docs/protocol.md §19).
+pub async fn workflow_run(
+    State(shared): State<Arc<Shared>>,
+    Path((owner, repo, run_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let run = with_run(&shared, &headers, &run_id, |s, id, _| {
+        s.workflow_run(&owner, &repo, id)
+    })?;
+    Ok(json(StatusCode::OK, &run_json(&run)))
+}
+
+/// `POST /api/v3/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs` ⇒ 201 `{}`;
+/// 403 "This workflow run cannot be rerun" for a run not completed or one that succeeded
+/// (docs/protocol.md §19).
+pub async fn rerun_failed_jobs(
+    State(shared): State<Arc<Shared>>,
+    Path((owner, repo, run_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    with_run(&shared, &headers, &run_id, |s, id, now| {
+        s.rerun_failed_jobs(&owner, &repo, id, now)
+    })?;
+    Ok(json(StatusCode::CREATED, &json!({})))
 }

@@ -40,6 +40,11 @@
 //! * Sparse mode ([`FakeOptions::sparse`], `--sparse`): every Actions service and queue
 //!   answer leaves defaults out, sends `null` for empty values, a refresh has no
 //!   `statistics`, and every message body opens with a job message of an unknown kind.
+//! * Workflow runs (§19): each job belongs to a run (its `workflowRunId`; several jobs may
+//!   share one through [`JobSpec`]'s `workflowRunId`). A run is `queued` until the control
+//!   API completes it; `rerun-failed-jobs` on a completed run that did not succeed raises
+//!   `run_attempt`, makes it `queued` again and re-enqueues the jobs of the finished attempt
+//!   that did not succeed; on any other run it answers 403 "This workflow run cannot be rerun".
 //! * Scale set delete with a running job ⇒ 400 `TaskAgentJobStillRunningException`.
 //! * Test-only levers on [`Fake`]: `requeue_job` (the job's `JobCompleted` "canceled", then
 //!   `JobAssigned` again under the same ids), `lag_statistics` (the next N messages carry
@@ -50,10 +55,11 @@
 //!
 //! | request | body | response |
 //! |---|---|---|
-//! | `POST /_fake/jobs` | [`JobSpec`]: `{"labels":[…], "scaleSetId"?, "durationMs"?, "repositoryName"?, "ownerName"?, "jobWorkflowRef"?, "jobDisplayName"?, "eventName"?}` | 201 [`Job`] (`runnerRequestId`, `jobId`, `state`, times…) |
+//! | `POST /_fake/jobs` | [`JobSpec`]: `{"labels":[…], "scaleSetId"?, "durationMs"?, "repositoryName"?, "ownerName"?, "jobWorkflowRef"?, "jobDisplayName"?, "eventName"?, "workflowRunId"?}` | 201 [`Job`] (`runnerRequestId`, `jobId`, `state`, times…) |
 //! | `POST /_fake/runners/connect` | `{"encodedJITConfig": "…"}` | 200 runner `{id, name, runnerScaleSetId, online, job, status, busy, …}` |
 //! | `POST /_fake/jobs/{id}/complete` | `{"result"?: "succeeded"}` | 200 [`Job`]; `{id}` = runnerRequestId or jobId |
 //! | `POST /_fake/jobs/{id}/cancel` | – | 200 [`Job`] |
+//! | `POST /_fake/runs/{id}/complete` | `{"conclusion"?: "success"}` | 200 [`WorkflowRun`] |
 //! | `GET/POST/DELETE /_fake/faults` | POST: [`Fault`] `{"endpoint","times","action":{"kind":"status","status",json?,text?,retryAfterSecs?} \| {"kind":"html","status"} \| {"kind":"emptyOk"} \| {"kind":"delay","ms"} \| {"kind":"emptyMessageQueueUrl"} \| {"kind":"sessionWithoutStatistics"}}` | 200 list / 201 / 204 |
 //! | `POST /_fake/scale-sets/{id}/delete` | – | 204 (server-side delete) |
 //! | `POST /_fake/sessions/stale` | `{"scaleSetId", "ownerName"?, "ttlMs"?}` | 201 session view |
@@ -75,7 +81,7 @@
 //! | `state/` | the pure, synchronous state machine (no I/O), unit-tested |
 //! | `server.rs` | [`FakeServer`]: shared state behind a `Mutex`, router, job ticker |
 //! | `middleware.rs` | faults, api-version check, correlation headers, BOM, call log |
-//! | `github.rs` | registration token, installation token, runner-registration |
+//! | `github.rs` | registration token, installation token, runner-registration, workflow runs |
 //! | `actions.rs` | runner groups, scale sets, JIT configs, agents |
 //! | `sessions.rs` | session create/refresh/delete |
 //! | `queue.rs` | long poll, ack, acquirejobs, acquirablejobs |
@@ -114,5 +120,6 @@ pub use options::{AppOptions, Bom, DEFAULT_PAT, FakeOptions, Mode};
 pub use server::{FakeServer, StartError};
 pub use state::{
     ExpireTokens, Fail, Job, JobSpec, JobState, RunnerView, SessionView, Snapshot, Statistics,
+    WorkflowRun,
 };
 pub use tls::PrivateCa;

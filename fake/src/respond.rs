@@ -46,9 +46,11 @@ pub fn classify_fail(fail: &Fail) -> (StatusCode, &'static str) {
         Fail::SessionExpired(_) => (StatusCode::BAD_REQUEST, exceptions::SESSION_EXPIRED),
         Fail::AgentExists(_) => (StatusCode::CONFLICT, exceptions::AGENT_EXISTS),
         Fail::AgentNotFound(_) => (StatusCode::NOT_FOUND, exceptions::AGENT_NOT_FOUND),
-        Fail::MessageNotFound(_) | Fail::JobNotFound(_) | Fail::RunnerGroupNotFound(_) => {
-            (StatusCode::NOT_FOUND, exceptions::NOT_FOUND)
-        }
+        Fail::MessageNotFound(_)
+        | Fail::JobNotFound(_)
+        | Fail::RunnerGroupNotFound(_)
+        | Fail::RunNotFound(_) => (StatusCode::NOT_FOUND, exceptions::NOT_FOUND),
+        Fail::RunNotRerunnable(_) => (StatusCode::FORBIDDEN, ""),
         Fail::Unauthorized(_) => (StatusCode::UNAUTHORIZED, ""),
         Fail::BadRequest(_) => (StatusCode::BAD_REQUEST, exceptions::ARGUMENT),
         Fail::Conflict(_) => (

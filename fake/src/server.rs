@@ -247,6 +247,8 @@ fn router(shared: Arc<Shared>) -> Router {
             paths::RUNNER_REGISTRATION,
             post(github::runner_registration),
         )
+        .route(paths::WORKFLOW_RUN, get(github::workflow_run))
+        .route(paths::RERUN_FAILED_JOBS, post(github::rerun_failed_jobs))
         .route(paths::RUNNER_GROUPS, get(actions::runner_groups))
         .route(paths::RUNNER_GROUPS_NO_SLASH, get(actions::runner_groups))
         .route(

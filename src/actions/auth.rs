@@ -20,6 +20,9 @@ use crate::config::{Credential, GitHubConfigUrl};
 pub const ADMIN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Content type the reference clients send to the GitHub API (sic, docs/protocol.md §3.1).
 const GITHUB_CONTENT_TYPE: &str = "application/vnd.github.v3+json";
+/// Media type and API version of the REST calls ghaec2 makes on its own (docs/protocol.md §19).
+const REST_MEDIA_TYPE: &str = "application/vnd.github+json";
+const REST_API_VERSION: &str = "2022-11-28";
 
 /// The admin connection: where the Actions Service is and the token to call it with.
 #[derive(Clone)]
@@ -223,6 +226,23 @@ impl Authenticator {
             })
             .await?;
         admin_from(&response, &url)
+    }
+
+    /// A GitHub REST call with the credential's bearer (the PAT, or a fresh installation token)
+    /// and the headers GitHub's REST docs ask for; the response whatever its status.
+    pub(super) async fn github_rest(
+        &self,
+        method: Method,
+        url: &Url,
+    ) -> Result<Response, ActionsError> {
+        let bearer = self.github_token().await?;
+        let mut call = Call::new(method, url.clone(), Auth::Bearer(&bearer));
+        call.content_type = REST_MEDIA_TYPE;
+        call.headers = vec![
+            ("Accept", REST_MEDIA_TYPE.to_owned()),
+            ("X-GitHub-Api-Version", REST_API_VERSION.to_owned()),
+        ];
+        self.http.send(&call, |_| false).await
     }
 
     async fn post_github(

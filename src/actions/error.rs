@@ -112,6 +112,15 @@ pub enum ActionsError {
     /// The admin token is not a JWT with `exp` (docs/protocol.md §4.3).
     #[error("failed to parse jwt token: {0}")]
     AdminToken(String),
+    /// A workflow-run call refused with 403 for want of permission (docs/protocol.md §19).
+    #[error(
+        "{0}; reading and re-running workflow runs needs the repository permission \"Actions: read and write\" (fine-grained personal access token or GitHub App: Actions write; classic personal access token: repo scope)"
+    )]
+    ActionsPermission(Box<ApiError>),
+    /// GitHub will not re-run this workflow run (403 "This workflow run cannot be rerun"):
+    /// not completed, older than 30 days, or re-run too often.
+    #[error("{0}; GitHub will not re-run this workflow run")]
+    RunNotRerunnable(Box<ApiError>),
     /// Any other non-success status.
     #[error(transparent)]
     Api(#[from] Box<ApiError>),
@@ -167,7 +176,9 @@ impl ActionsError {
             | ActionsError::RegistrationToken(e)
             | ActionsError::InstallationToken(e)
             | ActionsError::QueueTokenExpired(e)
-            | ActionsError::SessionInvalid(e) => Some(e),
+            | ActionsError::SessionInvalid(e)
+            | ActionsError::ActionsPermission(e)
+            | ActionsError::RunNotRerunnable(e) => Some(e),
             _ => None,
         }
     }

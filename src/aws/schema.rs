@@ -9,11 +9,14 @@
 //! |---|---|---|---|
 //! | scale set state (lease, session, cursor, admin, statistics) | `scaleset#<name>` | `state` | none |
 //! | runner ledger entry | `scaleset#<name>` | `runner#<runner name>` | [`RUNNER_TTL`] after the last write |
+//! | pending rerun of an interrupted job's workflow run | `scaleset#<name>` | `rerun#<run id>` | [`RERUN_TTL`] after the last write |
 //! | JIT material of one instance | `jit#<instance ARN>` | `jit` | [`JIT_TTL`] after the write |
 //! | why an instance's runner did not start (written by the instance) | `jit#<instance ARN>` | `boot-failure` | [`BOOT_FAILURE_TTL`] after the write |
 //!
-//! The state record and the ledger share a partition so one Query reads the whole ledger and a
-//! transaction can check the state item's fence next to a ledger write. JIT material gets a
+//! The state record, the ledger and the pending reruns share a partition so one Query reads the
+//! whole ledger (or every rerun) and a transaction can check the state item's fence next to a
+//! write. The ledger's Query and the teardown's key listing select `runner#` sort keys only, and
+//! the instance items' Scan `jit#` partition keys only, so neither meets a `rerun#` item. JIT material gets a
 //! partition per instance because IAM can only scope an instance role to its own items through
 //! the partition key (`dynamodb:LeadingKeys`, see [`super::jit_store`]); the boot-failure record
 //! shares that partition for the same reason.
@@ -44,6 +47,8 @@ pub const SCALE_SET_PREFIX: &str = "scaleset#";
 pub const STATE_SORT_KEY: &str = "state";
 /// Sort key prefix of runner ledger entries.
 pub const RUNNER_PREFIX: &str = "runner#";
+/// Sort key prefix of pending reruns.
+pub const RERUN_PREFIX: &str = "rerun#";
 /// Partition key prefix of JIT material.
 pub const JIT_PREFIX: &str = "jit#";
 /// Sort key of JIT material.
@@ -54,6 +59,10 @@ pub const BOOT_FAILURE_SORT_KEY: &str = "boot-failure";
 /// How long a ledger entry outlives its last write: longer than a self-hosted job may run
 /// (5 days), so the TTL never removes a live runner's entry.
 pub const RUNNER_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a pending rerun outlives its last write: a day past the point where the cycle gives
+/// up on it ([`crate::rerun::GIVE_UP_AFTER`]).
+pub const RERUN_TTL: Duration =
+    Duration::from_secs(crate::rerun::GIVE_UP_AFTER.as_secs() + 24 * 3600);
 /// How long JIT material outlives its write when neither the instance nor the cleanup deletes
 /// it.
 pub const JIT_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -108,6 +117,24 @@ pub mod runner {
     pub const INTERRUPTED_AT: &str = "interrupted_at";
 }
 
+/// Attribute names of a pending rerun.
+pub mod rerun {
+    /// Workflow run id (N).
+    pub const RUN_ID: &str = "run_id";
+    /// Repository owner (S).
+    pub const OWNER: &str = "owner";
+    /// Repository name (S).
+    pub const REPOSITORY: &str = "repository";
+    /// The interrupted job's id (S).
+    pub const JOB_ID: &str = "job_id";
+    /// The runner that ran it (S).
+    pub const RUNNER_NAME: &str = "runner_name";
+    /// The run attempt the job ran in, once read (N).
+    pub const ATTEMPT: &str = "attempt";
+    /// When the interruption was recorded (S, RFC 3339).
+    pub const RECORDED_AT: &str = "recorded_at";
+}
+
 /// Attribute names of JIT material.
 pub mod jit {
     /// The JIT config as the Actions Service returned it (S, secret).
@@ -157,9 +184,29 @@ pub fn runner_key(scale_set: &str, runner_name: &str) -> Key {
     )
 }
 
+/// Key of a pending rerun.
+pub fn rerun_key(scale_set: &str, run_id: i64) -> Key {
+    key(scale_set_pk(scale_set), format!("{RERUN_PREFIX}{run_id}"))
+}
+
 /// The consistent Query of a scale set's ledger: the `runner#` sort keys of its partition
 /// (`#pk` and `#sk` are named; add a projection or filter on top).
 pub fn ledger_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
+    sort_key_query(client, table, scale_set, RUNNER_PREFIX)
+}
+
+/// The consistent Query of a scale set's pending reruns: the `rerun#` sort keys of its
+/// partition.
+pub fn reruns_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
+    sort_key_query(client, table, scale_set, RERUN_PREFIX)
+}
+
+fn sort_key_query(
+    client: &Client,
+    table: &str,
+    scale_set: &str,
+    prefix: &str,
+) -> QueryFluentBuilder {
     client
         .query()
         .table_name(table)
@@ -167,7 +214,7 @@ pub fn ledger_query(client: &Client, table: &str, scale_set: &str) -> QueryFluen
         .expression_attribute_names("#pk", PARTITION_KEY)
         .expression_attribute_names("#sk", SORT_KEY)
         .expression_attribute_values(":pk", AttributeValue::S(scale_set_pk(scale_set)))
-        .expression_attribute_values(":prefix", AttributeValue::S(RUNNER_PREFIX.to_owned()))
+        .expression_attribute_values(":prefix", AttributeValue::S(prefix.to_owned()))
         .consistent_read(true)
 }
 

@@ -1,11 +1,11 @@
-//! [`DynamoStateStore`]: the lease, the state record and the runner ledger of each scale set in
-//! the state table ([`super::schema`]).
+//! [`DynamoStateStore`]: the lease, the state record, the runner ledger and the pending reruns
+//! of each scale set in the state table ([`super::schema`]).
 //!
 //! Fencing: `acquire` increments `fence` in the same conditional write that takes the lease;
 //! every later write is conditional on `fence = :fence AND lease_owner = :owner`, so once a
 //! successor has taken over, a stale owner's late write fails with [`PortErrorKind::Fenced`].
-//! Ledger writes live in other items, so they go through a transaction whose ConditionCheck
-//! tests the state item's fence.
+//! Ledger and rerun writes live in other items, so they go through a transaction whose
+//! ConditionCheck tests the state item's fence.
 
 use std::collections::HashMap;
 
@@ -21,10 +21,12 @@ use chrono::{DateTime, Utc};
 use super::error::{Detail, build_error, classify, from_sdk, malformed};
 use super::schema::{self, state as s};
 use super::state_item::{
-    Item, decode_lease, decode_runner, decode_state, encode_runner, encode_state, millis, n,
+    Item, decode_lease, decode_rerun, decode_runner, decode_state, encode_rerun, encode_runner,
+    encode_state, millis, n,
 };
 use crate::ports::{
-    Lease, LeaseOutcome, PortError, PortErrorKind, RunnerRecord, ScaleSetState, StateStore,
+    Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState,
+    StateStore,
 };
 
 /// The fencing condition every write after `acquire` carries.
@@ -322,6 +324,75 @@ impl StateStore for DynamoStateStore {
         let delete = Delete::builder()
             .table_name(&self.table)
             .set_key(Some(schema::runner_key(scale_set, name)))
+            .build()
+            .map_err(|e| build_error(OP, &e))?;
+        self.fenced_write(
+            OP,
+            scale_set,
+            lease,
+            TransactWriteItem::builder().delete(delete).build(),
+        )
+        .await
+    }
+
+    async fn reruns(&self, scale_set: &str) -> Result<Vec<RerunRecord>, PortError> {
+        const OP: &str = "dynamodb read reruns";
+        let mut pages = schema::reruns_query(&self.client, &self.table, scale_set)
+            .into_paginator()
+            .send();
+        let mut reruns = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| from_sdk(OP, &e, Detail::Full))?;
+            for item in page.items() {
+                match decode_rerun(item) {
+                    Ok(rerun) => reruns.push(rerun),
+                    // One hand-edited record must not stop every cycle; its TTL removes it.
+                    Err(e) => {
+                        tracing::warn!(scale_set, error = %e, "Skipped an unreadable rerun record.")
+                    }
+                }
+            }
+        }
+        Ok(reruns)
+    }
+
+    async fn put_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        rerun: &RerunRecord,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb put rerun";
+        let mut item = encode_rerun(rerun);
+        item.extend(schema::rerun_key(scale_set, rerun.run_id));
+        item.insert(
+            schema::TTL_ATTRIBUTE.to_owned(),
+            schema::expiry_epoch(schema::RERUN_TTL),
+        );
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| build_error(OP, &e))?;
+        self.fenced_write(
+            OP,
+            scale_set,
+            lease,
+            TransactWriteItem::builder().put(put).build(),
+        )
+        .await
+    }
+
+    async fn delete_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        run_id: i64,
+    ) -> Result<(), PortError> {
+        const OP: &str = "dynamodb delete rerun";
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(schema::rerun_key(scale_set, run_id)))
             .build()
             .map_err(|e| build_error(OP, &e))?;
         self.fenced_write(

@@ -1,4 +1,5 @@
-//! DynamoDB items ↔ the port's types (pure): the state record and runner ledger entries.
+//! DynamoDB items ↔ the port's types (pure): the state record, runner ledger entries and
+//! pending reruns.
 //! Attribute names come from [`super::schema`].
 
 use std::collections::HashMap;
@@ -7,8 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::schema::{runner as r, state as s};
-use crate::ports::{RunnerRecord, RunnerState, ScaleSetState, StoredAdmin, StoredSession};
+use super::schema::{rerun as rr, runner as r, state as s};
+use crate::ports::{
+    RerunRecord, RunnerRecord, RunnerState, ScaleSetState, StoredAdmin, StoredSession,
+};
 
 /// A DynamoDB item.
 pub type Item = HashMap<String, AttributeValue>;
@@ -200,10 +203,7 @@ pub fn encode_runner(runner: &RunnerRecord) -> Item {
     let mut item = Item::from([
         (r::NAME.to_owned(), s(&runner.name)),
         (r::INSTANCE_ID.to_owned(), s(&runner.instance_id)),
-        (
-            r::LAUNCHED_AT.to_owned(),
-            rfc3339_string(&runner.launched_at),
-        ),
+        (r::LAUNCHED_AT.to_owned(), rfc3339(runner.launched_at)),
         (r::STATE.to_owned(), s(runner_state_name(runner.state))),
     ]);
     if let Some(id) = runner.runner_id {
@@ -212,45 +212,83 @@ pub fn encode_runner(runner: &RunnerRecord) -> Item {
     if let Some(job) = &runner.job_id {
         item.insert(r::JOB_ID.to_owned(), s(job));
     }
-    if let Some(at) = &runner.interrupted_at {
-        item.insert(r::INTERRUPTED_AT.to_owned(), rfc3339_string(at));
+    if let Some(at) = runner.interrupted_at {
+        item.insert(r::INTERRUPTED_AT.to_owned(), rfc3339(at));
     }
     item
 }
 
 /// A ledger entry.
 pub fn decode_runner(item: &Item) -> Result<RunnerRecord, DecodeError> {
-    let launched_at = required(string(item, r::LAUNCHED_AT)?, r::LAUNCHED_AT)?;
     let state = required(string(item, r::STATE)?, r::STATE)?;
-    let interrupted_at = string(item, r::INTERRUPTED_AT)?
-        .map(|at| rfc3339(at, r::INTERRUPTED_AT))
-        .transpose()?;
     Ok(RunnerRecord {
         name: required(string(item, r::NAME)?, r::NAME)?.to_owned(),
         instance_id: required(string(item, r::INSTANCE_ID)?, r::INSTANCE_ID)?.to_owned(),
         runner_id: number(item, r::RUNNER_ID)?,
-        launched_at: rfc3339(launched_at, r::LAUNCHED_AT)?,
+        launched_at: time(item, r::LAUNCHED_AT)?,
         state: runner_state(state).ok_or(DecodeError {
             attribute: r::STATE,
             problem: "unknown state",
         })?,
         job_id: string(item, r::JOB_ID)?.map(str::to_owned),
-        interrupted_at,
+        interrupted_at: optional_time(item, r::INTERRUPTED_AT)?,
     })
 }
 
-fn rfc3339(at: &str, attribute: &'static str) -> Result<DateTime<Utc>, DecodeError> {
-    DateTime::parse_from_rfc3339(at)
-        .map(|at| at.with_timezone(&Utc))
+/// Full-precision RFC 3339, so a time reads back equal to what was written.
+fn rfc3339(at: DateTime<Utc>) -> AttributeValue {
+    s(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+fn time(item: &Item, attribute: &'static str) -> Result<DateTime<Utc>, DecodeError> {
+    required(optional_time(item, attribute)?, attribute)
+}
+
+fn optional_time(
+    item: &Item,
+    attribute: &'static str,
+) -> Result<Option<DateTime<Utc>>, DecodeError> {
+    let Some(text) = string(item, attribute)? else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| Some(at.with_timezone(&Utc)))
         .map_err(|_| DecodeError {
             attribute,
             problem: "not RFC 3339",
         })
 }
 
-/// Full precision (AutoSi), so a record reads back equal to what was written.
-fn rfc3339_string(at: &DateTime<Utc>) -> AttributeValue {
-    s(at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+/// A pending rerun's attributes, without key and TTL.
+pub fn encode_rerun(rerun: &RerunRecord) -> Item {
+    let mut item = Item::from([
+        (rr::RUN_ID.to_owned(), n(rerun.run_id)),
+        (rr::OWNER.to_owned(), s(&rerun.owner)),
+        (rr::REPOSITORY.to_owned(), s(&rerun.repository)),
+        (rr::JOB_ID.to_owned(), s(&rerun.job_id)),
+        (rr::RUNNER_NAME.to_owned(), s(&rerun.runner_name)),
+        (rr::RECORDED_AT.to_owned(), rfc3339(rerun.recorded_at)),
+    ]);
+    if let Some(attempt) = rerun.attempt {
+        item.insert(rr::ATTEMPT.to_owned(), n(attempt));
+    }
+    item
+}
+
+/// A pending rerun.
+pub fn decode_rerun(item: &Item) -> Result<RerunRecord, DecodeError> {
+    let text = |attribute| -> Result<String, DecodeError> {
+        Ok(required(string(item, attribute)?, attribute)?.to_owned())
+    };
+    Ok(RerunRecord {
+        run_id: required(number(item, rr::RUN_ID)?, rr::RUN_ID)?,
+        owner: text(rr::OWNER)?,
+        repository: text(rr::REPOSITORY)?,
+        job_id: text(rr::JOB_ID)?,
+        runner_name: text(rr::RUNNER_NAME)?,
+        attempt: number(item, rr::ATTEMPT)?,
+        recorded_at: time(item, rr::RECORDED_AT)?,
+    })
 }
 
 #[cfg(test)]
@@ -315,6 +353,29 @@ mod tests {
             interrupted_at: Some(Utc::now()),
         };
         assert_eq!(decode_runner(&encode_runner(&runner)), Ok(runner));
+    }
+
+    #[test]
+    fn rerun_round_trips_with_and_without_an_attempt() {
+        let rerun = RerunRecord {
+            run_id: 30_433_642,
+            owner: "octo-org".into(),
+            repository: "octo-repo".into(),
+            job_id: "job-1".into(),
+            runner_name: "set-r1".into(),
+            attempt: None,
+            recorded_at: Utc::now(),
+        };
+        let noted = RerunRecord {
+            attempt: Some(2),
+            ..rerun.clone()
+        };
+        for rerun in [rerun, noted.clone()] {
+            assert_eq!(decode_rerun(&encode_rerun(&rerun)), Ok(rerun));
+        }
+        let mut item = encode_rerun(&noted);
+        item.insert(rr::RECORDED_AT.into(), s("yesterday"));
+        assert_eq!(decode_rerun(&item).unwrap_err().attribute, rr::RECORDED_AT);
     }
 
     #[test]

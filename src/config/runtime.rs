@@ -24,6 +24,10 @@ pub struct RuntimeSettings {
     /// the service silently refuses deprecated runners and their jobs then queue forever, so
     /// the user-data script powers off instead. `0.0.0` starts any. Default `2.329.0`.
     pub runner_min_version: String,
+    /// `RERUN_INTERRUPTED_JOBS`: re-run the failed jobs of a workflow run once when a spot
+    /// interruption failed one of its jobs (needs the credential's "Actions: read and
+    /// write"). Default false.
+    pub rerun_interrupted_jobs: bool,
 }
 
 /// Default of `RUNNER_MIN_VERSION`.
@@ -66,12 +70,14 @@ impl RuntimeSettings {
                 |v| is_version(v).then(|| v.to_owned()),
             )
             .unwrap_or_else(|| DEFAULT_RUNNER_MIN_VERSION.to_owned());
+        let rerun_interrupted_jobs = env.boolean(RERUN_INTERRUPTED_JOBS, false);
         Some(Self {
             state_table_name,
             drain_window: drain_window?,
             runner_boot_timeout: runner_boot_timeout?,
             runner_work_folder,
             runner_min_version,
+            rerun_interrupted_jobs: rerun_interrupted_jobs?,
         })
     }
 }

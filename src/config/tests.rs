@@ -101,6 +101,7 @@ fn a_full_configuration_sets_every_field() {
         ("RUNNER_BOOT_TIMEOUT_SECONDS", "30"),
         ("RUNNER_WORK_FOLDER", "work/dir"),
         ("RUNNER_MIN_VERSION", "2.330.1"),
+        ("RERUN_INTERRUPTED_JOBS", "true"),
     ]);
     without(&mut vars, &["GITHUB_TOKEN"]);
     let config = ok(&vars);
@@ -179,6 +180,7 @@ fn a_full_configuration_sets_every_field() {
             runner_boot_timeout: Duration::from_secs(30),
             runner_work_folder: "work/dir".to_owned(),
             runner_min_version: "2.330.1".to_owned(),
+            rerun_interrupted_jobs: true,
         }
     );
 }
@@ -232,6 +234,7 @@ fn unset_and_blank_optional_variables_take_their_defaults() {
         assert_eq!(config.runtime.runner_boot_timeout, Duration::from_secs(300));
         assert_eq!(config.runtime.runner_work_folder, "_work");
         assert_eq!(config.runtime.runner_min_version, "2.329.0");
+        assert!(!config.runtime.rerun_interrupted_jobs);
     }
 }
 
@@ -270,6 +273,7 @@ fn every_invalid_value_names_the_variable_the_value_and_the_expectation() {
         ("RUNNER_WORK_FOLDER", "../etc", "a relative folder path"),
         ("RUNNER_MIN_VERSION", "2.329", "a runner version such as 2.329.0"),
         ("RUNNER_MIN_VERSION", "2.329.0; reboot", "a runner version such as 2.329.0"),
+        ("RERUN_INTERRUPTED_JOBS", "sometimes", "true or false"),
     ];
     for (variable, value, expected) in cases {
         let mut vars = with(&[(variable, value)]);

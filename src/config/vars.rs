@@ -76,6 +76,9 @@ pub const RUNNER_BOOT_TIMEOUT_SECONDS: &str = "RUNNER_BOOT_TIMEOUT_SECONDS";
 pub const RUNNER_WORK_FOLDER: &str = "RUNNER_WORK_FOLDER";
 /// Oldest runner version an instance may start.
 pub const RUNNER_MIN_VERSION: &str = "RUNNER_MIN_VERSION";
+/// Whether the failed jobs of a workflow run are re-run once when a spot interruption
+/// failed one of its jobs.
+pub const RERUN_INTERRUPTED_JOBS: &str = "RERUN_INTERRUPTED_JOBS";
 /// The scale sets of the deployment: a JSON array of objects of per-scale-set variables.
 pub const SCALE_SETS: &str = "SCALE_SETS";
 /// SSM parameter holding the text of [`SCALE_SETS`].
@@ -124,6 +127,7 @@ pub const DEPLOYMENT_VARIABLES: [&str; 19] = [
     AWS_DEFAULT_REGION,
     STATE_TABLE_NAME,
     DRAIN_WINDOW_SECONDS,
+    RERUN_INTERRUPTED_JOBS,
     SCALE_SETS,
     SCALE_SETS_SSM_PARAMETER,
     EC2_EBS_KMS_KEY_ARNS_ALLOWED,

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
     Fleet, Instance, JitListing, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError,
-    PortErrorKind, RunnerRecord, ScaleSetState, StateStore,
+    PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState, StateStore,
 };
 use secrecy::SecretString;
 
@@ -29,6 +29,12 @@ pub const RUNNERS: &str = "runners";
 pub const PUT_RUNNER: &str = "put_runner";
 /// `StateStore::delete_runner`.
 pub const DELETE_RUNNER: &str = "delete_runner";
+/// `StateStore::reruns`.
+pub const RERUNS: &str = "reruns";
+/// `StateStore::put_rerun`.
+pub const PUT_RERUN: &str = "put_rerun";
+/// `StateStore::delete_rerun`.
+pub const DELETE_RERUN: &str = "delete_rerun";
 /// `Fleet::instances`.
 pub const INSTANCES: &str = "instances";
 /// `Fleet::launch`.
@@ -350,6 +356,40 @@ impl<S: StateStore + Sync> StateStore for Faulty<'_, S> {
             DELETE_RUNNER,
             n,
             self.inner.delete_runner(scale_set, lease, name),
+        )
+        .await
+    }
+
+    async fn reruns(&self, scale_set: &str) -> Result<Vec<RerunRecord>, PortError> {
+        let n = self.enter(RERUNS);
+        self.maybe_take_over(RERUNS, n, scale_set).await;
+        self.around(RERUNS, n, self.inner.reruns(scale_set)).await
+    }
+
+    async fn put_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        rerun: &RerunRecord,
+    ) -> Result<(), PortError> {
+        let n = self.enter(PUT_RERUN);
+        self.maybe_take_over(PUT_RERUN, n, scale_set).await;
+        self.around(PUT_RERUN, n, self.inner.put_rerun(scale_set, lease, rerun))
+            .await
+    }
+
+    async fn delete_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        run_id: i64,
+    ) -> Result<(), PortError> {
+        let n = self.enter(DELETE_RERUN);
+        self.maybe_take_over(DELETE_RERUN, n, scale_set).await;
+        self.around(
+            DELETE_RERUN,
+            n,
+            self.inner.delete_rerun(scale_set, lease, run_id),
         )
         .await
     }

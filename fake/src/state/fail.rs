@@ -42,6 +42,12 @@ pub enum Fail {
     /// Unknown job (control API).
     #[error("Job {0} was not found")]
     JobNotFound(String),
+    /// Unknown workflow run, or one of another repository (GitHub: 404).
+    #[error("Workflow run {0} was not found")]
+    RunNotFound(u64),
+    /// Re-run of a run that is not completed or succeeded (GitHub: 403).
+    #[error("This workflow run cannot be rerun")]
+    RunNotRerunnable(u64),
     /// Unknown runner group.
     #[error("Runner group {0} was not found")]
     RunnerGroupNotFound(u64),

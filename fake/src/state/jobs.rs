@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Fail, Job, JobState, State, after};
+use super::{Fail, Job, JobState, State, WorkflowRun, after};
 use crate::options::Mode;
 use crate::wire::{
     JOB_ASSIGNED, JOB_AVAILABLE, JOB_COMPLETED, JOB_STARTED, RESULT_CANCELED, ZERO_TIME,
@@ -34,6 +34,8 @@ pub struct JobSpec {
     pub job_display_name: Option<String>,
     /// Event (default `push`).
     pub event_name: Option<String>,
+    /// Workflow run the job belongs to (default `100000 +` its request id, a run of its own).
+    pub workflow_run_id: Option<u64>,
 }
 
 impl JobSpec {
@@ -65,6 +67,12 @@ impl State {
         self.next_request_id += 1;
         let repo = spec.repository_name.unwrap_or_else(|| "repo".to_owned());
         let owner = spec.owner_name.unwrap_or_else(|| "owner".to_owned());
+        let workflow_run_id = spec.workflow_run_id.unwrap_or(100_000 + id);
+        let run_attempt = self
+            .runs
+            .entry(workflow_run_id)
+            .or_insert_with(|| WorkflowRun::new(workflow_run_id, &owner, &repo))
+            .run_attempt;
         let job = Job {
             runner_request_id: id,
             job_id: uuid::Uuid::new_v4().to_string(),
@@ -75,7 +83,8 @@ impl State {
             repository_name: repo,
             owner_name: owner,
             job_display_name: spec.job_display_name.unwrap_or_else(|| format!("job {id}")),
-            workflow_run_id: 100_000 + id,
+            workflow_run_id,
+            run_attempt,
             event_name: spec.event_name.unwrap_or_else(|| "push".to_owned()),
             duration: spec
                 .duration_ms

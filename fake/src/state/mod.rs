@@ -3,7 +3,8 @@
 //! are unit-tested here and the HTTP layer only translates.
 //!
 //! Split by concept: `auth` (token chain), `scale_sets`, `sessions`, `queue`
-//! (messages), `jobs` (lifecycle and events), `runners` (JIT, connect, agents).
+//! (messages), `jobs` (lifecycle and events), `runners` (JIT, connect, agents), `runs`
+//! (workflow runs and their re-runs).
 
 mod auth;
 mod fail;
@@ -13,6 +14,7 @@ mod queue;
 #[cfg(test)]
 mod redelivery_tests;
 mod runners;
+mod runs;
 mod scale_sets;
 mod sessions;
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub use model::{
     Job, JobState, Label, Queue, Runner, RunnerGroup, RunnerSetting, ScaleSet, Session, Statistics,
 };
 pub use queue::Envelope;
+pub use runs::WorkflowRun;
 pub use scale_sets::ScaleSetInput;
 pub use sessions::SessionGrant;
 
@@ -68,6 +71,8 @@ pub struct State {
     queues: BTreeMap<u64, Queue>,
     jobs: BTreeMap<u64, Job>,
     runners: BTreeMap<u64, Runner>,
+    /// Workflow runs by id.
+    runs: BTreeMap<u64, WorkflowRun>,
     next_scale_set_id: u64,
     next_runner_id: u64,
     next_request_id: u64,
@@ -91,6 +96,8 @@ pub struct Snapshot {
     pub runners: Vec<RunnerView>,
     /// Jobs, oldest first.
     pub jobs: Vec<Job>,
+    /// Workflow runs by id.
+    pub runs: Vec<WorkflowRun>,
 }
 
 /// A scale set as inspected.
@@ -168,6 +175,7 @@ impl State {
             queues: BTreeMap::new(),
             jobs: BTreeMap::new(),
             runners: BTreeMap::new(),
+            runs: BTreeMap::new(),
             next_scale_set_id: 1,
             next_runner_id: 1,
             next_request_id: 1,
@@ -281,6 +289,7 @@ impl State {
                 .collect(),
             runners: self.runners.values().map(RunnerView::from).collect(),
             jobs: self.jobs.values().cloned().collect(),
+            runs: self.runs.values().cloned().collect(),
         }
     }
 

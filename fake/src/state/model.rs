@@ -121,6 +121,8 @@ pub struct Job {
     pub job_display_name: String,
     /// Workflow run id.
     pub workflow_run_id: u64,
+    /// The run's attempt the job belongs to (1, plus one per re-run).
+    pub run_attempt: u32,
     /// Triggering event.
     pub event_name: String,
     /// How long it runs once started (`None` = until completed by hand).

@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
-    Lease, LeaseOutcome, PortError, PortErrorKind, RunnerRecord, ScaleSetState, StateStore,
+    Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState,
+    StateStore,
 };
 
 use super::lock;
@@ -19,13 +20,14 @@ use super::lock;
 ///   else takes it;
 /// - `release` sets the expiry to the epoch, so the lease is free whatever the next caller's
 ///   clock says;
-/// - the ledger is per scale set; deleting an entry that is not there is fine.
+/// - the ledger and the pending reruns are per scale set; deleting an entry that is not there
+///   is fine.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStateStore {
     table: Arc<Mutex<HashMap<String, Record>>>,
 }
 
-/// One scale set's state record and ledger.
+/// One scale set's state record, ledger and pending reruns.
 #[derive(Debug, Default)]
 struct Record {
     /// Owner and expiry (millisecond precision), once the lease was ever taken.
@@ -34,6 +36,8 @@ struct Record {
     state: ScaleSetState,
     /// Ledger entries by runner name.
     ledger: BTreeMap<String, RunnerRecord>,
+    /// Pending reruns by run id.
+    reruns: BTreeMap<i64, RerunRecord>,
 }
 
 impl MemoryStateStore {
@@ -164,6 +168,36 @@ impl StateStore for MemoryStateStore {
     ) -> Result<(), PortError> {
         self.fenced("memory delete runner", scale_set, lease, |record| {
             record.ledger.remove(name);
+        })
+    }
+
+    async fn reruns(&self, scale_set: &str) -> Result<Vec<RerunRecord>, PortError> {
+        let table = lock(&self.table);
+        Ok(table
+            .get(scale_set)
+            .map(|record| record.reruns.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn put_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        rerun: &RerunRecord,
+    ) -> Result<(), PortError> {
+        self.fenced("memory put rerun", scale_set, lease, |record| {
+            record.reruns.insert(rerun.run_id, rerun.clone());
+        })
+    }
+
+    async fn delete_rerun(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        run_id: i64,
+    ) -> Result<(), PortError> {
+        self.fenced("memory delete rerun", scale_set, lease, |record| {
+            record.reruns.remove(&run_id);
         })
     }
 }
