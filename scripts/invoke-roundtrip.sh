@@ -5,13 +5,15 @@
 # committed events, in two phases on the same stand-ins:
 #   one scale set (the stand-ins' variables):
 #     1. events/scheduled.json: creates the scale set and the session;
-#     2. one job queued on the fake, then every other events/*.json but events/dry-run.json;
-#     3. events/dry-run.json: the dry run inside the handler, which must pass;
+#     2. one job queued on the fake, then every other cycle event (manual.json);
+#     3. events/spot-interruption.json: ignored (no ledger holds its instance); then the same
+#        warning for the job's instance: removed, terminated and replaced in the invocation;
+#     4. events/dry-run.json: the dry run inside the handler, which must pass;
 #   two scale sets (SCALE_SETS, a new function process):
-#     4. events/scheduled.json: {"scaleSets":[…, …]}, each with its own scale set and session;
-#     5. one job for the second, then events/manual.json: the same sessions, and only the
+#     5. events/scheduled.json: {"scaleSets":[…, …]}, each with its own scale set and session;
+#     6. one job for the second, then events/manual.json: the same sessions, and only the
 #        second launches;
-#     6. events/dry-run.json: passes with the checks of both.
+#     7. events/dry-run.json: passes with the checks of both.
 # Each cycle's response must be the JSON summary of a completed cycle, all with the first
 # invocation's session (persisted in DynamoDB in between). Stops everything it started.
 #   scripts/invoke-roundtrip.sh             (DRAIN_WINDOW_SECONDS defaults to 3 here)
@@ -126,6 +128,54 @@ if "sessionId" in report or "scaleSets" in report:
 '
 }
 
+# A spot interruption warning for INSTANCE ("" keeps events/spot-interruption.json's, which no
+# ledger holds): HANDLED is what the response must say was done ("" for an ignored warning,
+# {"scaleSets":[]}); then the replacement EXPECT launched.
+spot() {
+  local instance="$1" handled="$2" expect="$3" file="${TMPDIR:-/tmp}/ghaec2-spot-$port.json"
+  INSTANCE="$instance" python3 -c '
+import json, os
+event = json.load(open("events/spot-interruption.json"))
+if os.environ["INSTANCE"]:
+    event["detail"]["instance-id"] = os.environ["INSTANCE"]
+print(json.dumps(event))' >"$file"
+  local response
+  response="$(cargo lambda invoke ghaec2 --invoke-address 127.0.0.1 --invoke-port "$port" \
+    --data-file "$file" --output-format json)" || { tail -50 "$log" >&2; exit 1; }
+  echo "spot interruption ${instance:-(not ours)}: $(echo "$response" | tr -d ' \n' | cut -c1-400)"
+  RESPONSE="$response" HANDLED="$handled" EXPECT="$expect" INSTANCE="$instance" python3 -c '
+import json, os, sys
+response, handled = json.loads(os.environ["RESPONSE"]), os.environ["HANDLED"]
+if not handled:
+    if response != {"scaleSets": []}:
+        sys.exit(f"invoke-roundtrip: a warning for an instance no ledger holds ran: {response}")
+    sys.exit(0)
+interruption = response.get("interruption") or {}
+instance, expect = os.environ["INSTANCE"], int(os.environ["EXPECT"])
+launched, terminated = response.get("launched"), response.get("terminated")
+problems = []
+if interruption.get("instanceId") != instance or interruption.get("handled") != handled:
+    problems.append(f"interruption {interruption}, expected {handled} of {instance}")
+if (launched, terminated) != (expect, 1):
+    problems.append(f"launched {launched}, terminated {terminated}, expected {expect} and 1")
+if problems:
+    sys.exit("invoke-roundtrip: spot interruption: " + "; ".join(problems))
+'
+}
+
+# A live instance of the deployment, from EC2 (moto).
+live_instance() {
+  python3 -c '
+import boto3, os
+ec2 = boto3.client("ec2", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                   region_name=os.environ.get("AWS_REGION", "us-east-1"))
+pages = ec2.describe_instances(Filters=[
+    {"Name": "tag:ghaec2:managed-by", "Values": ["ghaec2"]},
+    {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+ids = [i["InstanceId"] for r in pages["Reservations"] for i in r["Instances"]]
+print(ids[0] if ids else "")'
+}
+
 queue_job() {
   curl -fsS -X POST "$FAKE_URL/_fake/jobs" -H 'Content-Type: application/json' \
     -d "{\"labels\":[\"$1\"]}" >/dev/null
@@ -138,10 +188,15 @@ invoke events/scheduled.json "$one" '[0]'
 queue_job "$RUNNER_SCALE_SET_NAME"
 launched=1
 for file in events/*.json; do
-  case "$file" in events/scheduled.json | events/dry-run.json) continue ;; esac
+  case "$file" in events/scheduled.json | events/dry-run.json | events/spot-interruption.json) continue ;; esac
   invoke "$file" "$one" "[$launched]"
   launched=0
 done
+spot "" "" 0
+# The job's runner, still booting: removed at once, and replaced within the invocation.
+instance="$(live_instance)"
+[ -n "$instance" ] || { echo "invoke-roundtrip: no live instance to interrupt" >&2; exit 1; }
+spot "$instance" removed 1
 dry_run "$one"
 stop_watch
 

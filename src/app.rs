@@ -158,6 +158,7 @@ pub fn cycle_settings(
         work_folder: config.runtime.runner_work_folder.clone(),
         owner,
         delete_session_on_shutdown,
+        rerun_interrupted_jobs: config.runtime.rerun_interrupted_jobs,
         clock: std::sync::Arc::new(crate::clock::SystemClock),
     }
 }

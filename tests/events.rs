@@ -1,11 +1,12 @@
 //! The committed Lambda test events (`events/*.json`, used by `make invoke` and the Lambda
 //! console): each is valid JSON the handler accepts, the scheduled one is a real EventBridge
-//! "Scheduled Event", and each but `dry-run.json` runs one cycle against moto_server and the
-//! fake.
+//! "Scheduled Event", the spot one a real "EC2 Spot Instance Interruption Warning", and each
+//! that asks for a cycle runs one against moto_server and the fake.
 //!
 //! The handler in `src/main.rs` takes any `serde_json::Value` and runs one cycle for it
 //! (docs/design.md §3), except for `{"ghaec2": "dry-run"}`, which runs the dry run instead
-//! (`make invoke-roundtrip` checks that one through the real handler). "Accepted" means: parses
+//! (`make invoke-roundtrip` checks that one through the real handler), and a spot interruption
+//! warning (`ghaec2::event::classify`; tests/spot_interruptions.rs). "Accepted" means: parses
 //! as a JSON object. The cycle is run through the test harness, one per event in turn, as
 //! successive invocations would.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use ghaec2::cycle::EndReason;
+use ghaec2::event::{self, Invocation};
 use ghaec2_fake::{JobSpec, Mode};
 use serde_json::Value;
 use support::cycle::{SCALE_SET, harness};
@@ -74,6 +76,23 @@ fn event_files_are_json_objects_and_the_scheduled_one_is_an_eventbridge_event() 
     // A manual test event is not an EventBridge event: the handler must not require one.
     let (_, manual) = events.iter().find(|(n, _)| n == "manual.json").unwrap();
     assert!(serde_json::from_value::<EventBridgeEvent>(manual.clone()).is_err());
+
+    let (_, spot) = events
+        .iter()
+        .find(|(n, _)| n == "spot-interruption.json")
+        .unwrap();
+    let Ok(Invocation::SpotInterruption(warning)) = event::classify(spot) else {
+        panic!("not a spot interruption warning: {spot}");
+    };
+    assert_eq!(warning.action, "terminate");
+    for (name, value) in &events {
+        let expected = match name.as_str() {
+            "dry-run.json" => Invocation::DryRun,
+            "spot-interruption.json" => Invocation::SpotInterruption(warning.clone()),
+            _ => Invocation::Cycle,
+        };
+        assert_eq!(event::classify(value), Ok(expected), "{name}");
+    }
 }
 
 #[tokio::test]
@@ -88,7 +107,7 @@ async fn each_event_runs_one_cycle() {
     let mut session = None;
     let cycle_events = events()
         .into_iter()
-        .filter(|(_, event)| event.get("ghaec2").is_none());
+        .filter(|(_, event)| event::classify(event) == Ok(Invocation::Cycle));
     for (index, (name, _event)) in cycle_events.enumerate() {
         let summary = h.cycle(WINDOW).await.unwrap();
         assert_eq!(summary.reason, EndReason::WindowOver, "{name}: {summary:?}");

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use ghaec2::cycle::{CycleError, EndReason, Handling};
 use ghaec2::ports::{Fleet, RunnerState};
-use ghaec2_fake::{JobSpec, Mode};
-use support::cycle::{SCALE_SET, isolated};
+use ghaec2::ports::{PortErrorKind, StateStore};
+use ghaec2_fake::{Job, JobSpec, Mode};
+use support::cycle::{Harness, REGION, SCALE_SET, harness_with, isolated, stop};
+use support::faulty::{DELETE_RERUN, Faulty, When};
 
 const WINDOW: Duration = Duration::from_millis(2000);
 
@@ -83,9 +85,8 @@ async fn an_idle_runner_is_removed_terminated_and_replaced_at_once() {
     );
 }
 
-#[tokio::test]
-async fn a_busy_runner_is_marked_its_failure_attributed_and_replaced_once_its_instance_is_gone() {
-    let h = isolated(Mode::Dotcom, 0, 5).await;
+/// A job running on the scale set's one runner, known busy to the ledger; the instance id.
+async fn busy_runner(h: &Harness) -> (Job, String) {
     let job = h
         .fake
         .enqueue_job(JobSpec {
@@ -94,12 +95,20 @@ async fn a_busy_runner_is_marked_its_failure_attributed_and_replaced_once_its_in
         })
         .unwrap();
     assert_eq!(h.cycle(WINDOW).await.unwrap().launched, 1);
-    let [busy] = <[String; 1]>::try_from(live(&h).await).unwrap();
+    let [busy] = <[String; 1]>::try_from(live(h).await).unwrap();
     assert_eq!(h.boot_all().await, 1);
     // JobStarted reaches the ledger.
     h.cycle(WINDOW).await.unwrap();
     let record = h.ledger().await.pop().unwrap();
     assert_eq!(record.state, RunnerState::Busy, "{record:?}");
+    (job, busy)
+}
+
+#[tokio::test]
+async fn a_busy_runner_is_marked_its_failure_attributed_and_replaced_once_its_instance_is_gone() {
+    let h = isolated(Mode::Dotcom, 0, 5).await;
+    let (job, busy) = busy_runner(&h).await;
+    let record = h.ledger().await.pop().unwrap();
 
     let summary = h.interrupted(WINDOW, &busy).await.unwrap();
 
@@ -205,4 +214,49 @@ async fn the_warning_preempts_the_listener_which_stops_without_another_write() {
     assert_eq!(next.reason, EndReason::WindowOver, "{next:?}");
     assert_eq!((next.launched, next.terminated), (0, 0), "{next:?}");
     assert_eq!(live(&h).await, live_now);
+}
+
+/// With `RERUN_INTERRUPTED_JOBS`, the interrupted job's run has its failed jobs re-run once it
+/// completes, exactly once: a crash between the re-run and forgetting it (the record's delete
+/// fails after the call) does not re-run it again, because the run's attempt moved on.
+#[tokio::test]
+async fn an_interrupted_jobs_run_is_rerun_once_it_completes_exactly_once() {
+    let rerun = [("RERUN_INTERRUPTED_JOBS", "true".to_owned())];
+    let h = harness_with(REGION, Mode::Dotcom, 0, 5, &rerun).await;
+    let (job, busy) = busy_runner(&h).await;
+    h.interrupted(WINDOW, &busy).await.unwrap();
+    h.fleet
+        .terminate(std::slice::from_ref(&busy))
+        .await
+        .unwrap();
+    h.fake
+        .complete_job(job.runner_request_id, "failed")
+        .unwrap();
+    h.cycle(WINDOW).await.unwrap();
+    // Recorded with the attempt the job ran in; the run has not completed yet.
+    let pending = h.store.reruns(SCALE_SET).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    assert_eq!(pending[0].run_id as u64, job.workflow_run_id);
+    assert_eq!(pending[0].attempt, Some(1), "{pending:?}");
+    assert_eq!(h.fake.workflow_run(job.workflow_run_id).unwrap().reruns, 0);
+
+    h.fake.complete_run(job.workflow_run_id, "failure").unwrap();
+    let store =
+        Faulty::new(&h.store).fail_with(DELETE_RERUN, 1, When::After, PortErrorKind::Retryable);
+    h.run(h.with_ports(&store, &h.fleet, &h.jit), &stop(WINDOW))
+        .await
+        .unwrap();
+    h.cycle(WINDOW).await.unwrap();
+
+    let run = h.fake.workflow_run(job.workflow_run_id).unwrap();
+    assert_eq!((run.reruns, run.run_attempt), (1, 2), "{run:?}");
+    assert!(h.store.reruns(SCALE_SET).await.unwrap().is_empty());
+    let logs = h.logs.text();
+    assert!(
+        logs.contains(&format!(
+            "Re-ran the failed jobs of run {}",
+            job.workflow_run_id
+        )),
+        "{logs}"
+    );
 }

@@ -110,7 +110,7 @@ pub const SCALE_SET_VARIABLES: [&str; 20] = [
 
 /// The variables of the deployment as a whole, shared by every scale set: one GitHub location
 /// and credential, one region, one state table, one invocation.
-pub const DEPLOYMENT_VARIABLES: [&str; 19] = [
+pub const DEPLOYMENT_VARIABLES: [&str; 20] = [
     GITHUB_CONFIG_URL,
     GITHUB_ENTERPRISE_URL,
     ORGANIZATION_NAME,

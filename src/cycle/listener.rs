@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::keeper::SessionKeeper;
 use super::lease;
+use super::reruns::Reruns;
 use super::summary::{EndReason, Summary};
 use super::{
     CycleError, CycleSettings, Outcome, Ports, Reconciler, Run, SAFETY_MARGIN, SessionStatus, Stop,
@@ -197,7 +198,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
                 run.replacements.reset();
                 match polled {
                     Some(envelope) => self.handle(run, envelope).await,
-                    None => self.reconcile(run, false).await,
+                    None => self.quiet(run).await,
                 }
             }
         };
@@ -270,7 +271,14 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
             run.interruption = interruption;
             run.warning = None;
         }
-        self.reconcile(run, true).await
+        self.reconcile(run, true).await?;
+        self.reruns().pass(&run.lease).await
+    }
+
+    /// An empty poll: a reconcile (an instance may have gone), and the pending reruns.
+    async fn quiet(&self, run: &mut Run) -> Result<(), CycleError> {
+        self.reconcile(run, false).await?;
+        self.reruns().pass(&run.lease).await
     }
 
     /// Reconciles towards the latest statistics; `first` marks the invocation's first pass.
@@ -279,6 +287,11 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
         let outcome = self.reconciler.reconcile(&pass).await?;
         run.tally.add(&outcome);
         Ok(())
+    }
+
+    /// The pending reruns of interrupted jobs' runs.
+    fn reruns(&self) -> Reruns<'_, S> {
+        Reruns::new(self.actions, self.store, self.settings)
     }
 
     /// The keeper of this listener's session.

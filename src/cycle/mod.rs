@@ -15,6 +15,7 @@ mod keeper;
 mod lease;
 mod listener;
 mod reconciler;
+mod reruns;
 mod scale_set;
 mod summary;
 
@@ -68,6 +69,9 @@ pub struct CycleSettings {
     pub owner: String,
     /// Delete the session when the cycle ends on shutdown (the local loop).
     pub delete_session_on_shutdown: bool,
+    /// Re-run the failed jobs of a run whose job a spot interruption took, once
+    /// (`RERUN_INTERRUPTED_JOBS`).
+    pub rerun_interrupted_jobs: bool,
     /// The wall clock: lease expiry, launch times, boot timeouts.
     pub clock: Arc<dyn Clock>,
 }

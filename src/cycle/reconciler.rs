@@ -6,9 +6,10 @@
 use futures::StreamExt;
 use secrecy::SecretString;
 
+use super::reruns::Reruns;
 use super::summary::{Handling, Interruption};
 use super::{CycleError, CycleSettings, Ports};
-use crate::actions::messages::JobMessage;
+use crate::actions::messages::{JobInfo, JobMessage};
 use crate::actions::{ActionsClient, RunnerRemoval};
 use crate::event::SpotInterruption;
 use crate::metrics;
@@ -176,15 +177,12 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
     ) -> Result<(), CycleError> {
         log_pickups(events);
         // (runner, its new state, the job, the job's result once completed)
-        let changes: Vec<(&str, RunnerState, &str, Option<&str>)> = events
+        let changes: Vec<(&str, RunnerState, &JobInfo, Option<&str>)> = events
             .iter()
             .filter_map(|event| match event {
-                JobMessage::JobStarted { job, runner } => Some((
-                    runner.runner_name.as_str(),
-                    RunnerState::Busy,
-                    job.job_id.as_str(),
-                    None,
-                )),
+                JobMessage::JobStarted { job, runner } => {
+                    Some((runner.runner_name.as_str(), RunnerState::Busy, job, None))
+                }
                 JobMessage::JobCompleted {
                     job,
                     runner,
@@ -192,7 +190,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
                 } if !runner.runner_name.is_empty() => Some((
                     runner.runner_name.as_str(),
                     RunnerState::Terminating,
-                    job.job_id.as_str(),
+                    job,
                     Some(result.as_str()),
                 )),
                 _ => None,
@@ -203,7 +201,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
         }
         let name = self.settings.scale_set_name.as_str();
         let ledger = self.store.runners(name).await?;
-        for (runner_name, state, job_id, result) in changes {
+        for (runner_name, state, job, result) in changes {
+            let job_id = job.job_id.as_str();
             let Some(mut record) = ledger.iter().find(|r| r.name == runner_name).cloned() else {
                 continue;
             };
@@ -220,6 +219,9 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
                     %warned_at,
                     "Job {job_id} ended {result} on runner {runner_name}, whose spot instance EC2 interrupted."
                 );
+                Reruns::new(self.actions, self.store, self.settings)
+                    .record(lease, job, runner_name, result)
+                    .await?;
             }
             record.state = state;
             record.job_id = Some(job_id.to_owned()).filter(|id| !id.is_empty());
