@@ -21,11 +21,13 @@ pub struct ScaleSet {
     pub adapters: Adapters,
 }
 
-/// What one run of every scale set did, in configuration order.
+/// What one invocation did to the scale sets it ran, in configuration order.
 #[derive(Debug)]
 pub struct Outcome {
     /// Each scale set's name and result.
     pub results: Vec<(String, Result<Summary, CycleError>)>,
+    /// The deployment has several scale sets: results are named.
+    pub several: bool,
 }
 
 /// Runs one cycle of `owner` for every scale set at once.
@@ -42,6 +44,7 @@ pub async fn cycle_all(
     });
     Outcome {
         results: futures::future::join_all(cycles).await,
+        several: scale_sets.len() > 1,
     }
 }
 
@@ -89,6 +92,7 @@ pub async fn interruption(
                     .await;
                 return Outcome {
                     results: vec![scale_set.named(result)],
+                    several: scale_sets.len() > 1,
                 };
             }
             // A scale set whose ledger cannot be read may be the one: reported.
@@ -101,7 +105,10 @@ pub async fn interruption(
             "Spot interruption warning for an instance that is not a ghaec2 runner's; ignored."
         );
     }
-    Outcome { results: unread }
+    Outcome {
+        results: unread,
+        several: scale_sets.len() > 1,
+    }
 }
 
 impl ScaleSet {
@@ -144,12 +151,13 @@ pub fn result_json(name: Option<&str>, result: &Result<Summary, CycleError>) -> 
 }
 
 impl Outcome {
-    /// The JSON summary: one scale set's as it always was; several as
+    /// The JSON summary: one scale set's as it always was; a deployment of several as
     /// `{"scaleSets":[…]}`, each with its name, and an `error` in place of a failed one's
-    /// counts.
+    /// counts. A spot interruption warning that no scale set's ledger knows ran none:
+    /// `{"scaleSets":[]}`.
     pub fn to_json(&self) -> Value {
         match self.results.as_slice() {
-            [(_, result)] => result_json(None, result),
+            [(_, result)] if !self.several => result_json(None, result),
             several => {
                 let scale_sets: Vec<Value> = several
                     .iter()
@@ -188,7 +196,7 @@ impl Outcome {
         if failed.is_empty() {
             return Ok(json);
         }
-        if total == 1 {
+        if !self.several {
             return Err(failed.remove(0));
         }
         tracing::info!(summary = %json, "Some scale sets failed.");
@@ -226,6 +234,7 @@ mod tests {
 
     fn outcome(results: Vec<(&str, Result<Summary, CycleError>)>) -> Outcome {
         Outcome {
+            several: results.len() > 1,
             results: results
                 .into_iter()
                 .map(|(name, result)| (name.to_owned(), result))
@@ -246,6 +255,32 @@ mod tests {
             "{}",
             error.error_message
         );
+    }
+
+    /// A listener a spot interruption preempted stopped in order: its invocation did not
+    /// fail (Lambda would count an error, and retry it), and its JSON says why it stopped.
+    #[test]
+    fn a_cycle_whose_lease_was_taken_is_not_an_invocation_error() {
+        let fenced = || {
+            CycleError::Fenced(crate::ports::PortError {
+                operation: "dynamodb save state",
+                kind: crate::ports::PortErrorKind::Fenced,
+                message: "ConditionalCheckFailed".into(),
+            })
+        };
+        let one = outcome(vec![("a", Err(fenced()))]).into_lambda_result();
+        let json = one.expect("not an invocation error");
+        assert!(
+            json["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("lease lost")),
+            "{json}"
+        );
+        let several = outcome(vec![
+            ("a", Err(fenced())),
+            ("b", Ok(Summary::ended(EndReason::WindowOver))),
+        ]);
+        assert!(several.into_lambda_result().is_ok());
     }
 
     #[test]

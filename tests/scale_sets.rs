@@ -187,3 +187,74 @@ async fn teardown_removes_every_scale_set() {
         torn.stdout
     );
 }
+
+/// A spot interruption warning (`--once --event`, as the Lambda handler gets it) runs only
+/// the scale set whose ledger holds the instance, named as in any run of several; a warning
+/// for an instance no ledger holds runs none.
+#[tokio::test]
+async fn a_spot_warning_runs_only_the_scale_set_that_holds_the_instance() {
+    let fake = support::fake::start(FakeOptions::for_tests().with_mode(Mode::Dotcom)).await;
+    let site = support::cli::Site::new("ap-south-1").await;
+    enqueue(&fake, "linux-arm64", 1);
+    let env = [("SCALE_SETS", TWO_SHAPES), ("DRAIN_WINDOW_SECONDS", "2")];
+    let served = site.run(&fake, "unused", &["--once"], &env).await;
+    assert!(served.success, "{}\n{}", served.stdout, served.stderr);
+    let [(arm64, kind)] = <[_; 1]>::try_from(site.live_instances().await).unwrap();
+    assert_eq!(kind, "t4g.micro");
+
+    let event = |instance: &str| {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/events/spot-interruption.json"
+        ))
+        .unwrap();
+        let name = format!("ghaec2-spot-{}-{instance}.json", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::write(&path, text.replace("i-0123456789abcdef0", instance)).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let warned = site
+        .run(
+            &fake,
+            "unused",
+            &["--once", "--event", &event(&arm64)],
+            &env,
+        )
+        .await;
+    assert!(warned.success, "{}\n{}", warned.stdout, warned.stderr);
+    let summary: Value = serde_json::from_str(warned.stdout.trim()).expect(&warned.stdout);
+    let sets = summary["scaleSets"].as_array().unwrap();
+    assert_eq!(
+        sets.len(),
+        1,
+        "only the scale set that holds it ran: {summary}"
+    );
+    let ran = scale_set(&summary, "linux-arm64");
+    assert_eq!(
+        ran["interruption"]["instanceId"],
+        arm64.as_str(),
+        "{summary}"
+    );
+    assert_eq!(ran["interruption"]["handled"], "removed", "{summary}");
+    assert_eq!(
+        (ran["launched"].as_u64(), ran["terminated"].as_u64()),
+        (Some(1), Some(1)),
+        "{summary}"
+    );
+
+    let ignored = site
+        .run(
+            &fake,
+            "unused",
+            &["--once", "--event", &event("i-0fedcba9876543210")],
+            &env,
+        )
+        .await;
+    assert!(ignored.success, "{}\n{}", ignored.stdout, ignored.stderr);
+    assert_eq!(ignored.stdout.trim(), r#"{"scaleSets":[]}"#);
+    assert!(
+        ignored.stderr.contains("not a ghaec2 runner's; ignored"),
+        "{}",
+        ignored.stderr
+    );
+}

@@ -54,6 +54,27 @@ impl Site {
         }
     }
 
+    /// The live instances in this site's EC2, with their instance types.
+    pub async fn live_instances(&self) -> Vec<(String, String)> {
+        let ec2 = aws_sdk_ec2::Client::new(&moto::sdk_config(&self.region).await);
+        let described = ec2.describe_instances().send().await.expect("describes");
+        described
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .filter(|i| {
+                i.state()
+                    .and_then(|s| s.name())
+                    .is_some_and(|s| matches!(s.as_str(), "pending" | "running"))
+            })
+            .map(|i| {
+                let id = i.instance_id().unwrap_or_default().to_owned();
+                let kind = i.instance_type().map(|t| t.as_str().to_owned());
+                (id, kind.unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// Runs `ghaec2 args…` on this site (see [`run`]).
     pub async fn run(
         &self,
