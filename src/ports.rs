@@ -320,6 +320,9 @@ pub trait Fleet {
         &self,
         scale_set_id: i64,
     ) -> impl Future<Output = Result<Vec<Instance>, PortError>> + Send;
+    /// Makes ready what a launch of the scale set needs (its launch template), so that a
+    /// launch is one call. A launch does it too, if it was not done or did not work.
+    fn prepare(&self, scale_set_id: i64) -> impl Future<Output = Result<(), PortError>> + Send;
     /// Launches up to `count` instances through CreateFleet `instant` (spot first, on-demand
     /// on capacity errors). `client_token` makes a retried call idempotent.
     fn launch(

@@ -22,7 +22,7 @@ use ghaec2::ports::{
 use ghaec2_fake::{Fault, FaultAction, Mode};
 use secrecy::SecretString;
 use support::cycle::{Harness, SCALE_SET, StandIn, harness, memory, stop};
-use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, RUNNERS, SAVE, TERMINATE, When};
+use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, SAVE, TERMINATE, When};
 use support::invariants::{assert_converged, id_of, live, polling_sessions};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -160,13 +160,14 @@ async fn crash_after_acquire_converges() {
     let setup = h.cycle(BRIEF).await.unwrap();
     let id = id_of(&setup);
     h.enqueue(2);
-    // Call 1 is the cycle's first reconcile; call 2 the reconcile of the first message.
-    let store = Faulty::new(&h.store).fail(RUNNERS, 2);
+    // The message's first AWS call is its launch: the ledger and EC2's view are known from
+    // the cycle's first reconcile.
+    let fleet = Faulty::new(&h.fleet).fail(LAUNCH, 1);
     let crashed = h
-        .run(h.with_ports(&store, &h.fleet, &h.jit), &stop(SHORT))
+        .run(h.with_ports(&h.store, &fleet, &h.jit), &stop(SHORT))
         .await;
     assert!(crashed.is_err(), "{crashed:?}");
-    assert_eq!(store.fired(), [(RUNNERS, 2)]);
+    assert_eq!(fleet.fired(), [(LAUNCH, 1)]);
     let acquired = h.fake.calls_to("acquirejobs");
     assert!(
         acquired.iter().any(|c| c.status == 200),

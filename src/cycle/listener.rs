@@ -245,7 +245,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
                     );
                 }
                 run.take_statistics(message.statistics);
-                self.reconcile(run, false).await?;
+                self.reconcile(run, false, false).await?;
             }
         }
         self.keeper().advance(run, envelope.message_id).await?;
@@ -271,19 +271,20 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
             run.interruption = interruption;
             run.warning = None;
         }
-        self.reconcile(run, true).await?;
+        self.reconcile(run, true, true).await?;
         self.reruns().pass(&run.lease).await
     }
 
     /// An empty poll: a reconcile (an instance may have gone), and the pending reruns.
     async fn quiet(&self, run: &mut Run) -> Result<(), CycleError> {
-        self.reconcile(run, false).await?;
+        self.reconcile(run, false, true).await?;
         self.reruns().pass(&run.lease).await
     }
 
-    /// Reconciles towards the latest statistics; `first` marks the invocation's first pass.
-    async fn reconcile(&self, run: &mut Run, first: bool) -> Result<(), CycleError> {
-        let pass = run.next_pass(self.settings, first);
+    /// Reconciles towards the latest statistics; `first` marks the invocation's first pass,
+    /// `observe` one that lists EC2 first (the first pass and quiet polls, not messages).
+    async fn reconcile(&self, run: &mut Run, first: bool, observe: bool) -> Result<(), CycleError> {
+        let pass = run.next_pass(self.settings, first, observe);
         let outcome = self.reconciler.reconcile(&pass).await?;
         run.tally.add(&outcome);
         Ok(())

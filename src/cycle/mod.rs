@@ -12,6 +12,7 @@
 
 mod error;
 mod keeper;
+mod known;
 mod lease;
 mod listener;
 mod reconciler;
@@ -209,8 +210,8 @@ impl Run {
     }
 
     /// The next reconcile pass, towards the latest statistics; `first` marks the
-    /// invocation's first pass.
-    fn next_pass(&mut self, settings: &CycleSettings, first: bool) -> Pass<'_> {
+    /// invocation's first pass, `observe` one that lists EC2 before it plans.
+    fn next_pass(&mut self, settings: &CycleSettings, first: bool, observe: bool) -> Pass<'_> {
         let (min, max) = (settings.min_runners, settings.max_runners);
         let assigned = self.statistics.total_assigned_jobs;
         self.passes += 1;
@@ -220,6 +221,7 @@ impl Run {
             desired: scaling::desired_runners(min, max, assigned),
             wanted: scaling::desired_runners(min, u32::MAX, assigned),
             first,
+            observe,
             scale_down: !first || self.statistics_fresh,
             seq: self.passes,
         }

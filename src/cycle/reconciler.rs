@@ -6,6 +6,7 @@
 use futures::StreamExt;
 use secrecy::SecretString;
 
+use super::known::{Ec2View, Ledger};
 use super::reruns::Reruns;
 use super::summary::{Handling, Interruption};
 use super::{CycleError, CycleSettings, Ports};
@@ -35,6 +36,9 @@ pub struct Pass<'a> {
     pub wanted: u32,
     /// The invocation's first pass: it lists JIT material.
     pub first: bool,
+    /// List EC2's instances before planning (the first pass, a quiet poll); otherwise the
+    /// last view serves while it is recent ([`super::known`]).
+    pub observe: bool,
     /// Whether idle runners above `desired` may go: only on statistics the service gave in
     /// this invocation, never on restored ones (a job assigned since would lose its runner).
     pub scale_down: bool,
@@ -59,7 +63,8 @@ pub struct Outcome {
     pub capped_by: Vec<String>,
 }
 
-/// The fleet policy of one scale set: owns the ledger, EC2 and the JIT material.
+/// The fleet policy of one scale set: owns the ledger, EC2 and the JIT material. It lives
+/// for one cycle, under one lease: what it knows ([`super::known`]) is not read again.
 #[derive(Debug)]
 pub struct Reconciler<'a, S, F, J> {
     actions: &'a ActionsClient,
@@ -67,6 +72,8 @@ pub struct Reconciler<'a, S, F, J> {
     fleet: &'a F,
     jit: &'a J,
     settings: &'a CycleSettings,
+    ledger: Ledger<'a, S>,
+    view: Ec2View<'a, F>,
 }
 
 impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'a, S, F, J> {
@@ -82,6 +89,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             fleet: ports.fleet,
             jit: ports.jit,
             settings,
+            ledger: Ledger::new(ports.store, &settings.scale_set_name),
+            view: Ec2View::new(ports.fleet),
         }
     }
 
@@ -93,14 +102,17 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             desired,
             wanted,
             first,
+            observe,
             scale_down,
             seq,
         } = pass;
         let name = self.settings.scale_set_name.as_str();
-        let mut ledger = self.store.runners(name).await?;
-        let instances = self.fleet.instances(scale_set_id).await?;
-        // Listing JIT material scans the table: once per invocation is enough.
+        let mut ledger = self.ledger.entries().await?;
+        let instances = self.view.instances(scale_set_id, observe).await?;
+        // Listing JIT material scans the table: once per invocation is enough. The launch
+        // template is made ready then too, so that a message's launch is one call.
         let jit = if first {
+            self.prepare_launch(scale_set_id).await;
             self.jit.listing().await?
         } else {
             JitListing::default()
@@ -151,6 +163,9 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
                 .await?;
             outcome.current += outcome.launched;
             outcome.booting += outcome.launched;
+            // After the launch, not before the next: the view then has every instance the
+            // ledger has.
+            self.view.list(scale_set_id).await?;
         }
         metrics::count("Launches", outcome.launched.into(), &[]);
         metrics::count("Terminations", outcome.terminated.into(), &[]);
@@ -199,8 +214,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
         if changes.is_empty() {
             return Ok(());
         }
-        let name = self.settings.scale_set_name.as_str();
-        let ledger = self.store.runners(name).await?;
+        let ledger = self.ledger.entries().await?;
         for (runner_name, state, job, result) in changes {
             let job_id = job.job_id.as_str();
             let Some(mut record) = ledger.iter().find(|r| r.name == runner_name).cloned() else {
@@ -225,7 +239,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             }
             record.state = state;
             record.job_id = Some(job_id.to_owned()).filter(|id| !id.is_empty());
-            self.store.put_runner(name, lease, &record).await?;
+            self.ledger.put(lease, &record).await?;
             tracing::info!(runner = runner_name, state = ?state, "Runner state changed.");
         }
         Ok(())
@@ -246,7 +260,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
     ) -> Result<Option<Interruption>, CycleError> {
         let name = self.settings.scale_set_name.as_str();
         let instance_id = warning.instance_id.as_str();
-        let ledger = self.store.runners(name).await?;
+        let ledger = self.ledger.entries().await?;
         let Some(mut record) = ledger.into_iter().find(|r| r.instance_id == instance_id) else {
             tracing::info!(
                 instance_id,
@@ -255,8 +269,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             return Ok(None);
         };
         let instance_type = self
-            .fleet
-            .instances(scale_set_id)
+            .view
+            .list(scale_set_id)
             .await?
             .into_iter()
             .find(|i| i.id == instance_id)
@@ -311,9 +325,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
     ) -> Result<Handling, CycleError> {
         if record.interrupted_at.is_none() {
             record.interrupted_at = Some(self.settings.clock.now());
-            self.store
-                .put_runner(&self.settings.scale_set_name, lease, record)
-                .await?;
+            self.ledger.put(lease, record).await?;
         }
         Ok(Handling::MarkedBusy)
     }
@@ -325,19 +337,19 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
         lease: &Lease,
         scale_set_id: i64,
     ) -> Result<(), CycleError> {
-        let name = self.settings.scale_set_name.as_str();
         let instances: Vec<String> = self
-            .fleet
-            .instances(scale_set_id)
+            .view
+            .list(scale_set_id)
             .await?
             .into_iter()
             .filter(|i| i.state != InstanceState::Terminated)
             .map(|i| i.id)
             .collect();
         self.fleet.terminate(&instances).await?;
-        for record in self.store.runners(name).await? {
+        self.view.terminated(&instances);
+        for record in self.ledger.entries().await? {
             self.jit.delete(&record.instance_id).await?;
-            self.store.delete_runner(name, lease, &record.name).await?;
+            self.ledger.delete(lease, &record.name).await?;
         }
         Ok(())
     }
@@ -395,9 +407,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
                 .is_some_and(|r| r.is_online())
             {
                 record.state = RunnerState::Idle;
-                self.store
-                    .put_runner(&self.settings.scale_set_name, lease, record)
-                    .await?;
+                self.ledger.put(lease, record).await?;
             }
         }
         Ok(())
@@ -436,7 +446,10 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
                 .terminate(std::slice::from_ref(instance_id))
                 .await
             {
-                Ok(()) => outcome.terminated += 1,
+                Ok(()) => {
+                    self.view.terminated(std::slice::from_ref(instance_id));
+                    outcome.terminated += 1;
+                }
                 // EC2 refuses this instance for good (termination protection, the tag IAM needs
                 // removed by hand): it must not stop the scale set. Its runner is gone; the
                 // instance is left to the operator, reported again whenever a later pass
@@ -449,9 +462,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             }
             self.jit.delete(instance_id).await?;
         }
-        self.store
-            .delete_runner(&self.settings.scale_set_name, lease, &removal.name)
-            .await?;
+        self.ledger.delete(lease, &removal.name).await?;
         tracing::info!(runner = removal.name, reason = ?removal.reason, instance_id = ?removal.instance_id, "Removed runner.");
         Ok(true)
     }
@@ -531,14 +542,20 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             job_id: None,
             interrupted_at: None,
         };
-        self.store
-            .put_runner(&self.settings.scale_set_name, lease, &record)
-            .await?;
+        self.ledger.put(lease, &record).await?;
         self.jit
             .put(instance_id, &SecretString::from(jit.encoded_jit_config))
             .await?;
         self.name_runner(instance_id, &name).await;
         Ok(())
+    }
+
+    /// Makes the launch template ready. A failure is the launch's to report (a scale set
+    /// that needs no instance keeps listening): it tries again.
+    async fn prepare_launch(&self, scale_set_id: i64) {
+        if let Err(e) = self.fleet.prepare(scale_set_id).await {
+            tracing::warn!(error = %e, "Could not make the launch template ready; the launch tries again.");
+        }
     }
 
     /// Tags an instance with its runner's name. The tags are for people and for finding the

@@ -37,6 +37,8 @@ pub const PUT_RERUN: &str = "put_rerun";
 pub const DELETE_RERUN: &str = "delete_rerun";
 /// `Fleet::instances`.
 pub const INSTANCES: &str = "instances";
+/// `Fleet::prepare`.
+pub const PREPARE: &str = "prepare";
 /// `Fleet::launch`.
 pub const LAUNCH: &str = "launch";
 /// `Fleet::name_runner`.
@@ -399,6 +401,12 @@ impl<F: Fleet + Sync> Fleet for Faulty<'_, F> {
     async fn instances(&self, scale_set_id: i64) -> Result<Vec<Instance>, PortError> {
         let n = self.enter(INSTANCES);
         self.around(INSTANCES, n, self.inner.instances(scale_set_id))
+            .await
+    }
+
+    async fn prepare(&self, scale_set_id: i64) -> Result<(), PortError> {
+        let n = self.enter(PREPARE);
+        self.around(PREPARE, n, self.inner.prepare(scale_set_id))
             .await
     }
 

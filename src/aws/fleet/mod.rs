@@ -178,6 +178,10 @@ impl Fleet for Ec2Fleet {
         Ok(instances)
     }
 
+    async fn prepare(&self, scale_set_id: i64) -> Result<(), PortError> {
+        self.launcher.template(scale_set_id).await.map(|_| ())
+    }
+
     async fn launch(
         &self,
         scale_set_id: i64,

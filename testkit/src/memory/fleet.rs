@@ -113,6 +113,11 @@ impl Fleet for MemoryFleet {
             .collect())
     }
 
+    /// Nothing to prepare: memory launches need no template.
+    async fn prepare(&self, _scale_set_id: i64) -> Result<(), PortError> {
+        Ok(())
+    }
+
     async fn launch(
         &self,
         scale_set_id: i64,
