@@ -292,23 +292,15 @@ impl StateStore for DynamoStateStore {
         lease: &Lease,
         runner: &RunnerRecord,
     ) -> Result<(), PortError> {
-        const OP: &str = "dynamodb put runner";
-        let mut item = encode_runner(runner);
-        item.extend(schema::runner_key(scale_set, &runner.name));
-        item.insert(
-            schema::TTL_ATTRIBUTE.to_owned(),
-            schema::expiry_epoch(schema::RUNNER_TTL),
-        );
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|e| build_error(OP, &e))?;
-        self.fenced_write(
-            OP,
+        let item = encode_runner(runner);
+        let key = schema::runner_key(scale_set, &runner.name);
+        self.fenced_put(
+            "dynamodb put runner",
             scale_set,
             lease,
-            TransactWriteItem::builder().put(put).build(),
+            item,
+            key,
+            schema::RUNNER_TTL,
         )
         .await
     }
@@ -319,20 +311,10 @@ impl StateStore for DynamoStateStore {
         lease: &Lease,
         name: &str,
     ) -> Result<(), PortError> {
-        const OP: &str = "dynamodb delete runner";
         // An unconditional delete: a missing entry is fine.
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(schema::runner_key(scale_set, name)))
-            .build()
-            .map_err(|e| build_error(OP, &e))?;
-        self.fenced_write(
-            OP,
-            scale_set,
-            lease,
-            TransactWriteItem::builder().delete(delete).build(),
-        )
-        .await
+        let key = schema::runner_key(scale_set, name);
+        self.fenced_delete("dynamodb delete runner", scale_set, lease, key)
+            .await
     }
 
     async fn reruns(&self, scale_set: &str) -> Result<Vec<RerunRecord>, PortError> {
@@ -362,23 +344,15 @@ impl StateStore for DynamoStateStore {
         lease: &Lease,
         rerun: &RerunRecord,
     ) -> Result<(), PortError> {
-        const OP: &str = "dynamodb put rerun";
-        let mut item = encode_rerun(rerun);
-        item.extend(schema::rerun_key(scale_set, rerun.run_id));
-        item.insert(
-            schema::TTL_ATTRIBUTE.to_owned(),
-            schema::expiry_epoch(schema::RERUN_TTL),
-        );
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|e| build_error(OP, &e))?;
-        self.fenced_write(
-            OP,
+        let item = encode_rerun(rerun);
+        let key = schema::rerun_key(scale_set, rerun.run_id);
+        self.fenced_put(
+            "dynamodb put rerun",
             scale_set,
             lease,
-            TransactWriteItem::builder().put(put).build(),
+            item,
+            key,
+            schema::RERUN_TTL,
         )
         .await
     }
@@ -389,23 +363,51 @@ impl StateStore for DynamoStateStore {
         lease: &Lease,
         run_id: i64,
     ) -> Result<(), PortError> {
-        const OP: &str = "dynamodb delete rerun";
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(schema::rerun_key(scale_set, run_id)))
-            .build()
-            .map_err(|e| build_error(OP, &e))?;
-        self.fenced_write(
-            OP,
-            scale_set,
-            lease,
-            TransactWriteItem::builder().delete(delete).build(),
-        )
-        .await
+        let key = schema::rerun_key(scale_set, run_id);
+        self.fenced_delete("dynamodb delete rerun", scale_set, lease, key)
+            .await
     }
 }
 
 impl DynamoStateStore {
+    /// Puts `item` under `key`, expiring `ttl` after this write, under the fence.
+    async fn fenced_put(
+        &self,
+        operation: &'static str,
+        scale_set: &str,
+        lease: &Lease,
+        mut item: Item,
+        key: schema::Key,
+        ttl: std::time::Duration,
+    ) -> Result<(), PortError> {
+        item.extend(key);
+        item.insert(schema::TTL_ATTRIBUTE.to_owned(), schema::expiry_epoch(ttl));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| build_error(operation, &e))?;
+        let write = TransactWriteItem::builder().put(put).build();
+        self.fenced_write(operation, scale_set, lease, write).await
+    }
+
+    /// Deletes the item under `key` under the fence; a missing one is fine.
+    async fn fenced_delete(
+        &self,
+        operation: &'static str,
+        scale_set: &str,
+        lease: &Lease,
+        key: schema::Key,
+    ) -> Result<(), PortError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .build()
+            .map_err(|e| build_error(operation, &e))?;
+        let write = TransactWriteItem::builder().delete(delete).build();
+        self.fenced_write(operation, scale_set, lease, write).await
+    }
+
     /// Runs `write` in one transaction with a check of the state item's fence.
     async fn fenced_write(
         &self,
