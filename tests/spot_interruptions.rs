@@ -10,11 +10,11 @@ mod support;
 
 use std::time::Duration;
 
-use ghaec2::cycle::{CycleError, EndReason, Handling};
+use ghaec2::cycle::{CycleError, EndReason, Handling, Pass, Ports, Reconciler};
 use ghaec2::ports::{Fleet, RunnerState};
-use ghaec2::ports::{PortErrorKind, StateStore};
-use ghaec2_fake::{Job, JobSpec, Mode};
-use support::cycle::{Harness, REGION, SCALE_SET, harness_with, isolated, stop};
+use ghaec2::ports::{LeaseOutcome, PortErrorKind, StateStore};
+use ghaec2_fake::{FakeOptions, Job, JobSpec, Mode};
+use support::cycle::{Harness, REGION, SCALE_SET, harness_on, harness_with, isolated, stop};
 use support::faulty::{DELETE_RERUN, Faulty, When};
 
 const WINDOW: Duration = Duration::from_millis(2000);
@@ -181,20 +181,29 @@ async fn a_warning_for_an_instance_the_ledger_does_not_hold_changes_nothing() {
     );
 }
 
-/// The warning cannot wait for the listener's window: it takes the lease, and the listener
-/// stops at its next fenced write, having released nothing of the new holder's.
+/// The warning cannot wait for the listener's window: it takes the lease while the listener
+/// waits in a long poll, and the listener stops at its next fenced write, having taken down
+/// nothing of the new holder's.
 #[tokio::test]
 async fn the_warning_preempts_the_listener_which_stops_without_another_write() {
-    let h = isolated(Mode::Dotcom, 1, 5).await;
+    let options = FakeOptions::for_tests()
+        .with_mode(Mode::Dotcom)
+        .with_poll_hold(Duration::from_secs(3));
+    let h = harness_on(options, REGION, 1, 5, &[]).await;
     h.cycle(WINDOW).await.unwrap();
     let [interrupted] = <[String; 1]>::try_from(live(&h).await).unwrap();
     h.boot_all().await;
 
-    let listening = support::cycle::stop(Duration::from_secs(6));
+    let listening = stop(Duration::from_secs(6));
     let listener = h.services();
     let (preempted, summary) = tokio::join!(listener.run(&listening), async {
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        h.interrupted(WINDOW, &interrupted).await
+        // The listener's first pass, then its poll.
+        while !h.logs.text().contains("Reconciled.") {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        h.interrupted(Duration::from_millis(500), &interrupted)
+            .await
     });
 
     let summary = summary.unwrap();
@@ -206,9 +215,15 @@ async fn the_warning_preempts_the_listener_which_stops_without_another_write() {
         matches!(preempted, Err(CycleError::Fenced(_))),
         "{preempted:?}"
     );
-    // One runner: the replacement, not one more from the stale listener.
+    // One runner: the replacement, neither taken down nor doubled by the stale listener.
     let live_now = live(&h).await;
     assert_eq!(live_now.len(), 1, "{live_now:?}");
+    assert!(
+        h.ledger()
+            .await
+            .iter()
+            .any(|r| r.instance_id == live_now[0])
+    );
     // The next cycle takes the lease the preempting invocation released, and converges.
     let next = h.cycle(WINDOW).await.unwrap();
     assert_eq!(next.reason, EndReason::WindowOver, "{next:?}");
@@ -258,5 +273,67 @@ async fn an_interrupted_jobs_run_is_rerun_once_it_completes_exactly_once() {
             job.workflow_run_id
         )),
         "{logs}"
+    );
+}
+
+/// A preempted listener's copy of the ledger has never seen what the preempting invocation
+/// recorded (here a runner its first pass launched): when its next plan meets that instance,
+/// the table decides, and the instance stays. Played at the reconciler, pass by pass, for
+/// the order to be certain.
+#[tokio::test]
+async fn a_preempted_listeners_stale_copy_takes_down_nothing_of_the_new_holders() {
+    let h = isolated(Mode::Dotcom, 1, 5).await;
+    h.cycle(WINDOW).await.unwrap();
+    let scale_set_id = h.scale_set_id().await;
+    let now = chrono::Utc::now();
+    let until = now + chrono::Duration::seconds(60);
+    let LeaseOutcome::Acquired(lease, _) = h
+        .store
+        .acquire(SCALE_SET, "listener", until, now)
+        .await
+        .unwrap()
+    else {
+        panic!("the lease is free between cycles");
+    };
+    let ports = Ports {
+        store: &h.store,
+        fleet: &h.fleet,
+        jit: &h.jit,
+    };
+    let stale = Reconciler::new(&h.actions, ports, &h.settings);
+    let pass = Pass {
+        lease: &lease,
+        scale_set_id,
+        desired: 0,
+        wanted: 0,
+        first: true,
+        observe: true,
+        scale_down: true,
+        seq: 1,
+    };
+    // Its copy: no runner (the one the first cycle launched goes down with desired 0).
+    stale.reconcile(&pass).await.unwrap();
+    assert!(h.ledger().await.is_empty());
+
+    let preempting = h.interrupted(WINDOW, "i-0123456789abcdef0").await.unwrap();
+    assert_eq!(preempting.launched, 1, "{preempting:?}");
+    let recorded = live(&h).await;
+
+    let next = Pass {
+        desired: 1,
+        wanted: 1,
+        first: false,
+        seq: 2,
+        ..pass
+    };
+    let again = stale.reconcile(&next).await;
+    assert!(
+        matches!(again, Ok(_) | Err(CycleError::Fenced(_))),
+        "{again:?}"
+    );
+    assert_eq!(
+        live(&h).await,
+        recorded,
+        "taken down nothing, launched nothing"
     );
 }

@@ -3,7 +3,8 @@
 //! - the ledger: nobody else writes it under our lease, so after the first read it is ours,
 //!   and every write goes through here. A write that fails may or may not have happened:
 //!   the copy is dropped, and the next read goes to the store again. A preempting invocation
-//!   makes our next write fail as fenced, as before.
+//!   (a spot warning) does write it, and our next write fails as fenced; until then, an
+//!   instance the copy does not know is looked up in the table before it counts as unknown.
 //! - EC2's view: listed at the first pass, on quiet polls, and right after each launch (so
 //!   every launched instance is in it, or within the describe grace), never before a launch.
 //!   A view older than [`VIEW_MAX_AGE`] is listed again first.
@@ -44,6 +45,11 @@ impl<'a, S: StateStore + Sync> Ledger<'a, S> {
         let read = self.store.runners(self.scale_set).await?;
         *self.lock() = Some(read.clone());
         Ok(read)
+    }
+
+    /// Drops the copy, so that the next read goes to the table; whether there was one.
+    pub(super) fn forget(&self) -> bool {
+        self.lock().take().is_some()
     }
 
     /// Creates or replaces an entry under the fence.

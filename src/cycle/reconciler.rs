@@ -18,7 +18,7 @@ use crate::ports::{
     BootFailure, Fleet, InstanceState, JitListing, JitStore, LaunchOutcome, Lease, PortErrorKind,
     RunnerRecord, RunnerState, StateStore,
 };
-use crate::scaling::{self, Observation, Plan, Registration, Removal};
+use crate::scaling::{self, Observation, Plan, Registration, Removal, RemovalReason};
 
 /// Per-instance set-up after a launch runs this many at a time.
 const SETUP_CONCURRENCY: usize = 16;
@@ -120,7 +120,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
         self.report_boot_failures(&jit.boot_failures, &ledger)
             .await?;
         self.confirm_online(lease, &mut ledger).await?;
-        let observation = Observation {
+        let mut observation = Observation {
             ledger,
             instances,
             jit_instance_ids: jit.instance_ids,
@@ -130,7 +130,19 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
             boot: self.settings.boot_timeout,
             describe_grace: self.settings.describe_grace,
         };
-        let plan = scaling::plan(desired, scale_down, &observation, timeouts, name, now);
+        let mut plan = scaling::plan(desired, scale_down, &observation, timeouts, name, now);
+        // An instance our copy of the ledger does not know may be one another invocation
+        // recorded since (a spot warning's replacement, while it preempted us): before it is
+        // taken down as unknown, the table decides.
+        let unknown = |plan: &Plan| {
+            plan.remove
+                .iter()
+                .any(|r| r.reason == RemovalReason::Unknown)
+        };
+        if unknown(&plan) && self.ledger.forget() {
+            observation.ledger = self.ledger.entries().await?;
+            plan = scaling::plan(desired, scale_down, &observation, timeouts, name, now);
+        }
         let mut outcome = Outcome {
             desired,
             current: plan.current,
@@ -298,7 +310,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
                     name: record.name.clone(),
                     instance_id: Some(record.instance_id.clone()),
                     runner_id: record.runner_id,
-                    reason: scaling::RemovalReason::Interrupted,
+                    reason: RemovalReason::Interrupted,
                 };
                 match self.remove_one(lease, &removal, outcome).await? {
                     true => Handling::Removed,
@@ -421,7 +433,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
     ) -> Result<(), CycleError> {
         for removal in &plan.remove {
             let removed = self.remove_one(lease, removal, outcome).await?;
-            if removed && removal.reason == scaling::RemovalReason::ScaleDown {
+            if removed && removal.reason == RemovalReason::ScaleDown {
                 outcome.current = outcome.current.saturating_sub(1);
             }
         }
@@ -513,7 +525,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Reconciler<'
                         name: scaling::runner_name(&self.settings.scale_set_name, instance_id),
                         instance_id: Some(instance_id.clone()),
                         runner_id: None,
-                        reason: scaling::RemovalReason::SetUpFailed,
+                        reason: RemovalReason::SetUpFailed,
                     };
                     self.remove_one(lease, &removal, outcome).await?;
                 }
