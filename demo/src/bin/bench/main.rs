@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Scenarios (one machine, one run, each in its own moto region and fake):
-//! `listening`, `gaps`, `bursts`, `cold`. `--only` is for development; the cost section needs
+//! `listening`, `gaps`, `bursts`, `cold`, `paths`. `--only` is for development; the cost section needs
 //! `gaps` (it uses the measured `--once` duration).
 //!
 //! | module | responsibility |
@@ -25,6 +25,7 @@
 //! | `trickle` | steady trickle: listening (continuous), across invocation gaps (`--once`) |
 //! | `burst` | bursts of 100 and 500 jobs, clean and throttled |
 //! | `cold` | process start to ready, empty `--once`, binary size, peak RSS |
+//! | `path` | the critical path call by call, and the spot interruption replacement |
 //! | `machine` | where and what was measured |
 //! | `report` | the results |
 //! | `anchors` | published figures of other systems, each with how it differs |
@@ -39,6 +40,7 @@ mod machine;
 mod markdown;
 mod moto_time;
 mod pairing;
+mod path;
 mod recoveries;
 mod report;
 mod rng;
@@ -64,7 +66,7 @@ struct Args {
     only: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 4] = ["listening", "gaps", "bursts", "cold"];
+const SCENARIOS: [&str; 5] = ["listening", "gaps", "bursts", "cold", "paths"];
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> std::result::Result<Args, String> {
     let (mut ghaec2, mut out, mut work, mut only) = (None, None, None, None);
@@ -156,6 +158,7 @@ async fn bench(args: &Args) -> Result<()> {
         gaps: None,
         bursts: Vec::new(),
         cold: None,
+        paths: None,
         cost: None,
         wall: Duration::ZERO,
         load_after: None,
@@ -190,6 +193,10 @@ async fn bench(args: &Args) -> Result<()> {
     if args.runs("cold") {
         progress("cold start");
         results.cold = Some(cold::run(&ctx).await?);
+    }
+    if args.runs("paths") {
+        progress("critical path and spot interruption replacement");
+        results.paths = Some(path::run(&ctx).await?);
     }
     results.wall = started.elapsed();
     results.load_after = machine::load_average();

@@ -96,6 +96,9 @@ pub fn render(r: &Results) -> String {
     if let Some(c) = &r.cold {
         cold(&mut out, c);
     }
+    if let Some(p) = &r.paths {
+        crate::path::render(p, &mut out);
+    }
     recoveries(&mut out, r);
     if let Some(c) = &r.cost {
         cost(&mut out, c, r);

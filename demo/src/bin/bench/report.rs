@@ -234,6 +234,7 @@ pub struct Results {
     pub gaps: Option<Gaps>,
     pub bursts: Vec<Burst>,
     pub cold: Option<Cold>,
+    pub paths: Option<crate::path::Paths>,
     pub cost: Option<Cost>,
     pub wall: Duration,
     /// 1-minute load average when the scenarios ended (the start's is the machine's).
