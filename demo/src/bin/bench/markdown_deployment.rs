@@ -262,6 +262,14 @@ fn costs(r: &Results) -> Vec<(&Usage, DeploymentCost)> {
         .collect()
 }
 
+/// The distinct metrics the idle invocations published.
+fn metrics_of(usages: &[Usage]) -> Vec<String> {
+    let mut all: Vec<String> = usages.iter().flat_map(|u| u.metrics.iter().cloned()).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 /// The custom metrics a deployment publishes: the idle invocations', and those of the run
 /// with jobs (several scale sets), when it ran.
 fn metrics(r: &Results) -> Vec<String> {
@@ -391,7 +399,8 @@ pub fn cost(out: &mut String, r: &Results) {
         .max_by(|a, b| a.1.total_usd().total_cmp(&b.1.total_usd()))
         .map(|(_, c)| c);
     if let Some(c) = worst.filter(|c| c.total_usd() > GOAL_USD) {
-        let _ = write!(out, "\n{}", over_goal(c, r));
+        let idle: Vec<String> = metrics_of(&r.cost);
+        let _ = write!(out, "\n{}", over_goal(c, &idle));
     }
     let clean: Vec<String> = costs
         .iter()
@@ -412,33 +421,44 @@ pub fn cost(out: &mut String, r: &Results) {
     );
 }
 
-/// Which line dominates a total over the goal, and what would bring it down.
-fn over_goal(c: &DeploymentCost, r: &Results) -> String {
-    let lines = [
+/// A total over the goal: its lines, largest first, and what would bring each down.
+fn over_goal(c: &DeploymentCost, idle_metrics: &[String]) -> String {
+    let mut lines = [
         ("Lambda compute", c.lambda.compute_usd),
+        ("custom metrics", c.metrics_usd),
         ("DynamoDB", c.dynamodb_usd),
         ("CloudWatch Logs", c.logs_usd),
-        ("custom metrics", c.metrics_usd),
     ];
-    let (line, usd) = lines
+    lines.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let listed: Vec<String> = lines
         .iter()
-        .copied()
-        .max_by(|a, b| a.1.total_cmp(&b.1))
-        .unwrap_or(("Lambda compute", 0.0));
-    let remedy = match line {
-        "Lambda compute" => format!(
-            "gapless listening bills every second of the month at {} MB: compute is proportional \
-             to memory, so a smaller `FunctionMemorySize` (if the CPU-share figures allow it) or \
-             a window shorter than the period (a gap in which nobody listens) lowers it",
-            r.configured.memory_mb
-        ),
-        "custom metrics" => "a metric is billed for every hour it is published: fewer metric \
-             names, or none in an idle invocation"
-            .to_owned(),
-        _ => "fewer calls or lines per invocation".to_owned(),
-    };
+        .map(|(line, usd)| format!("{line} ${usd:.2}"))
+        .collect();
+    let remedies: Vec<String> = lines
+        .iter()
+        .map(|(line, _)| match *line {
+            "Lambda compute" => "Lambda compute is memory × every second of the month, the \
+                price of listening without gaps: only a smaller memory size or a window shorter \
+                than the period (a gap) lowers it"
+                .to_owned(),
+            "custom metrics" => format!(
+                "a custom metric costs for every hour in which it is published; an idle \
+                 invocation publishes {}, so those are billed all month: not publishing them \
+                 from idle invocations (or counting from the log lines instead) leaves only the \
+                 hours with jobs",
+                list_or_none(idle_metrics)
+            ),
+            "DynamoDB" => "DynamoDB grows with the scale sets: each takes, saves and releases \
+                its own lease every invocation"
+                .to_owned(),
+            _ => "CloudWatch Logs grows with the lines of each scale set's cycle".to_owned(),
+        })
+        .collect();
     format!(
-        "**Over the goal:** ${:.2} a month; {line} dominates (${usd:.2}): {remedy}.\n",
-        c.total_usd()
+        "**Over the goal** by ${:.2} (${:.2} a month). The lines, largest first: {}. {}.\n",
+        c.total_usd() - GOAL_USD,
+        c.total_usd(),
+        listed.join(", "),
+        remedies.join("; ")
     )
 }

@@ -396,7 +396,7 @@ fn deployment_sections_show_their_figures() {
     // 43,200 invocations × 60.047 s × 0.25 GB: over the goal, and the line that dominates.
     assert!(md.contains("| total | **$8.99** | **$8.99** |"), "{md}");
     assert!(md.contains("goal ≤ $5.00: **not met**"));
-    assert!(md.contains("Lambda compute dominates"));
+    assert!(md.contains("The lines, largest first: Lambda compute $"), "{md}");
     let mut r = results(1);
     r.cpu = Some(CpuRuns::NotMeasured("no cgroup CPU controller".into()));
     r.configured.memory_mb = 128;
