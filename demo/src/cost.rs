@@ -133,28 +133,28 @@ mod tests {
     }
 }
 
-    #[test]
-    fn a_deployment_adds_dynamodb_logs_and_metrics_to_lambda() {
-        let usage = InvocationUsage {
-            write_units: 10.0,
-            read_units: 4.0,
-            log_bytes: 2_000,
-        };
-        let c = DeploymentCost::monthly(
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-            128,
-            usage,
-            3,
-        );
-        // 43,200 × 60 s × 0.125 GB = 324,000 GB-s ≈ $4.32, + $0.01 of requests.
-        assert_eq!(format!("{:.2}", c.lambda.total_usd()), "4.33");
-        // 432,000 WRU × $0.625/M + 172,800 RRU × $0.125/M = $0.27 + $0.0216.
-        assert_eq!(c.write_units.round(), 432_000.0);
-        assert_eq!(format!("{:.4}", c.dynamodb_usd), "0.2916");
-        // 43,200 × 2,000 B = 0.0864 GB × $0.50.
-        assert_eq!(format!("{:.4}", c.logs_usd), "0.0432");
-        assert_eq!(format!("{:.2}", c.metrics_usd), "0.90");
-        let sum = c.lambda.total_usd() + c.dynamodb_usd + c.logs_usd + c.metrics_usd;
-        assert!((c.total_usd() - sum).abs() < 1e-12);
-    }
+#[test]
+fn a_deployment_adds_dynamodb_logs_and_metrics_to_lambda() {
+    let usage = InvocationUsage {
+        write_units: 10.0,
+        read_units: 4.0,
+        log_bytes: 2_000,
+    };
+    let c = DeploymentCost::monthly(
+        Duration::from_secs(60),
+        Duration::from_secs(60),
+        128,
+        usage,
+        3,
+    );
+    // 43,200 × 60 s × 0.125 GB = 324,000 GB-s ≈ $4.32, + $0.01 of requests.
+    assert_eq!(format!("{:.2}", c.lambda.total_usd()), "4.33");
+    // 432,000 WRU × $0.625/M + 172,800 RRU × $0.125/M = $0.27 + $0.0216.
+    assert_eq!(c.write_units.round(), 432_000.0);
+    assert_eq!(format!("{:.4}", c.dynamodb_usd), "0.2916");
+    // 43,200 × 2,000 B = 0.0864 GB × $0.50.
+    assert_eq!(format!("{:.4}", c.logs_usd), "0.0432");
+    assert_eq!(format!("{:.2}", c.metrics_usd), "0.90");
+    let sum = c.lambda.total_usd() + c.dynamodb_usd + c.logs_usd + c.metrics_usd;
+    assert!((c.total_usd() - sum).abs() < 1e-12);
+}

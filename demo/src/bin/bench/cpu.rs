@@ -41,7 +41,8 @@ const BURST_JOBS: u32 = 100;
 /// The fake's GitHub App, with the test key pair of `fake/tests/fixtures/`.
 const APP_ID: &str = "12345";
 const INSTALLATION_ID: u64 = 777;
-const APP_PUBLIC_KEY: &str = include_str!("../../../../fake/tests/fixtures/test_app_public_key.pem");
+const APP_PUBLIC_KEY: &str =
+    include_str!("../../../../fake/tests/fixtures/test_app_public_key.pem");
 const APP_PRIVATE_KEY: &str =
     include_str!("../../../../fake/tests/fixtures/test_app_private_key.pem");
 
@@ -94,14 +95,22 @@ async fn share(ctx: &Ctx, limit: &CpuLimit, burst_region: &'static str) -> Resul
             let fake = stand_ins.fake.fake();
             fake.reset_calls();
             let before = limit.stat();
-            let exited = Running::start_in(ctx, stand_ins, Some(limit), &["--once"], &env, &ctx.log(&log))
-                .await?
-                .exit()
-                .await?;
+            let exited = Running::start_in(
+                ctx,
+                stand_ins,
+                Some(limit),
+                &["--once"],
+                &env,
+                &ctx.log(&log),
+            )
+            .await?
+            .exit()
+            .await?;
             Result::Ok((exited, limit.stat().since(&before), fake))
         }
     };
-    let (idle, throttled, fake) = once(with(&name, &pat, IDLE_WINDOW), format!("cpu-{mb}-idle")).await?;
+    let (idle, throttled, fake) =
+        once(with(&name, &pat, IDLE_WINDOW), format!("cpu-{mb}-idle")).await?;
     let idle = IdleWindow {
         window: IDLE_WINDOW,
         to_ready: first_call(&fake, MESSAGES_GET).and_then(|at| run::elapsed(idle.spawned_at, at)),
@@ -111,7 +120,10 @@ async fn share(ctx: &Ctx, limit: &CpuLimit, burst_region: &'static str) -> Resul
         clean: idle.status.success() && stopped(&idle.lines),
     };
     let mut starts = Vec::new();
-    for (credential, first, label) in [(&pat[..], REGISTRATION_TOKEN, "pat"), (&app[..], ACCESS_TOKEN, "app")] {
+    for (credential, first, label) in [
+        (&pat[..], REGISTRATION_TOKEN, "pat"),
+        (&app[..], ACCESS_TOKEN, "app"),
+    ] {
         let (mut to_first, mut to_ready): (Vec<Pair>, Vec<Pair>) = (Vec::new(), Vec::new());
         let mut throttled = Throttled::default();
         for i in 0..STARTS {

@@ -214,8 +214,8 @@ async fn bench(args: &Args) -> Result<()> {
     }
     if args.runs("cost") {
         progress("idle gapless invocations, for the cost");
-        let runs = COST_DEPLOYMENTS
-            .map(|(n, region)| usage::run(&ctx, &results.configured, n, region));
+        let runs =
+            COST_DEPLOYMENTS.map(|(n, region)| usage::run(&ctx, &results.configured, n, region));
         results.cost = futures::future::try_join_all(runs).await?;
     }
     results.wall = started.elapsed();

@@ -10,8 +10,8 @@ use ghaec2_demo::stats::seconds;
 
 use crate::anchors::{self, Anchor};
 use crate::gnu_time::mib;
-use crate::recoveries::{KINDS, Recoveries};
 use crate::markdown_deployment;
+use crate::recoveries::{KINDS, Recoveries};
 use crate::report::{Burst, Cold, CpuRuns, Gaps, Latency, PICKUP_BAR, Results, Side, Trickle};
 
 pub fn ms(d: Duration) -> String {
@@ -609,7 +609,10 @@ fn recoveries(out: &mut String, r: &Results) {
     }
     if let Some(CpuRuns::Measured(shares)) = &r.cpu {
         for s in shares {
-            let label = format!("burst of {} at {} MB's CPU share", s.burst.jobs, s.memory_mb);
+            let label = format!(
+                "burst of {} at {} MB's CPU share",
+                s.burst.jobs, s.memory_mb
+            );
             rows.push((label, &s.burst.recoveries));
         }
     }

@@ -22,10 +22,9 @@ pub const GOAL_USD: f64 = 5.0;
 pub fn summary_rows(r: &Results) -> Vec<(String, String)> {
     let mut rows = Vec::new();
     if let Some(s) = &r.several {
-        let single = r
-            .listening
-            .as_ref()
-            .map_or(String::new(), |t| format!(" (one scale set: {})", p50(&t.to_launched)));
+        let single = r.listening.as_ref().map_or(String::new(), |t| {
+            format!(" (one scale set: {})", p50(&t.to_launched))
+        });
         rows.push((
             format!(
                 "several scale sets polled together ({}): queued → launched",
@@ -38,7 +37,10 @@ pub fn summary_rows(r: &Results) -> Vec<(String, String)> {
         Some(CpuRuns::Measured(shares)) => {
             for s in shares {
                 rows.push((
-                    format!("at {} MB's CPU share: burst of {} all launched", s.memory_mb, s.burst.jobs),
+                    format!(
+                        "at {} MB's CPU share: burst of {} all launched",
+                        s.memory_mb, s.burst.jobs
+                    ),
                     format!(
                         "{}; App-key start to ready {}, PAT {}",
                         or_timeout(s.burst.all_launched),
@@ -49,7 +51,10 @@ pub fn summary_rows(r: &Results) -> Vec<(String, String)> {
             }
         }
         Some(CpuRuns::NotMeasured(why)) => {
-            rows.push(("at Lambda's CPU share".to_owned(), format!("not measured: {why}")));
+            rows.push((
+                "at Lambda's CPU share".to_owned(),
+                format!("not measured: {why}"),
+            ));
         }
         None => {}
     }
@@ -68,7 +73,11 @@ pub fn summary_rows(r: &Results) -> Vec<(String, String)> {
 }
 
 fn scale_sets(n: usize) -> String {
-    if n == 1 { "1 scale set".to_owned() } else { format!("{n} scale sets") }
+    if n == 1 {
+        "1 scale set".to_owned()
+    } else {
+        format!("{n} scale sets")
+    }
 }
 
 pub fn several(out: &mut String, s: &Several, single: Option<&crate::report::Trickle>) {
@@ -91,9 +100,10 @@ pub fn several(out: &mut String, s: &Several, single: Option<&crate::report::Tri
         .per_scale_set
         .iter()
         .map(|(name, _)| {
-            name.as_ref().map_or("jobs routed to no scale set → launched".to_owned(), |n| {
-                format!("`{n}`: queued → launched")
-            })
+            name.as_ref()
+                .map_or("jobs routed to no scale set → launched".to_owned(), |n| {
+                    format!("`{n}`: queued → launched")
+                })
         })
         .collect();
     let mut rows: Vec<(&str, &crate::report::Latency)> = s
@@ -104,7 +114,10 @@ pub fn several(out: &mut String, s: &Several, single: Option<&crate::report::Tri
         .collect();
     rows.push(("every scale set: queued → launched", &s.overall));
     if let Some(t) = single {
-        rows.push(("one scale set while listening (above): queued → launched", &t.to_launched));
+        rows.push((
+            "one scale set while listening (above): queued → launched",
+            &t.to_launched,
+        ));
     }
     latency_rows(out, &rows);
     let _ = write!(
@@ -168,7 +181,11 @@ pub fn cpu(out: &mut String, runs: &CpuRuns, r: &Results) {
         quotas.join(", "),
         shares.first().map_or(String::new(), |s| ms(s.idle.window)),
         shares.first().map_or(String::new(), |s| ms(s.pat.window)),
-        shares.iter().map(|s| format!("{} MB", s.memory_mb)).collect::<Vec<_>>().join(" | "),
+        shares
+            .iter()
+            .map(|s| format!("{} MB", s.memory_mb))
+            .collect::<Vec<_>>()
+            .join(" | "),
         "---|".repeat(shares.len()),
     );
     let mut row = |what: &str, cell: &dyn Fn(&CpuShare) -> String| {
@@ -179,40 +196,64 @@ pub fn cpu(out: &mut String, runs: &CpuRuns, r: &Results) {
         s.idle.to_ready.map_or("never".to_owned(), ms)
     });
     row("idle window: spawn → exit", &|s| seconds(s.idle.wall));
-    row("idle window: CPU time", &|s| s.idle.cpu.map_or("–".to_owned(), seconds));
+    row("idle window: CPU time", &|s| {
+        s.idle.cpu.map_or("–".to_owned(), seconds)
+    });
     row("idle window: throttled", &|s| throttled(&s.idle.throttled));
     row("idle window: ended cleanly", &|s| {
-        if s.idle.clean { "yes".to_owned() } else { "**no**".to_owned() }
-    });
-    row("PAT: spawn → registration-token call", &|s| dist(&s.pat.to_first_call));
-    row("App key: spawn → token exchange call", &|s| dist(&s.app.to_first_call));
-    row("App key − PAT, p50s: parsing the key and signing", &|s| {
-        match (s.app.to_first_call.dist, s.pat.to_first_call.dist) {
-            (Some(a), Some(p)) => ms(a.p50.saturating_sub(p.p50)),
-            _ => "–".to_owned(),
+        if s.idle.clean {
+            "yes".to_owned()
+        } else {
+            "**no**".to_owned()
         }
     });
+    row("PAT: spawn → registration-token call", &|s| {
+        dist(&s.pat.to_first_call)
+    });
+    row("App key: spawn → token exchange call", &|s| {
+        dist(&s.app.to_first_call)
+    });
+    row(
+        "App key − PAT, p50s: parsing the key and signing",
+        &|s| match (s.app.to_first_call.dist, s.pat.to_first_call.dist) {
+            (Some(a), Some(p)) => ms(a.p50.saturating_sub(p.p50)),
+            _ => "–".to_owned(),
+        },
+    );
     row("PAT: spawn → ready", &|s| dist(&s.pat.to_ready));
     row("App key: spawn → ready", &|s| dist(&s.app.to_ready));
-    row("App key − PAT, p50s of ready: signing and the token exchange", &|s| {
-        match (s.app.to_ready.dist, s.pat.to_ready.dist) {
+    row(
+        "App key − PAT, p50s of ready: signing and the token exchange",
+        &|s| match (s.app.to_ready.dist, s.pat.to_ready.dist) {
             (Some(a), Some(p)) => ms(a.p50.saturating_sub(p.p50)),
             _ => "–".to_owned(),
-        }
-    });
+        },
+    );
     row("start-up runs: throttled, all", &|s| {
-        format!("PAT {}; App {}", throttled(&s.pat.throttled), throttled(&s.app.throttled))
+        format!(
+            "PAT {}; App {}",
+            throttled(&s.pat.throttled),
+            throttled(&s.app.throttled)
+        )
     });
     let unlimited = r
         .bursts
         .iter()
         .find(|b| b.throttling.is_none() && shares.iter().any(|s| s.burst.jobs == b.jobs));
-    row("burst: first enqueue → all launched", &|s| or_timeout(s.burst.all_launched));
+    row("burst: first enqueue → all launched", &|s| {
+        or_timeout(s.burst.all_launched)
+    });
     if let Some(b) = unlimited {
-        row("the same burst unlimited (Bursts above)", &|_| or_timeout(b.all_launched));
+        row("the same burst unlimited (Bursts above)", &|_| {
+            or_timeout(b.all_launched)
+        });
     }
     row("burst: nothing lost", &|s| {
-        if s.burst.nothing_lost() { "yes".to_owned() } else { "**no**".to_owned() }
+        if s.burst.nothing_lost() {
+            "yes".to_owned()
+        } else {
+            "**no**".to_owned()
+        }
     });
     row("burst: CPU time, throttled", &|s| {
         format!(
@@ -264,7 +305,10 @@ fn costs(r: &Results) -> Vec<(&Usage, DeploymentCost)> {
 
 /// The distinct metrics the idle invocations published.
 fn metrics_of(usages: &[Usage]) -> Vec<String> {
-    let mut all: Vec<String> = usages.iter().flat_map(|u| u.metrics.iter().cloned()).collect();
+    let mut all: Vec<String> = usages
+        .iter()
+        .flat_map(|u| u.metrics.iter().cloned())
+        .collect();
     all.sort();
     all.dedup();
     all
@@ -308,7 +352,10 @@ pub fn cost(out: &mut String, r: &Results) {
         return;
     };
     let c = &r.configured;
-    let header: Vec<String> = costs.iter().map(|(u, _)| scale_sets(u.scale_sets)).collect();
+    let header: Vec<String> = costs
+        .iter()
+        .map(|(u, _)| scale_sets(u.scale_sets))
+        .collect();
     let _ = write!(
         out,
         "## Cost\n\n\
@@ -346,17 +393,28 @@ pub fn cost(out: &mut String, r: &Results) {
             .join("; ")
     };
     let mut row = |line: &str, usd: &dyn Fn(&DeploymentCost) -> f64, rests: String| {
-        let cells: Vec<String> = costs.iter().map(|(_, c)| format!("${:.2}", usd(c))).collect();
+        let cells: Vec<String> = costs
+            .iter()
+            .map(|(_, c)| format!("${:.2}", usd(c)))
+            .collect();
         let _ = writeln!(out, "| {line} | {} | {rests} |", cells.join(" | "));
     };
     row(
         "Lambda compute",
         &|c| c.lambda.compute_usd,
         per(&|u, c| {
-            format!("{} billed × {:.0} GB-s a month", seconds(u.invocation), c.lambda.gb_seconds)
+            format!(
+                "{} billed × {:.0} GB-s a month",
+                seconds(u.invocation),
+                c.lambda.gb_seconds
+            )
         }),
     );
-    row("Lambda requests", &|c| c.lambda.requests_usd, "one request an invocation".to_owned());
+    row(
+        "Lambda requests",
+        &|c| c.lambda.requests_usd,
+        "one request an invocation".to_owned(),
+    );
     row(
         "DynamoDB",
         &|c| c.dynamodb_usd,
@@ -373,7 +431,12 @@ pub fn cost(out: &mut String, r: &Results) {
     row(
         "CloudWatch Logs",
         &|c| c.logs_usd,
-        per(&|u, c| format!("{} lines, {} bytes an invocation, {:.3} GB a month", u.log_lines, u.log_bytes, c.log_gb)),
+        per(&|u, c| {
+            format!(
+                "{} lines, {} bytes an invocation, {:.3} GB a month",
+                u.log_lines, u.log_bytes, c.log_gb
+            )
+        }),
     );
     let all_metrics = metrics(r);
     row(
@@ -391,9 +454,17 @@ pub fn cost(out: &mut String, r: &Results) {
             }
         ),
     );
-    let totals: Vec<String> = costs.iter().map(|(_, c)| format!("**${:.2}**", c.total_usd())).collect();
+    let totals: Vec<String> = costs
+        .iter()
+        .map(|(_, c)| format!("**${:.2}**", c.total_usd()))
+        .collect();
     let verdicts: Vec<String> = costs.iter().map(|(_, c)| verdict(c)).collect();
-    let _ = writeln!(out, "| total | {} | {} |", totals.join(" | "), verdicts.join("; "));
+    let _ = writeln!(
+        out,
+        "| total | {} | {} |",
+        totals.join(" | "),
+        verdicts.join("; ")
+    );
     let worst = costs
         .iter()
         .max_by(|a, b| a.1.total_usd().total_cmp(&b.1.total_usd()))

@@ -194,14 +194,17 @@ fn results(k: u64) -> Results {
             jobs: n(41),
             mean_interval: ms(750),
             span: ms(30_000),
-            per_scale_set: vec![
-                (Some(format!("bench-several-{k}")), lat(131, k)),
-                (None, lat(17, k)),
-            ],
+            // One named scale set in one run, two in the other.
+            per_scale_set: (1..=k.min(2))
+                .map(|i| (Some(format!("bench-several-{k}-{i}")), lat(131, k)))
+                .chain([(None, lat(17, k))])
+                .collect(),
             overall: lat(139, k),
             cpu: Some(ms(337)),
             peak_rss_kb: Some(21_000 * k),
-            metrics: vec![format!("ghaec2/Launches{k}")],
+            metrics: (1..=k.min(2))
+                .map(|i| format!("ghaec2/Launches{k}-{i}"))
+                .collect(),
             recoveries: recoveries(n(40)),
         }),
         cost: [1, 5]
@@ -210,9 +213,10 @@ fn results(k: u64) -> Results {
                 invocation: ms(60_047),
                 dynamodb: vec![("UpdateItem".into(), n(7))],
                 predecessor_tail: vec![("UpdateItem".into(), n(2))],
-                write_units: 7.0 * k as f64,
-                read_units: 3.0 * k as f64,
-                log_bytes: 2_345 * k,
+                // Per invocation, scaled past the schedule's scaling so the month differs.
+                write_units: (7 * k * k) as f64,
+                read_units: (3 * k * k) as f64,
+                log_bytes: 2_345 * k * k,
                 log_lines: n(9),
                 metrics: Vec::new(),
                 clean: true,
@@ -257,7 +261,7 @@ fn not_measured() -> Vec<String> {
         "1 KB",
         "4 KB",
         "2 units per item",
-        "a write 1 unit, a read 1 unit",
+        "1 unit",
         "≤ $5.00",
     ];
     // Prices, their sources and the CPU share's definition are constants, not measurements.
@@ -275,10 +279,7 @@ fn not_measured() -> Vec<String> {
         format!("{PERIOD_US} µs"),
         format!("{DAYS_PER_MONTH} days"),
     ];
-    prices
-        .into_iter()
-        .chain(fixed.map(str::to_owned))
-        .collect()
+    prices.into_iter().chain(fixed.map(str::to_owned)).collect()
 }
 
 #[test]
@@ -388,15 +389,25 @@ fn durations_read_well() {
 #[test]
 fn deployment_sections_show_their_figures() {
     let md = render(&results(1));
-    assert!(md.contains("| `bench-several-1`: queued → launched | p50 131 ms"), "{md}");
+    assert!(
+        md.contains("| `bench-several-1-1`: queued → launched | p50 131 ms"),
+        "{md}"
+    );
     assert!(md.contains("| jobs routed to no scale set → launched | p50 17 ms"));
     assert!(md.contains("| one scale set while listening (above): queued → launched | p50 183 ms"));
     assert!(md.contains("| App key − PAT, p50s: parsing the key and signing | 74 ms | 74 ms |"));
-    assert!(md.contains("| idle window: throttled | 3 of 300 periods, 0.111 s |"), "{md}");
-    // 43,200 invocations × 60.047 s × 0.25 GB: over the goal, and the line that dominates.
-    assert!(md.contains("| total | **$8.99** | **$8.99** |"), "{md}");
+    assert!(
+        md.contains("| idle window: throttled | 3 of 300 periods, 0.111 s |"),
+        "{md}"
+    );
+    // 43,200 invocations × 60.047 s × 0.25 GB ≈ $8.65, + $0.01 requests, $0.21 DynamoDB,
+    // $0.05 logs, $0.30 for one metric: over the goal.
+    assert!(md.contains("| total | **$9.21** | **$9.21** |"), "{md}");
     assert!(md.contains("goal ≤ $5.00: **not met**"));
-    assert!(md.contains("The lines, largest first: Lambda compute $"), "{md}");
+    assert!(
+        md.contains("The lines, largest first: Lambda compute $"),
+        "{md}"
+    );
     let mut r = results(1);
     r.cpu = Some(CpuRuns::NotMeasured("no cgroup CPU controller".into()));
     r.configured.memory_mb = 128;

@@ -189,14 +189,21 @@ mod tests {
             ..event(ms, count)
         };
         // Scale set 2's launch comes first, but belongs to its own job only.
-        let jobs = [(Some(1), t(0)), (Some(2), t(10)), (Some(1), t(20)), (None, t(30))];
+        let jobs = [
+            (Some(1), t(0)),
+            (Some(2), t(10)),
+            (Some(1), t(20)),
+            (None, t(30)),
+        ];
         let launches = [on(2, 15, 1), on(1, 40, 2), event(50, 1)];
         let pairs = pair_per_scale_set(&jobs, &launches);
         assert_eq!(pairs[&Some(1)], [(t(0), Some(t(40))), (t(20), Some(t(40)))]);
         assert_eq!(pairs[&Some(2)], [(t(10), Some(t(15)))]);
         // A job routed nowhere pairs with nothing, not with the unattributed launch.
         assert_eq!(pairs[&None], [(t(30), None)]);
-        let lines = vec![line(json!({"msg": LAUNCHED, "launched": 1, "scale_set_id": 7}))];
+        let lines = vec![line(
+            json!({"msg": LAUNCHED, "launched": 1, "scale_set_id": 7}),
+        )];
         assert_eq!(events(&lines, LAUNCHED)[0].scale_set_id, Some(7));
     }
 

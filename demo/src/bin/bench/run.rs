@@ -104,7 +104,9 @@ impl Running {
         env: &[(String, String)],
         log: &Path,
     ) -> Result<Self> {
-        let wrapper = limit.map(|l| cgroup::wrapper(&l.procs())).unwrap_or_default();
+        let wrapper = limit
+            .map(|l| cgroup::wrapper(&l.procs()))
+            .unwrap_or_default();
         let ghaec2 = ctx.ghaec2.to_string_lossy().into_owned();
         let mut argv = vec!["-v"];
         argv.extend(wrapper.iter().map(String::as_str));

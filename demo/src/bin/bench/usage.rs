@@ -45,7 +45,10 @@ pub fn units(action: &str) -> (f64, f64) {
 }
 
 /// Calls by action, `minus` taken off (never below zero).
-pub fn less(calls: &BTreeMap<String, usize>, minus: &BTreeMap<String, usize>) -> Vec<(String, usize)> {
+pub fn less(
+    calls: &BTreeMap<String, usize>,
+    minus: &BTreeMap<String, usize>,
+) -> Vec<(String, usize)> {
     calls
         .iter()
         .map(|(action, n)| {
@@ -63,7 +66,11 @@ pub fn less(calls: &BTreeMap<String, usize>, minus: &BTreeMap<String, usize>) ->
 pub fn metric_sets(lines: &[LogLine]) -> Vec<String> {
     let mut out = BTreeSet::new();
     for line in lines {
-        let Some(declared) = line.json.pointer("/_aws/CloudWatchMetrics").and_then(Value::as_array) else {
+        let Some(declared) = line
+            .json
+            .pointer("/_aws/CloudWatchMetrics")
+            .and_then(Value::as_array)
+        else {
             continue;
         };
         for set in declared {
@@ -75,10 +82,19 @@ pub fn metric_sets(lines: &[LogLine]) -> Vec<String> {
                 .unwrap_or_default();
             let dimensions: Vec<String> = keys
                 .iter()
-                .map(|k| format!("{k}={}", line.json.get(*k).and_then(Value::as_str).unwrap_or("")))
+                .map(|k| {
+                    format!(
+                        "{k}={}",
+                        line.json.get(*k).and_then(Value::as_str).unwrap_or("")
+                    )
+                })
                 .collect();
             let metrics = set.get("Metrics").and_then(Value::as_array);
-            for name in metrics.into_iter().flatten().filter_map(|m| m.get("Name")?.as_str()) {
+            for name in metrics
+                .into_iter()
+                .flatten()
+                .filter_map(|m| m.get("Name")?.as_str())
+            {
                 let dims = if dimensions.is_empty() {
                     String::new()
                 } else {
@@ -97,12 +113,19 @@ pub fn log_bytes(lines: &[LogLine]) -> (u64, usize) {
         .iter()
         .filter(|l| l.stream == Stream::Stderr && l.json.is_object())
         .collect();
-    let bytes = logged.iter().map(|l| l.json.to_string().len() as u64 + 1).sum();
+    let bytes = logged
+        .iter()
+        .map(|l| l.json.to_string().len() as u64 + 1)
+        .sum();
     (bytes, logged.len())
 }
 
 /// DynamoDB calls by action received in `[from, to]`.
-fn dynamodb_calls(calls: &[ProxyCall], from: DateTime<Utc>, to: DateTime<Utc>) -> BTreeMap<String, usize> {
+fn dynamodb_calls(
+    calls: &[ProxyCall],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for call in calls.iter().filter(|c| c.service == "dynamodb") {
         let at = DateTime::<Utc>::from(call.received_at);
@@ -114,7 +137,12 @@ fn dynamodb_calls(calls: &[ProxyCall], from: DateTime<Utc>, to: DateTime<Utc>) -
 }
 
 /// One deployment of `scale_sets` scale sets in `region`.
-pub async fn run(ctx: &Ctx, configured: &Configured, scale_sets: usize, region: &str) -> Result<Usage> {
+pub async fn run(
+    ctx: &Ctx,
+    configured: &Configured,
+    scale_sets: usize,
+    region: &str,
+) -> Result<Usage> {
     let stand_ins = StandIns::start(StandInsOptions {
         fake: FakeOptions::default().with_mode(Mode::Ghes),
         region: region.to_owned(),
@@ -168,7 +196,11 @@ pub async fn run(ctx: &Ctx, configured: &Configured, scale_sets: usize, region: 
         (w + uw * *n as f64, r + ur * *n as f64)
     });
     let (log_bytes, log_lines) = log_bytes(&measured.lines);
-    let polled = measured.lines.iter().filter(|l| l.msg() == Some(POLLING)).count();
+    let polled = measured
+        .lines
+        .iter()
+        .filter(|l| l.msg() == Some(POLLING))
+        .count();
     stand_ins.fake.shutdown().await;
     Ok(Usage {
         scale_sets,
@@ -224,8 +256,16 @@ mod tests {
         let lines = [
             emf("Launches", json!([]), json!({})),
             emf("Launches", json!([]), json!({})),
-            emf("LaunchFailures", json!(["ErrorCode"]), json!({"ErrorCode": "A"})),
-            emf("LaunchFailures", json!(["ErrorCode"]), json!({"ErrorCode": "B"})),
+            emf(
+                "LaunchFailures",
+                json!(["ErrorCode"]),
+                json!({"ErrorCode": "A"}),
+            ),
+            emf(
+                "LaunchFailures",
+                json!(["ErrorCode"]),
+                json!({"ErrorCode": "B"}),
+            ),
             line(json!({"msg": "Reconciled."})),
         ];
         assert_eq!(
@@ -240,13 +280,20 @@ mod tests {
         assert_eq!(n, 5);
         assert_eq!(
             bytes,
-            lines.iter().map(|l| l.json.to_string().len() as u64 + 1).sum::<u64>()
+            lines
+                .iter()
+                .map(|l| l.json.to_string().len() as u64 + 1)
+                .sum::<u64>()
         );
         let time = LogLine {
             stream: Stream::Stderr,
             at: Utc::now(),
             json: Value::String("Maximum resident set size (kbytes): 1".into()),
         };
-        assert_eq!(log_bytes(&[time]).1, 0, "GNU time's report is not a log line");
+        assert_eq!(
+            log_bytes(&[time]).1,
+            0,
+            "GNU time's report is not a log line"
+        );
     }
 }
