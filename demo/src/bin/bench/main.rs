@@ -34,7 +34,8 @@
 //! | `report` | the results |
 //! | `anchors` | published figures of other systems, each with how it differs |
 //! | `markdown` | BENCHMARKS.md from the results |
-//! | `markdown_deployment` | its sections on several scale sets, the CPU share and the cost |
+//! | `markdown_deployment` | its sections on several scale sets and the CPU share |
+//! | `markdown_cost` | its Cost section: the whole deployment, 1 and several scale sets |
 
 mod anchors;
 mod burst;
@@ -45,6 +46,7 @@ mod cpu;
 mod gnu_time;
 mod machine;
 mod markdown;
+mod markdown_cost;
 mod markdown_deployment;
 mod moto_time;
 mod pairing;

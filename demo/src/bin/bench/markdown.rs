@@ -10,9 +10,9 @@ use ghaec2_demo::stats::seconds;
 
 use crate::anchors::{self, Anchor};
 use crate::gnu_time::mib;
-use crate::markdown_deployment;
 use crate::recoveries::{KINDS, Recoveries};
 use crate::report::{Burst, Cold, CpuRuns, Gaps, Latency, PICKUP_BAR, Results, Side, Trickle};
+use crate::{markdown_cost, markdown_deployment};
 
 pub fn ms(d: Duration) -> String {
     if d < Duration::from_secs(1) {
@@ -103,7 +103,7 @@ pub fn render(r: &Results) -> String {
         markdown_deployment::cpu(&mut out, c, r);
     }
     recoveries(&mut out, r);
-    markdown_deployment::cost(&mut out, r);
+    markdown_cost::cost(&mut out, r);
     out
 }
 
