@@ -288,7 +288,7 @@ fn function_shape_and_timeout_fit_the_drain_window() {
     assert_eq!(props["MemorySize"], json!({"Ref": "FunctionMemorySize"}));
     assert_eq!(
         parameter_default("FunctionMemorySize").as_deref(),
-        Some("256")
+        Some("128")
     );
     assert_eq!(props["Timeout"], json!({"Ref": "FunctionTimeoutSeconds"}));
     assert_eq!(

@@ -19,6 +19,7 @@ use ghaec2_testkit::aws_proxy::{AwsProxy, ProxyCall};
 use ghaec2_testkit::moto;
 
 use crate::calls;
+use crate::cgroup::CpuLimit;
 use crate::moto_time::{self, Timed};
 use crate::pairing::{self, LAUNCHED, RECONCILED};
 use crate::report::{Burst, Setup, Side, Throttling};
@@ -49,14 +50,6 @@ pub struct Plan {
 
 /// The bursts of the report: 100 and 500 clean, then 100 with each side throttling.
 pub fn plans() -> Vec<Plan> {
-    let plan = |label, jobs, region, timeout_secs| Plan {
-        label,
-        jobs,
-        region,
-        actions_faults: Vec::new(),
-        aws_faults: Vec::new(),
-        timeout: Duration::from_secs(timeout_secs),
-    };
     vec![
         plan("100 jobs", 100, "us-west-2", 180),
         plan("500 jobs", 500, "eu-central-1", 240),
@@ -79,6 +72,18 @@ pub fn plans() -> Vec<Plan> {
             )
         },
     ]
+}
+
+/// A clean burst.
+pub fn plan(label: &'static str, jobs: u32, region: &'static str, timeout_secs: u64) -> Plan {
+    Plan {
+        label,
+        jobs,
+        region,
+        actions_faults: Vec::new(),
+        aws_faults: Vec::new(),
+        timeout: Duration::from_secs(timeout_secs),
+    }
 }
 
 /// 429 with Retry-After on the calls a burst leans on: the runner JIT configs (one per job),
@@ -184,7 +189,8 @@ pub fn aws_errors(calls: &[ProxyCall]) -> usize {
         .count()
 }
 
-pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
+/// Runs `plan` with ghaec2 in the CPU-limited group `limit`, if any.
+pub async fn run(ctx: &Ctx, plan: &Plan, limit: Option<&CpuLimit>) -> Result<Burst> {
     let fake_options = FakeOptions::default().with_mode(Mode::Ghes);
     let setup = Setup {
         poll_hold: fake_options.poll_hold,
@@ -200,7 +206,7 @@ pub async fn run(ctx: &Ctx, plan: &Plan) -> Result<Burst> {
     let aws = aws_side(plan.region).await?;
     let env = run::env(&name, &aws.env);
     let log = ctx.log(&format!("burst-{}-{}", plan.jobs, plan.region));
-    let mut ghaec2 = Running::start(ctx, &stand_ins, &[], &env, &log).await?;
+    let mut ghaec2 = Running::start_in(ctx, &stand_ins, limit, &[], &env, &log).await?;
     let polling = |lines: &[LogLine]| lines.iter().any(|l| l.msg() == Some(RECONCILED));
     if !ghaec2.until(Duration::from_secs(60), polling).await {
         return Err("ghaec2 did not start polling within 60 s".into());

@@ -9,8 +9,9 @@
 //! ```
 //!
 //! Scenarios (one machine, one run, each in its own moto region and fake):
-//! `listening`, `gaps`, `bursts`, `cold`, `paths`. `--only` is for development; the cost section needs
-//! `gaps` (it uses the measured `--once` duration).
+//! `listening`, `gaps`, `bursts`, `cold`, `several`, `cpu`, `cost`, `paths`. `--only` is for
+//! development; the cost section needs `cost` (and counts the metrics `several` saw), the CPU
+//! section sets its bursts beside `bursts`' unlimited one, and `several` beside `listening`.
 //!
 //! | module | responsibility |
 //! |---|---|
@@ -25,19 +26,29 @@
 //! | `trickle` | steady trickle: listening (continuous), across invocation gaps (`--once`) |
 //! | `burst` | bursts of 100 and 500 jobs, clean and throttled |
 //! | `cold` | process start to ready, empty `--once`, binary size, peak RSS |
+//! | `several` | several scale sets polled together by one process, pickup per scale set |
+//! | `cgroup` | Lambda's CPU share as a cgroup quota around one process |
+//! | `cpu` | idle window, App-key and PAT start-up, 100-job burst at 128 and 256 MB's CPU share |
+//! | `usage` | what a steady-state idle invocation uses (duration, DynamoDB, logs, metrics), for the cost |
 //! | `path` | the critical path call by call, and the spot interruption replacement |
 //! | `machine` | where and what was measured |
 //! | `report` | the results |
 //! | `anchors` | published figures of other systems, each with how it differs |
 //! | `markdown` | BENCHMARKS.md from the results |
+//! | `markdown_deployment` | its sections on several scale sets and the CPU share |
+//! | `markdown_cost` | its Cost section: the whole deployment, 1 and several scale sets |
 
 mod anchors;
 mod burst;
 mod calls;
+mod cgroup;
 mod cold;
+mod cpu;
 mod gnu_time;
 mod machine;
 mod markdown;
+mod markdown_cost;
+mod markdown_deployment;
 mod moto_time;
 mod pairing;
 mod path;
@@ -45,17 +56,17 @@ mod recoveries;
 mod report;
 mod rng;
 mod run;
+mod several;
 mod trickle;
+mod usage;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use ghaec2_demo::cost::LambdaCost;
 use ghaec2_demo::stand_ins::Result;
-use ghaec2_demo::stats::Distribution;
 
-use report::{Configured, Cost, Results};
+use report::{Configured, Results};
 
 /// Command-line options.
 #[derive(Debug)]
@@ -66,7 +77,19 @@ struct Args {
     only: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 5] = ["listening", "gaps", "bursts", "cold", "paths"];
+const SCENARIOS: [&str; 8] = [
+    "listening",
+    "gaps",
+    "bursts",
+    "cold",
+    "several",
+    "cpu",
+    "cost",
+    "paths",
+];
+
+/// The cost scenario's deployments: scale sets, moto region.
+const COST_DEPLOYMENTS: [(usize, &str); 2] = [(1, "ap-south-1"), (5, "ap-northeast-2")];
 
 fn parse_args(mut argv: impl Iterator<Item = String>) -> std::result::Result<Args, String> {
     let (mut ghaec2, mut out, mut work, mut only) = (None, None, None, None);
@@ -158,8 +181,10 @@ async fn bench(args: &Args) -> Result<()> {
         gaps: None,
         bursts: Vec::new(),
         cold: None,
+        cpu: None,
+        several: None,
         paths: None,
-        cost: None,
+        cost: Vec::new(),
         wall: Duration::ZERO,
         load_after: None,
     };
@@ -173,26 +198,31 @@ async fn bench(args: &Args) -> Result<()> {
     }
     if args.runs("gaps") {
         progress("steady trickle across invocation gaps");
-        let gaps = trickle::gaps(&ctx, &results.configured).await?;
-        results.cost = Distribution::of(&gaps.invocations).map(|d| Cost {
-            measured: d.p50,
-            lambda: LambdaCost::monthly(
-                results.configured.schedule,
-                d.p50,
-                results.configured.memory_mb,
-            ),
-        });
-        results.gaps = Some(gaps);
+        results.gaps = Some(trickle::gaps(&ctx, &results.configured).await?);
     }
     if args.runs("bursts") {
         for plan in burst::plans() {
             progress(&format!("burst: {}", plan.label));
-            results.bursts.push(burst::run(&ctx, &plan).await?);
+            results.bursts.push(burst::run(&ctx, &plan, None).await?);
         }
     }
     if args.runs("cold") {
         progress("cold start");
         results.cold = Some(cold::run(&ctx).await?);
+    }
+    if args.runs("several") {
+        progress("several scale sets polled together");
+        results.several = Some(several::run(&ctx).await?);
+    }
+    if args.runs("cpu") {
+        progress("at Lambda's CPU share");
+        results.cpu = Some(cpu::run(&ctx).await?);
+    }
+    if args.runs("cost") {
+        progress("idle gapless invocations, for the cost");
+        let runs =
+            COST_DEPLOYMENTS.map(|(n, region)| usage::run(&ctx, &results.configured, n, region));
+        results.cost = futures::future::try_join_all(runs).await?;
     }
     if args.runs("paths") {
         progress("critical path and spot interruption replacement");
@@ -225,10 +255,10 @@ mod tests {
 
     #[test]
     fn arguments() {
-        let a = args(&["--ghaec2", "/x/ghaec2", "--only", "cold,bursts"]).unwrap();
+        let a = args(&["--ghaec2", "/x/ghaec2", "--only", "cold,bursts,cpu"]).unwrap();
         assert_eq!(a.ghaec2, PathBuf::from("/x/ghaec2"));
         assert_eq!(a.out, PathBuf::from("BENCHMARKS.md"));
-        assert!(a.runs("cold") && a.runs("bursts") && !a.runs("gaps"));
+        assert!(a.runs("cold") && a.runs("bursts") && a.runs("cpu") && !a.runs("gaps"));
         assert!(args(&["--only", "cold"]).is_err());
         assert!(args(&["--ghaec2", "g", "--only", "nope"]).is_err());
         assert!(args(&["--ghaec2"]).is_err());

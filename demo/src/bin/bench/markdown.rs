@@ -6,15 +6,15 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ghaec2_demo::cost::DAYS_PER_MONTH;
 use ghaec2_demo::stats::seconds;
 
 use crate::anchors::{self, Anchor};
 use crate::gnu_time::mib;
 use crate::recoveries::{KINDS, Recoveries};
-use crate::report::{Burst, Cold, Cost, Gaps, Latency, PICKUP_BAR, Results, Side, Trickle};
+use crate::report::{Burst, Cold, CpuRuns, Gaps, Latency, PICKUP_BAR, Results, Side, Trickle};
+use crate::{markdown_cost, markdown_deployment};
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{} ms", d.as_millis())
     } else {
@@ -22,7 +22,7 @@ fn ms(d: Duration) -> String {
     }
 }
 
-fn dist(l: &Latency) -> String {
+pub fn dist(l: &Latency) -> String {
     l.dist.map_or_else(
         || "no samples".to_owned(),
         |d| {
@@ -37,13 +37,13 @@ fn dist(l: &Latency) -> String {
     )
 }
 
-fn p50(l: &Latency) -> String {
+pub fn p50(l: &Latency) -> String {
     l.dist
         .map_or_else(|| "no samples".to_owned(), |d| format!("p50 {}", ms(d.p50)))
 }
 
 /// The broken pairings of a latency: `missing / out of order`, bold when any.
-fn broken(l: &Latency) -> String {
+pub fn broken(l: &Latency) -> String {
     let text = format!("{} / {}", l.missing, l.out_of_order);
     if l.broken() > 0 {
         format!("**{text}**")
@@ -56,7 +56,7 @@ fn mb(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn opt_rss(kb: Option<u64>) -> String {
+pub fn opt_rss(kb: Option<u64>) -> String {
     kb.map_or_else(|| "not reported".to_owned(), mib)
 }
 
@@ -75,7 +75,7 @@ fn share(part: Duration, whole: Duration) -> String {
     )
 }
 
-fn or_timeout(d: Option<Duration>) -> String {
+pub fn or_timeout(d: Option<Duration>) -> String {
     d.map_or("not within the timeout".to_owned(), seconds)
 }
 
@@ -96,13 +96,17 @@ pub fn render(r: &Results) -> String {
     if let Some(c) = &r.cold {
         cold(&mut out, c);
     }
+    if let Some(s) = &r.several {
+        markdown_deployment::several(&mut out, s, r.listening.as_ref());
+    }
+    if let Some(c) = &r.cpu {
+        markdown_deployment::cpu(&mut out, c, r);
+    }
     if let Some(p) = &r.paths {
         crate::path::render(p, &mut out);
     }
     recoveries(&mut out, r);
-    if let Some(c) = &r.cost {
-        cost(&mut out, c, r);
-    }
+    markdown_cost::cost(&mut out, r);
     out
 }
 
@@ -235,16 +239,8 @@ fn summary(out: &mut String, r: &Results) {
     if let Some(max) = r.bursts.iter().filter_map(|b| b.peak_rss_kb).max() {
         row("peak RSS, largest burst", mib(max), None);
     }
-    if let Some(c) = &r.cost {
-        row(
-            &format!(
-                "Lambda cost per scale set per month ({} MB, {} s window)",
-                r.configured.memory_mb,
-                r.configured.window.as_secs()
-            ),
-            format!("${:.2}", c.lambda.total_usd()),
-            None,
-        );
+    for (figure, measured) in markdown_deployment::summary_rows(r) {
+        row(&figure, measured, None);
     }
     out.push('\n');
 }
@@ -258,7 +254,7 @@ fn verdict(t: &Trickle) -> String {
     }
 }
 
-fn latency_rows(out: &mut String, rows: &[(&str, &Latency)]) {
+pub fn latency_rows(out: &mut String, rows: &[(&str, &Latency)]) {
     out.push_str("| | latency | broken pairings: missing / out of order |\n|---|---|---|\n");
     for (what, l) in rows {
         let _ = writeln!(out, "| {what} | {} | {} |", dist(l), broken(l));
@@ -611,6 +607,18 @@ fn recoveries(out: &mut String, r: &Results) {
     if let Some(c) = &r.cold {
         rows.push(("cold start".to_owned(), &c.recoveries));
     }
+    if let Some(s) = &r.several {
+        rows.push(("several scale sets".to_owned(), &s.recoveries));
+    }
+    if let Some(CpuRuns::Measured(shares)) = &r.cpu {
+        for s in shares {
+            let label = format!(
+                "burst of {} at {} MB's CPU share",
+                s.burst.jobs, s.memory_mb
+            );
+            rows.push((label, &s.burst.recoveries));
+        }
+    }
     if rows.is_empty() {
         return;
     }
@@ -652,35 +660,6 @@ fn recoveries(out: &mut String, r: &Results) {
         );
     }
     out.push('\n');
-}
-
-fn cost(out: &mut String, c: &Cost, r: &Results) {
-    let configured = &r.configured;
-    let _ = write!(
-        out,
-        "## Cost\n\n\
-         One scale set, the template's defaults: an invocation every {} s, {} s window, \
-         {} MB. Billed duration = the measured spawn → exit of a `--once` with that window \
-         (p50 of the invocations above): {}. Lambda arm64 list prices (us-east-1): \
-         {:.0} invocations × {} × {:.2} GB = {:.0} GB-s = ${:.2} compute + ${:.2} requests = \
-         **${:.2} per month** ({DAYS_PER_MONTH} days). The estimate assumes a deployed \
-         invocation spends its window as the bench's did, long-polling.\n\n\
-         Anchors: terraform-aws-github-runner runs a Lambda per webhook and a scheduled \
-         scale-down Lambda, plus API Gateway and SQS; actions-runner-controller needs a \
-         Kubernetes cluster with an always-on listener pod per scale set. Neither publishes a \
-         cost per scale set to set beside this one.\n",
-        configured.schedule.as_secs(),
-        configured.window.as_secs(),
-        configured.memory_mb,
-        seconds(c.measured),
-        c.lambda.invocations,
-        seconds(c.measured),
-        f64::from(configured.memory_mb) / 1024.0,
-        c.lambda.gb_seconds,
-        c.lambda.compute_usd,
-        c.lambda.requests_usd,
-        c.lambda.total_usd(),
-    );
 }
 
 #[cfg(test)]

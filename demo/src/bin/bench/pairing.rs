@@ -5,6 +5,8 @@
 //! The log line's own `time` (nanoseconds, written by ghaec2) is used, not the time this
 //! process read it.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use ghaec2_demo::LogLine;
 use ghaec2_demo::stats::Distribution;
@@ -30,6 +32,8 @@ pub struct Event {
     pub at: DateTime<Utc>,
     pub count: u32,
     pub instance_ids: Vec<String>,
+    /// The line's `scale_set_id`, when it has one.
+    pub scale_set_id: Option<u64>,
 }
 
 /// When ghaec2 wrote the line (its `time` field), else when it was read.
@@ -59,6 +63,7 @@ pub fn events(lines: &[LogLine], msg: &str) -> Vec<Event> {
                 .get("instance_ids")
                 .map(instance_ids)
                 .unwrap_or_default(),
+            scale_set_id: field_u64(l, "scale_set_id"),
         })
         .collect()
 }
@@ -100,6 +105,30 @@ pub fn pair_fifo(queued: &[DateTime<Utc>], events: &[Event]) -> Vec<Pair> {
     jobs.iter()
         .enumerate()
         .map(|(i, queued_at)| (*queued_at, launches.get(i).copied()))
+        .collect()
+}
+
+/// [`pair_fifo`] within each scale set: the jobs routed to a scale set (its id, the time it
+/// was queued) with the launches logged for it; a job without a scale set pairs with nothing.
+/// Pairs of every scale set, by id.
+pub fn pair_per_scale_set(
+    jobs: &[(Option<u64>, DateTime<Utc>)],
+    events: &[Event],
+) -> BTreeMap<Option<u64>, Vec<Pair>> {
+    let mut queued: BTreeMap<Option<u64>, Vec<DateTime<Utc>>> = BTreeMap::new();
+    for (id, at) in jobs {
+        queued.entry(*id).or_default().push(*at);
+    }
+    queued
+        .into_iter()
+        .map(|(id, queued)| {
+            let own: Vec<Event> = events
+                .iter()
+                .filter(|e| id.is_some() && e.scale_set_id == id)
+                .cloned()
+                .collect();
+            (id, pair_fifo(&queued, &own))
+        })
         .collect()
 }
 
@@ -149,7 +178,33 @@ mod tests {
             at: t(ms),
             count,
             instance_ids: Vec::new(),
+            scale_set_id: None,
         }
+    }
+
+    #[test]
+    fn each_scale_set_pairs_with_its_own_launches() {
+        let on = |id, ms, count| Event {
+            scale_set_id: Some(id),
+            ..event(ms, count)
+        };
+        // Scale set 2's launch comes first, but belongs to its own job only.
+        let jobs = [
+            (Some(1), t(0)),
+            (Some(2), t(10)),
+            (Some(1), t(20)),
+            (None, t(30)),
+        ];
+        let launches = [on(2, 15, 1), on(1, 40, 2), event(50, 1)];
+        let pairs = pair_per_scale_set(&jobs, &launches);
+        assert_eq!(pairs[&Some(1)], [(t(0), Some(t(40))), (t(20), Some(t(40)))]);
+        assert_eq!(pairs[&Some(2)], [(t(10), Some(t(15)))]);
+        // A job routed nowhere pairs with nothing, not with the unattributed launch.
+        assert_eq!(pairs[&None], [(t(30), None)]);
+        let lines = vec![line(
+            json!({"msg": LAUNCHED, "launched": 1, "scale_set_id": 7}),
+        )];
+        assert_eq!(events(&lines, LAUNCHED)[0].scale_set_id, Some(7));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //!   own time; one job at a time, so that each path stands alone.
 //! - **spot interruption replacement**: `ghaec2 --once --event` with EC2's warning for the idle
 //!   runner of a listening ghaec2 (`MIN_RUNNERS` 1), as the Lambda handler gets it: spawn →
-//!   the replacement launched, and the listener it preempted listening again.
+//!   the replacement launched.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use ghaec2_fake::{FakeOptions, JobSpec, Mode};
 use ghaec2_testkit::aws_proxy::ProxyCall;
 
 use crate::burst::{self, AwsSide};
-use crate::pairing::{self, LAUNCHED, POLLING, RECONCILED};
+use crate::pairing::{self, LAUNCHED, RECONCILED};
 use crate::run::{self, Ctx, Running};
 
 /// Jobs on the critical path, one at a time.
@@ -61,8 +61,6 @@ pub struct SpotReplacement {
     pub to_removed: Option<Distribution>,
     /// Spawn → its replacement launched.
     pub to_replaced: Option<Distribution>,
-    /// The preempted listener polling again after each warning.
-    pub listener_back: Option<Distribution>,
 }
 
 /// Both paths, from one listening ghaec2 behind the proxy.
@@ -74,11 +72,7 @@ pub struct Paths {
 
 pub async fn run(ctx: &Ctx) -> Result<Paths> {
     let region = "sa-east-1";
-    // A preempted listener notices at its next fenced write, after its poll: a shorter hold
-    // than the service's 50 s keeps the scenario short; the critical path has no empty poll.
-    let fake_options = FakeOptions::default()
-        .with_mode(Mode::Dotcom)
-        .with_poll_hold(Duration::from_secs(10));
+    let fake_options = FakeOptions::default().with_mode(Mode::Dotcom);
     let stand_ins = StandIns::start(StandInsOptions {
         fake: fake_options,
         region: region.to_owned(),
@@ -95,7 +89,7 @@ pub async fn run(ctx: &Ctx) -> Result<Paths> {
         return Err("ghaec2 did not start polling within 60 s".into());
     }
     let critical = critical_path(&stand_ins, &aws, &mut ghaec2, name).await?;
-    let spot = spot_replacement(ctx, &stand_ins, &aws, &mut ghaec2, &listener_env).await?;
+    let spot = spot_replacement(ctx, &stand_ins, &aws, &listener_env).await?;
     let exited = ghaec2.stop().await?;
     crate::trickle::check_exit(&exited, "paths")?;
     stand_ins.fake.shutdown().await;
@@ -123,9 +117,8 @@ async fn critical_path(
         let queued = Utc::now();
         fake.enqueue_job(JobSpec::with_labels([name]))
             .map_err(|e| format!("enqueue: {e:?}"))?;
-        let launched = |lines: &[LogLine]| {
-            pairing::total(&pairing::events(lines, LAUNCHED)) > launched_before
-        };
+        let launched =
+            |lines: &[LogLine]| pairing::total(&pairing::events(lines, LAUNCHED)) > launched_before;
         if !ghaec2.until(Duration::from_secs(30), launched).await {
             return Err("a job got no instance within 30 s".into());
         }
@@ -154,7 +147,8 @@ async fn critical_path(
                 }),
         );
         steps.sort_by_key(|(at, _)| *at);
-        path.before_launch.push(steps.into_iter().map(|(_, s)| s).collect());
+        path.before_launch
+            .push(steps.into_iter().map(|(_, s)| s).collect());
         to_fleet.extend(run::elapsed(queued, sent));
         fleet.push(aws_step(create).took);
         let at = pairing::events(&ghaec2.lines, LAUNCHED)
@@ -169,7 +163,9 @@ async fn critical_path(
 }
 
 fn aws_step(call: &ProxyCall) -> Step {
-    let answered = call.upstream.map_or(call.received_at, |(_, answered)| answered);
+    let answered = call
+        .upstream
+        .map_or(call.received_at, |(_, answered)| answered);
     Step {
         call: format!("{} {}", call.service, call.action),
         took: answered
@@ -182,7 +178,6 @@ async fn spot_replacement(
     ctx: &Ctx,
     stand_ins: &StandIns,
     aws: &AwsSide,
-    listener: &mut Running,
     env: &[(String, String)],
 ) -> Result<SpotReplacement> {
     let ec2 = aws_sdk_ec2::Client::new(&aws.sdk);
@@ -190,8 +185,7 @@ async fn spot_replacement(
         warnings: WARNINGS,
         ..SpotReplacement::default()
     };
-    let (mut warned, mut removed, mut replaced, mut back) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut warned, mut removed, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
     // Finish the critical path's jobs: their runners go, the MIN_RUNNERS one stays.
     for job in stand_ins.fake.fake().state().jobs {
         let _ = stand_ins.fake.fake().cancel_job(job.runner_request_id);
@@ -201,11 +195,6 @@ async fn spot_replacement(
         let instance = sole_live(&ec2).await?;
         let event = ctx.work.join(format!("spot-{n}.json"));
         std::fs::write(&event, warning(&instance))?;
-        let polls_before = listener
-            .lines
-            .iter()
-            .filter(|l| l.msg() == Some(POLLING))
-            .count();
         let mut once_env = env.to_vec();
         once_env.push(("DRAIN_WINDOW_SECONDS".to_owned(), "2".to_owned()));
         let event_arg = event.to_string_lossy().into_owned();
@@ -221,30 +210,19 @@ async fn spot_replacement(
                 .find(|l| l.msg().is_some_and(|m| m.starts_with(msg)))
                 .map(pairing::log_time)
         };
-        let replacement = pairing::events(&exited.lines, LAUNCHED).first().map(|e| e.at);
+        let replacement = pairing::events(&exited.lines, LAUNCHED)
+            .first()
+            .map(|e| e.at);
         warned.extend(at("Spot interruption warning").and_then(|t| run::elapsed(spawned, t)));
         removed.extend(at("Removed runner.").and_then(|t| run::elapsed(spawned, t)));
         match replacement.and_then(|t| run::elapsed(spawned, t)) {
             Some(took) => replaced.push(took),
             None => return Err(format!("spot warning {n}: no replacement launched").into()),
         }
-        let polling_again = |lines: &[LogLine]| {
-            lines.iter().filter(|l| l.msg() == Some(POLLING)).count() > polls_before
-        };
-        if listener.until(Duration::from_secs(60), polling_again).await {
-            let again = listener
-                .lines
-                .iter()
-                .filter(|l| l.msg() == Some(POLLING))
-                .nth(polls_before)
-                .map(pairing::log_time);
-            back.extend(again.and_then(|t| run::elapsed(spawned, t)));
-        }
     }
     spot.to_warning = Distribution::of(&warned);
     spot.to_removed = Distribution::of(&removed);
     spot.to_replaced = Distribution::of(&replaced);
-    spot.listener_back = Distribution::of(&back);
     Ok(spot)
 }
 
@@ -313,7 +291,8 @@ pub fn render(paths: &Paths, out: &mut String) {
         calls
             .iter()
             .map(|(call, (n, took))| {
-                let p50 = Distribution::of(took).map_or(String::new(), |d| format!(", p50 {}", ms(d.p50)));
+                let p50 = Distribution::of(took)
+                    .map_or(String::new(), |d| format!(", p50 {}", ms(d.p50)));
                 format!("{call} × {n}{p50}")
             })
             .collect::<Vec<_>>()
@@ -332,15 +311,20 @@ pub fn render(paths: &Paths, out: &mut String) {
     let _ = writeln!(out, "\n## Spot interruption replacement\n");
     let _ = writeln!(
         out,
-        "The same listening ghaec2 (`MIN_RUNNERS` 1); {} times, EC2's warning for its newest live instance (an idle runner) is handed to `ghaec2 --once --event FILE`, the Lambda handler's path for it, started then. It preempts the listener's lease, removes the runner (registration first, then TerminateInstances), launches the replacement in its first pass, and listens 2 s. Times are from the warning invocation's spawn, so they include a process start, which a warm Lambda does not pay.\n",
+        "The same listening ghaec2 (`MIN_RUNNERS` 1); {} times, EC2's warning for its one live instance (an idle runner) is handed to `ghaec2 --once --event FILE`, the Lambda handler's path for it, started then. It preempts the listener's lease, removes the runner (registration first, then TerminateInstances), launches the replacement in its first pass, and listens 2 s. Times are from the warning invocation's spawn, so they include a process start, which a warm Lambda does not pay. The preempted listener notices at its next fenced write, at the latest when its window ends, and takes the lease again (docs/deploy.md, Spot interruptions).\n",
         s.warnings
     );
     let _ = writeln!(out, "| from the warning's spawn | latency |\n|---|---|");
     for (label, d) in [
-        ("→ warning logged (runner, job, instance type)", s.to_warning),
-        ("→ interrupted runner removed, instance terminated", s.to_removed),
+        (
+            "→ warning logged (runner, job, instance type)",
+            s.to_warning,
+        ),
+        (
+            "→ interrupted runner removed, instance terminated",
+            s.to_removed,
+        ),
         ("→ replacement launched", s.to_replaced),
-        ("→ the preempted listener polling again", s.listener_back),
     ] {
         let _ = writeln!(out, "| {label} | {} |", dist(d));
     }
@@ -372,13 +356,19 @@ mod tests {
         let mut paths = Paths::default();
         let mut out = String::new();
         render(&paths, &mut out);
-        assert!(out.contains("| calls before CreateFleet | none, in every job's path |"), "{out}");
+        assert!(
+            out.contains("| calls before CreateFleet | none, in every job's path |"),
+            "{out}"
+        );
         paths.critical.before_launch = vec![vec![Step {
             call: "ec2 DescribeInstances".into(),
             took: Duration::from_millis(12),
         }]];
         let mut out = String::new();
         render(&paths, &mut out);
-        assert!(out.contains("ec2 DescribeInstances × 1, p50 12 ms"), "{out}");
+        assert!(
+            out.contains("ec2 DescribeInstances × 1, p50 12 ms"),
+            "{out}"
+        );
     }
 }

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use ghaec2_demo::cost::LambdaCost;
 use ghaec2_demo::stats::Distribution;
 
+use crate::cgroup::Throttled;
 use crate::machine::Machine;
 use crate::moto_time::MotoTime;
 use crate::recoveries::Recoveries;
@@ -218,11 +218,100 @@ pub struct Cold {
     pub recoveries: Recoveries,
 }
 
-/// Monthly cost at the measured `--once` duration.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Cost {
-    pub measured: Duration,
-    pub lambda: LambdaCost,
+/// The burst that decides the default memory must have all launched within this.
+pub const BURST_BAR: Duration = Duration::from_secs(10);
+
+/// A process started under a CPU share, timed from just before the spawn.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Start {
+    /// `DRAIN_WINDOW_SECONDS` of each run.
+    pub window: Duration,
+    /// Spawn → its first call at the fake (App: the token exchange; PAT: the registration
+    /// token).
+    pub to_first_call: Latency,
+    /// Spawn → its first long poll at the fake.
+    pub to_ready: Latency,
+    pub throttled: Throttled,
+}
+
+/// An empty `--once` under a CPU share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdleWindow {
+    pub window: Duration,
+    pub to_ready: Option<Duration>,
+    pub wall: Duration,
+    pub cpu: Option<Duration>,
+    pub throttled: Throttled,
+    /// Exit status 0 after it stopped listening at the window's end.
+    pub clean: bool,
+}
+
+/// ghaec2 at one Lambda memory size's CPU share.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CpuShare {
+    pub memory_mb: u32,
+    /// Of each 100 ms period.
+    pub quota_us: u64,
+    pub idle: IdleWindow,
+    pub pat: Start,
+    pub app: Start,
+    pub burst: Burst,
+    pub burst_throttled: Throttled,
+}
+
+/// The CPU-share-limited runs, or why there are none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CpuRuns {
+    Measured(Vec<CpuShare>),
+    NotMeasured(String),
+}
+
+/// The default memory the figures call for: the smallest measured size whose burst had every
+/// job launched, nothing lost, within [`BURST_BAR`]; the largest measured one if none did.
+pub fn memory_choice(shares: &[CpuShare]) -> Option<u32> {
+    let within = |s: &&CpuShare| {
+        s.burst.nothing_lost() && s.burst.all_launched.is_some_and(|d| d <= BURST_BAR)
+    };
+    let passing = shares.iter().filter(within).map(|s| s.memory_mb).min();
+    passing.or_else(|| shares.iter().map(|s| s.memory_mb).max())
+}
+
+/// Several scale sets served by one continuous process, a trickle spread across them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Several {
+    pub setup: Setup,
+    pub jobs: usize,
+    pub mean_interval: Duration,
+    pub span: Duration,
+    /// Queued → launched of each scale set's jobs, paired with its own launches; jobs the
+    /// fake routed to no scale set are under `None`.
+    pub per_scale_set: Vec<(Option<String>, Latency)>,
+    pub overall: Latency,
+    pub cpu: Option<Duration>,
+    pub peak_rss_kb: Option<u64>,
+    /// Distinct EMF metrics (name and dimensions) the run published.
+    pub metrics: Vec<String>,
+    pub recoveries: Recoveries,
+}
+
+/// What one steady-state idle invocation of a deployment used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+    pub scale_sets: usize,
+    /// Spawn → exit: the billed duration.
+    pub invocation: Duration,
+    /// DynamoDB calls by action, the predecessor's end-of-window calls taken off.
+    pub dynamodb: Vec<(String, usize)>,
+    /// The predecessor's end-of-window calls that were taken off, by action.
+    pub predecessor_tail: Vec<(String, usize)>,
+    pub write_units: f64,
+    pub read_units: f64,
+    /// Bytes of the JSON log lines ghaec2 wrote.
+    pub log_bytes: u64,
+    pub log_lines: usize,
+    /// Distinct EMF metrics (name and dimensions) it published.
+    pub metrics: Vec<String>,
+    pub clean: bool,
 }
 
 /// Everything one bench run measured.
@@ -234,8 +323,11 @@ pub struct Results {
     pub gaps: Option<Gaps>,
     pub bursts: Vec<Burst>,
     pub cold: Option<Cold>,
+    pub cpu: Option<CpuRuns>,
+    pub several: Option<Several>,
     pub paths: Option<crate::path::Paths>,
-    pub cost: Option<Cost>,
+    /// Idle gapless invocations with 1 and with several scale sets.
+    pub cost: Vec<Usage>,
     pub wall: Duration,
     /// 1-minute load average when the scenarios ended (the start's is the machine's).
     pub load_after: Option<f64>,

@@ -11,6 +11,7 @@ use ghaec2_demo::stand_ins::{Result, Stream};
 use ghaec2_demo::{Ghaec2Process, LogLine, StandIns};
 use tokio::time::Instant;
 
+use crate::cgroup::{self, CpuLimit};
 use crate::gnu_time::{self, TimeReport};
 
 /// GNU time, for `-v`.
@@ -90,8 +91,26 @@ impl Running {
         env: &[(String, String)],
         log: &Path,
     ) -> Result<Self> {
+        Self::start_in(ctx, stand_ins, None, args, env, log).await
+    }
+
+    /// [`Running::start`], with ghaec2 in the CPU-limited group `limit` when given (GNU time
+    /// stays outside it).
+    pub async fn start_in(
+        ctx: &Ctx,
+        stand_ins: &StandIns,
+        limit: Option<&CpuLimit>,
+        args: &[&str],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> Result<Self> {
+        let wrapper = limit
+            .map(|l| cgroup::wrapper(&l.procs()))
+            .unwrap_or_default();
         let ghaec2 = ctx.ghaec2.to_string_lossy().into_owned();
-        let mut argv = vec!["-v", ghaec2.as_str()];
+        let mut argv = vec!["-v"];
+        argv.extend(wrapper.iter().map(String::as_str));
+        argv.push(ghaec2.as_str());
         argv.extend_from_slice(args);
         let spawned_at = Utc::now();
         let process = stand_ins
