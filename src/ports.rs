@@ -218,6 +218,23 @@ pub trait StateStore {
         scale_set: &str,
         lease: &Lease,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes the state record and gives the lease up, under the fence: an invocation's last
+    /// write. One write where the table allows it (the state item is the largest, and every
+    /// invocation of every scale set writes it).
+    fn save_and_release(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        state: &ScaleSetState,
+    ) -> impl Future<Output = Result<(), PortError>> + Send
+    where
+        Self: Sync,
+    {
+        async move {
+            self.save(scale_set, lease, state).await?;
+            self.release(scale_set, lease).await
+        }
+    }
     /// All ledger entries of the scale set.
     fn runners(
         &self,

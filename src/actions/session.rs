@@ -153,8 +153,9 @@ impl ActionsClient {
             .admin_json(Method::PATCH, &path, &[], None, "refresh session")
             .await?;
         *session = Session::from_response(session.scale_set_id, response)?;
+        // Logged, not counted: every invocation refreshes its session at start, and a custom
+        // metric published every hour costs more than all of DynamoDB (BENCHMARKS.md, Cost).
         tracing::info!(session_id = %session.id, "Refreshed message session.");
-        crate::metrics::count("SessionRefreshes", 1, &[]);
         Ok(())
     }
 

@@ -200,61 +200,31 @@ impl StateStore for DynamoStateStore {
         lease: &Lease,
         state: &ScaleSetState,
     ) -> Result<(), PortError> {
-        const OP: &str = "dynamodb save state";
-        let mut names = fence_names();
-        let mut values = fence_values(lease);
-        let (mut set, mut remove) = (Vec::new(), Vec::new());
-        for (i, (attribute, value)) in encode_state(state).into_iter().enumerate() {
-            let name = format!("#a{i}");
-            names.insert(name.clone(), attribute.to_owned());
-            match value {
-                Some(value) => {
-                    values.insert(format!(":v{i}"), value);
-                    set.push(format!("{name} = :v{i}"));
-                }
-                None => remove.push(name),
-            }
-        }
-        let mut expression = format!("SET {}", set.join(", "));
-        if !remove.is_empty() {
-            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
-        }
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(schema::state_key(scale_set)))
-            .update_expression(expression)
-            .condition_expression(FENCE_CONDITION)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
+        self.update_state("dynamodb save state", scale_set, lease, Some(state), false)
             .await
-            // The request carries the queue and admin tokens: keep AWS's message out.
-            .map_err(|e| from_sdk(OP, &e, Detail::CodeOnly))?;
-        Ok(())
     }
 
     async fn release(&self, scale_set: &str, lease: &Lease) -> Result<(), PortError> {
-        const OP: &str = "dynamodb release lease";
-        let mut values = fence_values(lease);
-        // Expiry at the epoch, so the lease is free whatever the next invocation's clock says;
-        // the release time is kept for operators.
-        values.insert(":lapsed".to_owned(), n(0));
-        values.insert(":released".to_owned(), millis(Utc::now()));
-        let mut names = fence_names();
-        names.insert("#expires".to_owned(), s::LEASE_EXPIRES_AT.to_owned());
-        names.insert("#released".to_owned(), s::LEASE_RELEASED_AT.to_owned());
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(schema::state_key(scale_set)))
-            .update_expression("SET #expires = :lapsed, #released = :released")
-            .condition_expression(FENCE_CONDITION)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .send()
-            .await
-            .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
+        self.update_state("dynamodb release lease", scale_set, lease, None, true)
+            .await?;
+        tracing::debug!(
+            scale_set,
+            owner = lease.owner,
+            fence = lease.fence,
+            "Lease released."
+        );
+        Ok(())
+    }
+
+    async fn save_and_release(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        state: &ScaleSetState,
+    ) -> Result<(), PortError> {
+        let op = "dynamodb save state and release lease";
+        self.update_state(op, scale_set, lease, Some(state), true)
+            .await?;
         tracing::debug!(
             scale_set,
             owner = lease.owner,
@@ -370,6 +340,68 @@ impl StateStore for DynamoStateStore {
 }
 
 impl DynamoStateStore {
+    /// One conditional write of the state item under the fence: `state`'s attributes, and
+    /// with `release` the lease's expiry set to the epoch (free whatever the next
+    /// invocation's clock says) and the release time kept for operators.
+    async fn update_state(
+        &self,
+        operation: &'static str,
+        scale_set: &str,
+        lease: &Lease,
+        state: Option<&ScaleSetState>,
+        release: bool,
+    ) -> Result<(), PortError> {
+        let mut names = fence_names();
+        let mut values = fence_values(lease);
+        let (mut set, mut remove) = (Vec::new(), Vec::new());
+        for (i, (attribute, value)) in state
+            .map(encode_state)
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            let name = format!("#a{i}");
+            names.insert(name.clone(), attribute.to_owned());
+            match value {
+                Some(value) => {
+                    values.insert(format!(":v{i}"), value);
+                    set.push(format!("{name} = :v{i}"));
+                }
+                None => remove.push(name),
+            }
+        }
+        if release {
+            names.insert("#expires".to_owned(), s::LEASE_EXPIRES_AT.to_owned());
+            names.insert("#released".to_owned(), s::LEASE_RELEASED_AT.to_owned());
+            values.insert(":lapsed".to_owned(), n(0));
+            values.insert(":released".to_owned(), millis(Utc::now()));
+            set.push("#expires = :lapsed".to_owned());
+            set.push("#released = :released".to_owned());
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        // The state carries the queue and admin tokens: keep AWS's message out.
+        let detail = if state.is_some() {
+            Detail::CodeOnly
+        } else {
+            Detail::Full
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(schema::state_key(scale_set)))
+            .update_expression(expression)
+            .condition_expression(FENCE_CONDITION)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| from_sdk(operation, &e, detail))?;
+        Ok(())
+    }
+
     /// Puts `item` under `key`, expiring `ttl` after this write, under the fence.
     async fn fenced_put(
         &self,

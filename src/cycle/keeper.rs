@@ -108,6 +108,15 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
     /// Writes the state record: cursor, session (while live), statistics and admin
     /// connection.
     pub(super) async fn persist(&self, run: &mut Run) -> Result<(), CycleError> {
+        self.take_in(run).await;
+        self.store
+            .save(&self.settings.scale_set_name, &run.lease, &run.state)
+            .await?;
+        Ok(())
+    }
+
+    /// Brings the state record up to date with the run.
+    async fn take_in(&self, run: &mut Run) {
         run.state.scale_set_id = Some(run.scale_set_id);
         run.state.statistics = Some(run.statistics);
         run.state.session = (run.status == SessionStatus::Live).then(|| stored(&run.session));
@@ -116,10 +125,6 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
             .cached_admin_connection()
             .await
             .map(|a| stored_admin(&a));
-        self.store
-            .save(&self.settings.scale_set_name, &run.lease, &run.state)
-            .await?;
-        Ok(())
     }
 
     /// Moves the cursor past `message_id` once persisted: after a failed persist the cycle
@@ -135,14 +140,20 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
     }
 
     /// Ends the run: the session deleted when the cycle ends on shutdown and the settings ask
-    /// for it (the local loop), then the state record written.
+    /// for it (the local loop), then the state record written and the lease given up, in one
+    /// write.
     pub(super) async fn close(&self, run: &mut Run, reason: EndReason) -> Result<(), CycleError> {
         if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
             self.actions.delete_session(&run.session).await?;
             run.status = SessionStatus::Deleted;
             tracing::info!(session_id = %run.session.id, "Deleted message session on shutdown.");
         }
-        self.persist(run).await
+        self.take_in(run).await;
+        let name = &self.settings.scale_set_name;
+        self.store
+            .save_and_release(name, &run.lease, &run.state)
+            .await?;
+        Ok(())
     }
 
     /// Refreshes a reused session for the service's current statistics. Without them the

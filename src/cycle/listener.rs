@@ -83,7 +83,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
         self.hold(&lease, state, stop, Some(warning)).await
     }
 
-    /// Listens under a lease taken, and gives it up after (not when another took it).
+    /// Listens under a lease taken; the lease is given up with the last write, or after a
+    /// failure (not when another invocation took it).
     async fn hold(
         &self,
         lease: &Lease,
@@ -93,15 +94,16 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
     ) -> Result<Summary, CycleError> {
         let name = self.settings.scale_set_name.as_str();
         match self.listen(lease, state, stop, warning).await {
-            Err(CycleError::Fenced(e)) => Err(CycleError::Fenced(e)),
-            other => {
+            Err(e @ CycleError::Fenced(_)) => Err(e),
+            Err(e) => {
                 self.store.release(name, lease).await?;
-                other
+                Err(e)
             }
+            Ok(summary) => Ok(summary),
         }
     }
 
-    /// Restore, drain and persist, under a lease already taken.
+    /// Restore, drain, persist and release, under a lease already taken.
     async fn listen(
         &self,
         lease: &Lease,
@@ -111,6 +113,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
     ) -> Result<Summary, CycleError> {
         let keeper = self.keeper();
         let Some(mut run) = keeper.restore(lease, state, stop).await? else {
+            let name = self.settings.scale_set_name.as_str();
+            self.store.release(name, lease).await?;
             return Ok(Summary::ended(EndReason::SessionConflict));
         };
         run.warning = warning.cloned();
