@@ -6,7 +6,10 @@
 //! - [`lease`]: the lease, and the hand-over from an invocation that ends first.
 //! - [`keeper`]: the message session and the scale set, restored, refreshed and replaced.
 //! - [`reconciler`]: the [`Reconciler`], the fleet policy: observe the ledger and EC2, ask
-//!   [`crate::scaling::plan`], launch and remove.
+//!   [`crate::scaling::plan`], launch and remove; a spot interruption warning's runner.
+//! - [`known`]: what the reconciler knows under the lease (the ledger, EC2's last view), so a
+//!   message goes straight to CreateFleet.
+//! - [`reruns`]: the runs of interrupted jobs, re-run once they complete.
 //! - [`summary`]: the JSON summary and why the cycle ended.
 //! - [`error`]: why a cycle failed.
 
