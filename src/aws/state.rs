@@ -205,15 +205,7 @@ impl StateStore for DynamoStateStore {
     }
 
     async fn release(&self, scale_set: &str, lease: &Lease) -> Result<(), PortError> {
-        self.update_state("dynamodb release lease", scale_set, lease, None, true)
-            .await?;
-        tracing::debug!(
-            scale_set,
-            owner = lease.owner,
-            fence = lease.fence,
-            "Lease released."
-        );
-        Ok(())
+        self.release_with(scale_set, lease, None).await
     }
 
     async fn save_and_release(
@@ -222,16 +214,7 @@ impl StateStore for DynamoStateStore {
         lease: &Lease,
         state: &ScaleSetState,
     ) -> Result<(), PortError> {
-        let op = "dynamodb save state and release lease";
-        self.update_state(op, scale_set, lease, Some(state), true)
-            .await?;
-        tracing::debug!(
-            scale_set,
-            owner = lease.owner,
-            fence = lease.fence,
-            "Lease released."
-        );
-        Ok(())
+        self.release_with(scale_set, lease, Some(state)).await
     }
 
     async fn runners(&self, scale_set: &str) -> Result<Vec<RunnerRecord>, PortError> {
@@ -340,6 +323,28 @@ impl StateStore for DynamoStateStore {
 }
 
 impl DynamoStateStore {
+    /// Gives the lease up, writing `state` in the same write when given.
+    async fn release_with(
+        &self,
+        scale_set: &str,
+        lease: &Lease,
+        state: Option<&ScaleSetState>,
+    ) -> Result<(), PortError> {
+        let operation = match state {
+            Some(_) => "dynamodb save state and release lease",
+            None => "dynamodb release lease",
+        };
+        self.update_state(operation, scale_set, lease, state, true)
+            .await?;
+        tracing::debug!(
+            scale_set,
+            owner = lease.owner,
+            fence = lease.fence,
+            "Lease released."
+        );
+        Ok(())
+    }
+
     /// One conditional write of the state item under the fence: `state`'s attributes, and
     /// with `release` the lease's expiry set to the epoch (free whatever the next
     /// invocation's clock says) and the release time kept for operators.
