@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use ghaec2_demo::stats::seconds;
+use ghaec2_demo::stats::{Distribution, seconds};
 
 use crate::anchors::{self, Anchor};
 use crate::gnu_time::mib;
@@ -23,7 +23,12 @@ pub fn ms(d: Duration) -> String {
 }
 
 pub fn dist(l: &Latency) -> String {
-    l.dist.map_or_else(
+    distribution(l.dist)
+}
+
+/// p50, p95, max and count, or "no samples".
+pub fn distribution(d: Option<Distribution>) -> String {
+    d.map_or_else(
         || "no samples".to_owned(),
         |d| {
             format!(

@@ -19,6 +19,7 @@ use ghaec2_fake::{FakeOptions, JobSpec, Mode};
 use ghaec2_testkit::aws_proxy::ProxyCall;
 
 use crate::burst::{self, AwsSide};
+use crate::markdown::{distribution, ms};
 use crate::pairing::{self, LAUNCHED, RECONCILED};
 use crate::run::{self, Ctx, Running};
 
@@ -305,7 +306,7 @@ pub fn render(paths: &Paths, out: &mut String) {
         ("CreateFleet in moto (sent → answered)", c.create_fleet),
         ("queued → \"Launched instances.\"", c.to_launched),
     ] {
-        let _ = writeln!(out, "| {label} | {} |", dist(d));
+        let _ = writeln!(out, "| {label} | {} |", distribution(d));
     }
     let s = &paths.spot;
     let _ = writeln!(out, "\n## Spot interruption replacement\n");
@@ -326,25 +327,9 @@ pub fn render(paths: &Paths, out: &mut String) {
         ),
         ("→ replacement launched", s.to_replaced),
     ] {
-        let _ = writeln!(out, "| {label} | {} |", dist(d));
+        let _ = writeln!(out, "| {label} | {} |", distribution(d));
     }
     out.push('\n');
-}
-
-fn dist(d: Option<Distribution>) -> String {
-    d.map_or("no samples".to_owned(), |d| {
-        format!(
-            "p50 {} · p95 {} · max {} (n = {})",
-            ms(d.p50),
-            ms(d.p95),
-            ms(d.max),
-            d.count
-        )
-    })
-}
-
-fn ms(d: Duration) -> String {
-    format!("{} ms", d.as_millis())
 }
 
 #[cfg(test)]
