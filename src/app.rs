@@ -60,7 +60,9 @@ pub async fn deployment(lookup: impl Fn(&str) -> Option<String>) -> Result<Deplo
             Some(text)
         }
     };
-    Ok(Deployment::from_lookup(lookup, text.as_deref())?)
+    let deployment = Deployment::from_lookup(lookup, text.as_deref())?;
+    crate::metrics::publish(deployment.shared().runtime.metrics.clone());
+    Ok(deployment)
 }
 
 /// Resolves the GitHub credential and the CA bundle (from SSM when configured so) and builds

@@ -3,6 +3,7 @@
 //! 403, its capacity errors) never stops the others; the outcome reports each.
 
 use serde_json::{Value, json};
+use tracing::Instrument;
 
 use crate::actions::ActionsClient;
 use crate::app::{self, Adapters};
@@ -63,6 +64,7 @@ pub async fn cycle(
     );
     Listener::new(actions, scale_set.ports(), &settings)
         .run(stop)
+        .instrument(scale_set.span())
         .await
 }
 
@@ -89,6 +91,7 @@ pub async fn interruption(
                 let settings = app::cycle_settings(&scale_set.config, owner.to_owned(), false);
                 let result = Listener::new(actions, scale_set.ports(), &settings)
                     .run_interrupted(stop, warning)
+                    .instrument(scale_set.span())
                     .await;
                 return Outcome {
                     results: vec![scale_set.named(result)],
@@ -114,6 +117,12 @@ pub async fn interruption(
 impl ScaleSet {
     fn name(&self) -> &str {
         &self.config.github.scale_set_name
+    }
+
+    /// The span of this scale set's cycle: every line it logs names the scale set. At error
+    /// level, so that no `RUST_LOG` that keeps a line drops the name.
+    fn span(&self) -> tracing::Span {
+        tracing::error_span!("scale_set", scale_set = self.name())
     }
 
     fn ports(&self) -> Ports<'_, DynamoStateStore, Ec2Fleet, DynamoJitStore> {

@@ -169,8 +169,9 @@ mod tests {
 
     #[test]
     fn metrics_are_embedded_metric_format_at_the_top_level() {
-        let lines = lines(|| crate::metrics::count("Launches", 4, &[]));
-        assert_eq!(lines[0]["Launches"], 4.0);
+        // Published by default.
+        let lines = lines(|| crate::metrics::count("LaunchFailures", 4, &[]));
+        assert_eq!(lines[0]["LaunchFailures"], 4.0);
         assert_eq!(
             lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"],
             "ghaec2"

@@ -67,6 +67,38 @@ async fn one_run_serves_every_scale_set_with_its_own_session_and_launches() {
         !ran.stderr.contains("unused-top-level-name"),
         "{}",
         ran.stderr
+    ); // Every line of a cycle names its scale set: the launches and the metric lines.
+    let lines: Vec<Value> = ran
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let launches_of = |name: &str| {
+        lines
+            .iter()
+            .filter(|l| l["msg"] == "Launched instances." && l["scale_set"] == name)
+            .count()
+    };
+    assert!(launches_of("linux-x64") >= 1 && launches_of("linux-arm64") >= 1);
+    let metrics: Vec<&Value> = lines.iter().filter(|l| l["msg"] == "metric").collect();
+    assert!(
+        metrics.iter().any(|l| l["Launches"].is_number()),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        metrics.iter().all(|l| l["scale_set"].is_string()),
+        "{}",
+        ran.stderr
+    );
+    // METRICS is `default`: no launch is published to CloudWatch.
+    assert!(
+        metrics
+            .iter()
+            .filter(|l| l["Launches"].is_number())
+            .all(|l| l.get("_aws").is_none()),
+        "{}",
+        ran.stderr
     );
 }
 

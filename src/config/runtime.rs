@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::env::Env;
 use super::vars::*;
+use crate::metrics::{self, Published};
 
 /// How each invocation runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct RuntimeSettings {
     /// interruption failed one of its jobs (needs the credential's "Actions: read and
     /// write"). Default false.
     pub rerun_interrupted_jobs: bool,
+    /// `METRICS`: which metrics CloudWatch publishes (the rest stay log lines). Default
+    /// `default`: the failures and interruptions.
+    pub metrics: Published,
 }
 
 /// Default of `RUNNER_MIN_VERSION`.
@@ -71,6 +75,10 @@ impl RuntimeSettings {
             )
             .unwrap_or_else(|| DEFAULT_RUNNER_MIN_VERSION.to_owned());
         let rerun_interrupted_jobs = env.boolean(RERUN_INTERRUPTED_JOBS, false);
+        let metrics = match env.get(METRICS) {
+            None => Some(Published::default()),
+            Some(_) => env.parsed(METRICS, &metrics_expected(), |v| Published::parse(v).ok()),
+        };
         Some(Self {
             state_table_name,
             drain_window: drain_window?,
@@ -78,8 +86,17 @@ impl RuntimeSettings {
             runner_work_folder,
             runner_min_version,
             rerun_interrupted_jobs: rerun_interrupted_jobs?,
+            metrics: metrics?,
         })
     }
+}
+
+/// What `METRICS` takes, naming every metric.
+fn metrics_expected() -> String {
+    format!(
+        "a comma-separated list of default, all, none or metric names ({})",
+        metrics::NAMES.join(", ")
+    )
 }
 
 /// `major.minor.patch`, digits only: it ends up in the user-data script.

@@ -102,6 +102,7 @@ fn a_full_configuration_sets_every_field() {
         ("RUNNER_WORK_FOLDER", "work/dir"),
         ("RUNNER_MIN_VERSION", "2.330.1"),
         ("RERUN_INTERRUPTED_JOBS", "true"),
+        ("METRICS", "default,JobPickupLatency"),
     ]);
     without(&mut vars, &["GITHUB_TOKEN"]);
     let config = ok(&vars);
@@ -181,8 +182,11 @@ fn a_full_configuration_sets_every_field() {
             runner_work_folder: "work/dir".to_owned(),
             runner_min_version: "2.330.1".to_owned(),
             rerun_interrupted_jobs: true,
+            metrics: crate::metrics::Published::parse("default,JobPickupLatency")
+                .unwrap_or_default(),
         }
     );
+    assert!(config.runtime.metrics.includes("JobPickupLatency"));
 }
 
 #[test]
@@ -235,6 +239,7 @@ fn unset_and_blank_optional_variables_take_their_defaults() {
         assert_eq!(config.runtime.runner_work_folder, "_work");
         assert_eq!(config.runtime.runner_min_version, "2.329.0");
         assert!(!config.runtime.rerun_interrupted_jobs);
+        assert_eq!(config.runtime.metrics, crate::metrics::Published::default());
     }
 }
 
@@ -274,6 +279,7 @@ fn every_invalid_value_names_the_variable_the_value_and_the_expectation() {
         ("RUNNER_MIN_VERSION", "2.329", "a runner version such as 2.329.0"),
         ("RUNNER_MIN_VERSION", "2.329.0; reboot", "a runner version such as 2.329.0"),
         ("RERUN_INTERRUPTED_JOBS", "sometimes", "true or false"),
+        ("METRICS", "default,Lunches", "a comma-separated list of default, all, none or metric names (JobsAcquired,"),
     ];
     for (variable, value, expected) in cases {
         let mut vars = with(&[(variable, value)]);

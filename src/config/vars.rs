@@ -79,6 +79,8 @@ pub const RUNNER_MIN_VERSION: &str = "RUNNER_MIN_VERSION";
 /// Whether the failed jobs of a workflow run are re-run once when a spot interruption
 /// failed one of its jobs.
 pub const RERUN_INTERRUPTED_JOBS: &str = "RERUN_INTERRUPTED_JOBS";
+/// Which metrics CloudWatch publishes.
+pub const METRICS: &str = "METRICS";
 /// The scale sets of the deployment: a JSON array of objects of per-scale-set variables.
 pub const SCALE_SETS: &str = "SCALE_SETS";
 /// SSM parameter holding the text of [`SCALE_SETS`].
@@ -110,7 +112,7 @@ pub const SCALE_SET_VARIABLES: [&str; 20] = [
 
 /// The variables of the deployment as a whole, shared by every scale set: one GitHub location
 /// and credential, one region, one state table, one invocation.
-pub const DEPLOYMENT_VARIABLES: [&str; 20] = [
+pub const DEPLOYMENT_VARIABLES: [&str; 21] = [
     GITHUB_CONFIG_URL,
     GITHUB_ENTERPRISE_URL,
     ORGANIZATION_NAME,
@@ -128,6 +130,7 @@ pub const DEPLOYMENT_VARIABLES: [&str; 20] = [
     STATE_TABLE_NAME,
     DRAIN_WINDOW_SECONDS,
     RERUN_INTERRUPTED_JOBS,
+    METRICS,
     SCALE_SETS,
     SCALE_SETS_SSM_PARAMETER,
     EC2_EBS_KMS_KEY_ARNS_ALLOWED,
