@@ -180,14 +180,14 @@ pub fn cost(out: &mut String, r: &Results) {
         "custom metrics",
         &|c| c.metrics_usd,
         format!(
-            "{} metrics, each as if published every hour of the month (CloudWatch prorates by \
-             the hour): {}{}",
-            all_metrics.len(),
+            "the metrics CloudWatch published (METRICS at its default: the failures and spot \
+             interruptions, written only when they happen), each billed as if published every \
+             hour of the month (CloudWatch prorates by the hour): {}{}",
             list_or_none(&all_metrics),
             if r.several.is_some() {
-                " (the idle invocations' and the several-scale-sets run's, with jobs)"
+                " (in the idle invocations and the several-scale-sets run, with jobs)"
             } else {
-                " (the idle invocations' only: the several-scale-sets run did not run)"
+                " (in the idle invocations only: the several-scale-sets run did not run)"
             }
         ),
     );
@@ -250,10 +250,8 @@ fn over_goal(c: &DeploymentCost, idle_metrics: &[String]) -> String {
                 than the period (a gap) lowers it"
                 .to_owned(),
             "custom metrics" => format!(
-                "a custom metric costs for every hour in which it is published; an idle \
-                 invocation publishes {}, so those are billed all month: not publishing them \
-                 from idle invocations (or counting from the log lines instead) leaves only the \
-                 hours with jobs",
+                "a custom metric costs for every hour in which it is published; the idle \
+                 invocations published {}: METRICS chooses which are",
                 list_or_none(idle_metrics)
             ),
             "DynamoDB" => "DynamoDB grows with the scale sets: each takes, saves and releases \
