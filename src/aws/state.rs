@@ -79,8 +79,11 @@ impl DynamoStateStore {
 
     /// The admin connection's item.
     async fn admin_item(&self, scale_set: &str) -> Result<Option<Item>, PortError> {
-        self.get("dynamodb read admin connection", schema::admin_key(scale_set))
-            .await
+        self.get(
+            "dynamodb read admin connection",
+            schema::admin_key(scale_set),
+        )
+        .await
     }
 }
 
