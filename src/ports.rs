@@ -45,39 +45,19 @@ pub struct Lease {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A stored message session (docs/design.md §1.2).
-#[derive(Clone)]
+/// A stored message session (docs/design.md §1.2). Its queue token is not stored: every
+/// invocation refreshes the session before its first poll, which issues a new one, and the
+/// tokens would take the state item past one write unit.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
     /// Session id.
     pub id: uuid::Uuid,
     /// Message queue URL.
     pub queue_url: String,
-    /// Message queue token (a secret; DynamoDB encrypts it at rest).
-    pub queue_token: SecretString,
 }
 
-impl std::fmt::Debug for StoredSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredSession")
-            .field("id", &self.id)
-            .field("queue_url", &self.queue_url)
-            .field("queue_token", &crate::actions::wire::REDACTED)
-            .finish()
-    }
-}
-
-impl PartialEq for StoredSession {
-    fn eq(&self, other: &Self) -> bool {
-        use secrecy::ExposeSecret;
-        self.id == other.id
-            && self.queue_url == other.queue_url
-            && self.queue_token.expose_secret() == other.queue_token.expose_secret()
-    }
-}
-
-impl Eq for StoredSession {}
-
-/// A stored admin connection. The expiry is read from the token itself.
+/// A stored admin connection, kept in an item of its own beside the state item. The expiry is
+/// read from the token itself.
 #[derive(Clone)]
 pub struct StoredAdmin {
     /// Actions Service base URL.
@@ -115,11 +95,34 @@ pub struct ScaleSetState {
     /// Cursor: the last message whose effect is durable.
     pub last_message_id: i64,
     /// Admin connection (service URL + admin token), so an invocation can skip the token
-    /// chain while the token is valid.
+    /// chain while the token is valid. Read with the state, from its own item; written by
+    /// [`StateStore::put_admin`], never by `save`.
     pub admin: Option<StoredAdmin>,
     /// Last statistics seen, so an invocation without messages does not scale down as if no
     /// job were assigned (docs/design.md §2).
     pub statistics: Option<Statistics>,
+}
+
+/// The state item as a read finds it, lease included (docs/design.md §1.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateRecord {
+    /// The lease as last taken (its expiry is the epoch once released); `None` before the
+    /// first acquisition.
+    pub lease: Option<Lease>,
+    /// When the lease was last released.
+    pub released_at: Option<DateTime<Utc>>,
+    /// The state the lease guards, admin connection included.
+    pub state: ScaleSetState,
+}
+
+impl StateRecord {
+    /// The lease, when an owner other than `owner` holds it at `now`: what `acquire` would
+    /// meet. Compared to the millisecond, the table's unit.
+    pub fn held_against(&self, owner: &str, now: DateTime<Utc>) -> Option<&Lease> {
+        self.lease.as_ref().filter(|lease| {
+            lease.owner != owner && lease.expires_at.timestamp_millis() >= now.timestamp_millis()
+        })
+    }
 }
 
 /// Result of asking for the lease.
@@ -191,10 +194,12 @@ pub struct RerunRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// The DynamoDB state store: lease, state record, runner ledger and pending reruns of each
-/// scale set. Every write after acquisition is conditional on the lease's fence.
+/// The DynamoDB state store: lease, state record, admin connection, runner ledger and pending
+/// reruns of each scale set. Every write after acquisition but the admin connection's is
+/// conditional on the lease's fence.
 pub trait StateStore {
-    /// Takes the lease unless another owner holds it past `now`, incrementing the fence. A
+    /// Takes the lease unless another owner holds it past `now`, incrementing the fence, and
+    /// reads the state it guards with the admin connection. A
     /// caller that must preempt the holder (a spot interruption cannot wait for its window to
     /// end) passes a `now` after every expiry: the holder's next fenced write then fails.
     fn acquire(
@@ -204,7 +209,18 @@ pub trait StateStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<LeaseOutcome, PortError>> + Send;
-    /// Writes the state record under the fence.
+    /// Reads the state item and the admin connection, consistently, without writing: who
+    /// holds the lease, and the state it guards. A scale set never seen reads as the default.
+    fn read(&self, scale_set: &str) -> impl Future<Output = Result<StateRecord, PortError>> + Send;
+    /// Writes the admin connection to its own item, without a fence: any valid admin token is
+    /// as good as another, and an expired one is renewed by its expiry.
+    fn put_admin(
+        &self,
+        scale_set: &str,
+        admin: &StoredAdmin,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes the state record under the fence (not the admin connection: see
+    /// [`StateStore::put_admin`]), removing attributes an older layout kept in it.
     fn save(
         &self,
         scale_set: &str,

@@ -283,7 +283,7 @@ async fn no_error_message_carries_a_secret() {
     let secrets = [
         ghaec2_fake::DEFAULT_PAT.to_owned(),
         admin.token().expose_secret().to_owned(),
-        session.queue_token().expose_secret().to_owned(),
+        session.queue_token().unwrap().expose_secret().to_owned(),
         jit.encoded_jit_config.clone(),
     ];
     for error in &errors {

@@ -6,15 +6,19 @@ mod support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, TimeZone, Utc};
+use ghaec2::actions::wire::Statistics;
 use ghaec2::aws::{DynamoStateStore, schema};
 use ghaec2::ports::{
     Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord, RunnerState, ScaleSetState,
-    StateStore,
+    StateStore, StoredAdmin, StoredSession,
 };
+use secrecy::SecretString;
 use support::moto;
 use support::records::{full_state, runner};
 
 const REGION: &str = "eu-west-1";
+
+type Item = std::collections::HashMap<String, AttributeValue>;
 
 async fn store() -> (DynamoStateStore, aws_sdk_dynamodb::Client, String) {
     let client = aws_sdk_dynamodb::Client::new(&moto::sdk_config(REGION).await);
@@ -142,8 +146,22 @@ async fn a_stale_owner_is_fenced_after_a_takeover() {
     store.release("set", &fresh).await.unwrap();
 }
 
+/// The state item as stored, read back raw.
+async fn raw_item(client: &aws_sdk_dynamodb::Client, table: &str, key: schema::Key) -> Item {
+    client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()
+}
+
 #[tokio::test]
-async fn state_round_trips_and_an_ended_session_leaves_no_token() {
+async fn state_round_trips_and_an_ended_session_leaves_nothing_behind() {
     let (store, client, table) = store().await;
     let now = Utc::now();
     let (lease, _) = acquired(
@@ -154,6 +172,10 @@ async fn state_round_trips_and_an_ended_session_leaves_no_token() {
     );
     let saved = full_state();
     store.save("set", &lease, &saved).await.unwrap();
+    store
+        .put_admin("set", saved.admin.as_ref().unwrap())
+        .await
+        .unwrap();
     store.release("set", &lease).await.unwrap();
 
     let (lease, state) = acquired(
@@ -167,27 +189,148 @@ async fn state_round_trips_and_an_ended_session_leaves_no_token() {
 
     let cleared = ScaleSetState {
         session: None,
-        admin: None,
         ..state.clone()
     };
     store.save("set", &lease, &cleared).await.unwrap();
-    let item = client
-        .get_item()
-        .table_name(&table)
-        .set_key(Some(schema::state_key("set")))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    assert!(
-        !item.contains_key(schema::state::QUEUE_TOKEN)
-            && !item.contains_key(schema::state::ADMIN_TOKEN)
-    );
+    let item = raw_item(&client, &table, schema::state_key("set")).await;
+    assert!(!item.contains_key(schema::state::SESSION_ID));
+    assert!(!item.contains_key(schema::state::QUEUE_URL));
     assert_eq!(
         item.get(schema::state::LAST_MESSAGE_ID),
         Some(&AttributeValue::N("77".into()))
+    );
+}
+
+/// A state item an older version wrote, with the queue token and the admin connection in it:
+/// the first save removes them, and the admin connection is then read from its own item only.
+#[tokio::test]
+async fn the_first_save_removes_what_an_older_layout_kept_in_the_state_item() {
+    let (store, client, table) = store().await;
+    let mut old = schema::state_key("set");
+    for (attribute, value) in schema::state::RETIRED.iter().zip(["q", "https://x/", "a"]) {
+        old.insert((*attribute).to_owned(), AttributeValue::S(value.to_owned()));
+    }
+    old.insert(
+        schema::state::LAST_MESSAGE_ID.to_owned(),
+        AttributeValue::N("5".into()),
+    );
+    client
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(old))
+        .send()
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let (lease, state) = acquired(
+        store
+            .acquire("set", "inv-1", now + Duration::seconds(60), now)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(state.last_message_id, 5);
+    assert_eq!(state.admin, None, "the old attributes are not read");
+    store.save_and_release("set", &lease, &state).await.unwrap();
+    let item = raw_item(&client, &table, schema::state_key("set")).await;
+    for attribute in schema::state::RETIRED {
+        assert!(!item.contains_key(attribute), "{attribute}: {item:?}");
+    }
+}
+
+/// An item's size by DynamoDB's rules ("DynamoDB item sizes and formats", Amazon DynamoDB
+/// Developer Guide): the sum of the attribute names' UTF-8 bytes and the values' sizes; a
+/// string is its UTF-8 bytes, a number 1 byte per two significant digits (leading and
+/// trailing zeroes trimmed) plus 1 byte.
+fn item_size(item: &Item) -> usize {
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => {
+                        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+                        let significant = digits.trim_start_matches('0').trim_end_matches('0');
+                        significant.len().div_ceil(2) + 1
+                    }
+                    other => panic!("the state item holds no {other:?}"),
+                }
+        })
+        .sum()
+}
+
+/// However long GitHub's tokens are, the state item stays under 1 KB, one write unit
+/// ("Read/write capacity mode": a write costs 1 unit per KB of the item, rounded up): the
+/// writes of an invocation (acquire, a save after each message, save and release) with the
+/// longest scale set name the configuration allows (45), a long queue URL, a Lambda request id
+/// as owner and large numbers, then the raw item measured. No attribute holds a token.
+#[tokio::test]
+async fn the_state_item_stays_under_one_kilobyte_and_holds_no_token() {
+    let (store, client, table) = store().await;
+    let name = "n".repeat(45);
+    let owner = uuid::Uuid::new_v4().to_string();
+    let queue_url = format!(
+        "https://pipelinesghubeus26.actions.githubusercontent.com/{}/_apis/runtime/runnerscalesets/2147483647/messages?sessionId={}&tenant={}",
+        "x".repeat(64),
+        uuid::Uuid::new_v4(),
+        "t".repeat(80),
+    );
+    assert!(queue_url.len() > 300, "{}", queue_url.len());
+    // The queue token has no place in the stored session; the admin token is put beside.
+    let admin_token = "a".repeat(2048);
+    let now = Utc::now();
+    let (lease, _) = acquired(
+        store
+            .acquire(&name, &owner, now + Duration::seconds(95), now)
+            .await
+            .unwrap(),
+    );
+    let big = i64::from(i32::MAX);
+    let state = ScaleSetState {
+        scale_set_id: Some(big),
+        session: Some(StoredSession {
+            id: uuid::Uuid::new_v4(),
+            queue_url,
+        }),
+        last_message_id: i64::MAX,
+        admin: Some(StoredAdmin {
+            service_url: "https://pipelinesghubeus26.actions.githubusercontent.com/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN/".into(),
+            token: SecretString::from(admin_token.clone()),
+        }),
+        statistics: Some(Statistics {
+            total_available_jobs: big,
+            total_acquired_jobs: big,
+            total_assigned_jobs: big,
+            total_running_jobs: big,
+            total_registered_runners: big,
+            total_busy_runners: big,
+            total_idle_runners: big,
+        }),
+    };
+    store
+        .put_admin(&name, state.admin.as_ref().unwrap())
+        .await
+        .unwrap();
+    store.save(&name, &lease, &state).await.unwrap();
+    store.save_and_release(&name, &lease, &state).await.unwrap();
+
+    let item = raw_item(&client, &table, schema::state_key(&name)).await;
+    let size = item_size(&item);
+    assert!(size < 1024, "the state item weighs {size} bytes: {item:?}");
+    for (attribute, value) in &item {
+        let text = value.as_s().map_or("", String::as_str);
+        assert!(
+            !text.contains(&admin_token[..32]),
+            "{attribute} holds the admin token"
+        );
+        assert!(
+            !schema::state::RETIRED.contains(&attribute.as_str()),
+            "{attribute}"
+        );
+    }
+    let admin = raw_item(&client, &table, schema::admin_key(&name)).await;
+    assert!(
+        item_size(&admin) > 2048,
+        "the admin token went to its own item"
     );
 }
 

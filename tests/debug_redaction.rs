@@ -151,7 +151,6 @@ fn state() -> ScaleSetState {
         session: Some(StoredSession {
             id: uuid::Uuid::new_v4(),
             queue_url: "https://broker.actions.example/queue/1".to_owned(),
-            queue_token: SecretString::from(QUEUE_TOKEN),
         }),
         last_message_id: 3,
         admin: Some(StoredAdmin {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use ghaec2::aws::{Ec2Fleet, Patience};
 use ghaec2::ports::{
     Fleet, JitStore, Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord, RunnerState,
-    ScaleSetState, StateStore,
+    ScaleSetState, StateRecord, StateStore, StoredAdmin,
 };
 use secrecy::SecretString;
 use support::cycle::{Memory, Moto, REGION, StandIn, config};
@@ -219,8 +219,9 @@ contract! {
         assert_eq!((next.owner.as_str(), next.fence), ("inv-2", 2));
     }
 
-    /// What one owner saves, the next acquisition returns; what is saved as absent (an ended
-    /// session, a dropped admin connection) comes back absent.
+    /// What one owner saves, the next acquisition returns, with the admin connection put
+    /// apart; an ended session saved as absent comes back absent, and a save leaves the admin
+    /// connection alone.
     async fn the_state_record_round_trips_under_the_lease(p) {
         let now = Utc::now();
         let (lease, _) = acquired(
@@ -232,7 +233,8 @@ contract! {
         let (lease, state) = acquired(
             p.store.acquire("set", "inv-2", now + Duration::seconds(60), now).await.unwrap(),
         );
-        assert_eq!(state, saved);
+        assert_eq!(state, ScaleSetState { admin: None, ..saved.clone() }, "save writes no admin");
+        p.store.put_admin("set", saved.admin.as_ref().unwrap()).await.unwrap();
 
         let cleared = ScaleSetState { session: None, admin: None, ..state.clone() };
         p.store.save("set", &lease, &cleared).await.unwrap();
@@ -240,7 +242,48 @@ contract! {
         let (_, state) = acquired(
             p.store.acquire("set", "inv-3", now + Duration::seconds(60), now).await.unwrap(),
         );
-        assert_eq!(state, cleared);
+        assert_eq!(state, ScaleSetState { admin: saved.admin, ..cleared });
+    }
+
+    /// A read shows the lease (holder, fence, expiry to the millisecond; the epoch and the
+    /// release time once released) and everything the state holds, admin connection
+    /// included (not the ledger's or reruns' items beside them), and takes nothing: the holder's fence still writes. The admin connection is
+    /// put by anyone, holder or not, the last put winning.
+    async fn a_read_shows_lease_and_state_and_takes_nothing(p) {
+        assert_eq!(p.store.read("set").await.unwrap(), StateRecord::default());
+        let now = precise();
+        let expires = now + Duration::seconds(80);
+        let (lease, _) = acquired(p.store.acquire("set", "inv-1", expires, now).await.unwrap());
+        let saved = full_state();
+        p.store.save("set", &lease, &saved).await.unwrap();
+        p.store.put_admin("set", saved.admin.as_ref().unwrap()).await.unwrap();
+        // Items beside the state's in its partition, which a read passes over.
+        p.store.put_runner("set", &lease, &runner("r-1")).await.unwrap();
+        p.store.put_rerun("set", &lease, &rerun(1)).await.unwrap();
+
+        let read = p.store.read("set").await.unwrap();
+        let held = Lease { owner: "inv-1".into(), fence: 1, expires_at: to_millis(expires) };
+        assert_eq!(read, StateRecord { lease: Some(held.clone()), released_at: None, state: saved.clone() });
+        assert_eq!(read.held_against("inv-2", expires), Some(&held));
+        assert_eq!(read.held_against("inv-1", now), None, "our own lease is free to us");
+        assert_eq!(read.held_against("inv-2", to_millis(expires) + Duration::milliseconds(1)), None);
+        assert_eq!(p.store.read("set").await.unwrap(), read, "a read moves nothing");
+
+        let other = StoredAdmin {
+            service_url: "https://pipelines.example/other/".into(),
+            token: SecretString::from("other-admin-token-value"),
+        };
+        p.store.put_admin("set", &other).await.unwrap();
+        let before_release = to_millis(Utc::now());
+        p.store.save_and_release("set", &lease, &ScaleSetState::default()).await.unwrap();
+        let read = p.store.read("set").await.unwrap();
+        let released = read.lease.clone().expect("a released lease keeps its holder");
+        assert_eq!((released.owner.as_str(), released.fence), ("inv-1", 1));
+        assert_eq!(released.expires_at, DateTime::<Utc>::UNIX_EPOCH);
+        assert!(read.released_at.is_some_and(|at| at >= before_release), "{read:?}");
+        assert_eq!(read.held_against("inv-2", now), None);
+        assert_eq!(read.state, ScaleSetState { admin: Some(other), ..ScaleSetState::default() });
+        assert_eq!(p.store.read("other-set").await.unwrap(), StateRecord::default());
     }
 
     /// After a takeover, every write with the old lease fails as `Fenced`, names no secret,

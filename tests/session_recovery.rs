@@ -9,7 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use ghaec2::actions::ActionsError;
+use ghaec2::actions::{ActionsError, Session};
 use ghaec2::cycle::EndReason;
 use ghaec2_fake::{Fault, FaultAction, Mode};
 use support::cycle::{Harness, Memory, SCALE_SET, memory};
@@ -276,4 +276,86 @@ async fn queue_refusals_are_session_invalid_but_rate_limits_are_not() {
         "{limited:?}"
     );
     assert!(!limited.is_session_gone(), "{limited:?}");
+}
+
+/// A restored session has no queue token (none is stored): when the refresh at the start of
+/// the invocation fails, and not as a gone session, the first poll refreshes it for one and
+/// polls. The session stays, and the job gets its runner.
+#[tokio::test]
+async fn a_restored_session_whose_first_refresh_failed_gets_its_token_at_the_first_poll() {
+    let h = memory(Mode::Ghes, 0, 10).await;
+    let first = h.cycle(BRIEF).await.unwrap();
+    h.fake.reset_calls();
+    h.fake.add_fault(Fault::status("sessions.refresh", 1, 400));
+    h.enqueue(1);
+    let second = h.cycle(SHORT).await.unwrap();
+    assert_eq!(statuses(&h, "sessions.refresh"), [400, 200]);
+    assert!(statuses(&h, "messages.get").iter().all(|s| *s != 401));
+    assert_eq!(second.session_id, first.session_id, "{second:?}");
+    assert!(statuses(&h, "sessions.create").is_empty(), "no new session");
+    assert_eq!(second.jobs_acquired, 1, "{second:?}");
+    assert_converged(&h, id_of(&second), 1, "after the failed refresh").await;
+}
+
+/// A restored session refreshed at the start whose first poll still meets a 401 refreshes
+/// once more and polls again: the same session, the job acquired.
+#[tokio::test]
+async fn a_restored_sessions_poll_answered_401_refreshes_and_polls_again() {
+    let h = memory(Mode::Ghes, 0, 10).await;
+    let first = h.cycle(BRIEF).await.unwrap();
+    h.fake.reset_calls();
+    h.fake.add_fault(Fault::unauthorized("messages.get", 1));
+    h.enqueue(1);
+    let second = h.cycle(SHORT).await.unwrap();
+    assert_eq!(statuses(&h, "messages.get").first(), Some(&401));
+    assert_eq!(statuses(&h, "sessions.refresh"), [200, 200]);
+    assert_eq!(second.session_id, first.session_id, "{second:?}");
+    assert!(statuses(&h, "sessions.create").is_empty(), "no new session");
+    assert_eq!(second.jobs_acquired, 1, "{second:?}");
+    assert_converged(&h, id_of(&second), 1, "after the 401").await;
+}
+
+/// Client level: a restored session's first queue call refreshes it for a queue token, then
+/// goes out with it; a restored session the service no longer knows is
+/// [`ActionsError::SessionInvalid`], which the cycle replaces.
+#[tokio::test]
+async fn a_restored_session_refreshes_for_a_token_before_its_first_queue_call() {
+    let fake = fake::fake().await;
+    let client = fake::client(&fake, &fake::pat());
+    let set = client
+        .create_scale_set(1, "restored", &["restored".to_owned()])
+        .await
+        .unwrap();
+    let created = client.create_session(set.id, "me").await.unwrap();
+    fake.enqueue_job(ghaec2_fake::JobSpec::with_labels(["restored"]))
+        .unwrap();
+    fake.reset_calls();
+
+    let mut restored = Session::restored(created.id, set.id, created.queue_url.clone());
+    assert!(restored.queue_token().is_none());
+    let message = client
+        .get_message(&mut restored, 0, 1, Duration::from_secs(2))
+        .await
+        .unwrap();
+    assert!(message.is_some(), "the queued job's message");
+    assert!(restored.queue_token().is_some());
+    let refreshes: Vec<u16> = fake
+        .calls_to("sessions.refresh")
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    let polls: Vec<u16> = fake
+        .calls_to("messages.get")
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    assert_eq!((refreshes, polls), (vec![200], vec![200]));
+
+    let mut unknown = Session::restored(uuid::Uuid::new_v4(), set.id, created.queue_url);
+    let gone = client
+        .get_message(&mut unknown, 0, 1, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, ActionsError::SessionInvalid(_)), "{gone:?}");
+    assert!(unknown.queue_token().is_none());
 }

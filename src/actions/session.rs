@@ -1,6 +1,7 @@
 //! Message sessions and the queue (docs/protocol.md §8, §9, §11): create, refresh, delete, long
-//! poll, acknowledge and acquire. A 401 on a queue call refreshes the session once and retries;
-//! the caller keeps the (possibly replaced) [`Session`] to persist it.
+//! poll, acknowledge and acquire. A 401 on a queue call refreshes the session once and retries,
+//! and so does a restored session that has no queue token yet; the caller keeps the (possibly
+//! replaced) [`Session`] to persist it.
 
 use std::fmt;
 use std::time::Duration;
@@ -33,14 +34,15 @@ pub struct Session {
     pub scale_set_id: i64,
     /// Opaque long-poll URL, used verbatim.
     pub queue_url: Url,
-    queue_token: SecretString,
+    /// `None` for a session restored from the state store, until its first refresh.
+    queue_token: Option<SecretString>,
     /// Statistics the service sent with the session; a refresh may leave them out, then the
     /// caller keeps the last ones it has (the next message brings fresh ones).
     pub statistics: Option<Statistics>,
 }
 
 impl Session {
-    /// Rebuilds a session from stored parts.
+    /// A session from its parts and a queue token.
     pub fn new(
         id: uuid::Uuid,
         scale_set_id: i64,
@@ -48,17 +50,26 @@ impl Session {
         queue_token: SecretString,
     ) -> Self {
         Session {
+            queue_token: Some(queue_token),
+            ..Self::restored(id, scale_set_id, queue_url)
+        }
+    }
+
+    /// A session as the state store keeps it: no queue token yet. Its first queue call
+    /// refreshes it for one (docs/protocol.md §8.2), unless the caller refreshed it before.
+    pub fn restored(id: uuid::Uuid, scale_set_id: i64, queue_url: Url) -> Self {
+        Session {
             id,
             scale_set_id,
             queue_url,
-            queue_token,
+            queue_token: None,
             statistics: None,
         }
     }
 
-    /// The message queue token, for persisting.
-    pub fn queue_token(&self) -> &SecretString {
-        &self.queue_token
+    /// The message queue token, once the session has one.
+    pub fn queue_token(&self) -> Option<&SecretString> {
+        self.queue_token.as_ref()
     }
 
     /// Checks a create or refresh answer (docs/protocol.md §8.1): a queue URL and a queue token are
@@ -87,7 +98,7 @@ impl Session {
             id: response.session_id,
             scale_set_id,
             queue_url,
-            queue_token: SecretString::from(response.message_queue_access_token),
+            queue_token: Some(SecretString::from(response.message_queue_access_token)),
             statistics,
         })
     }
@@ -99,7 +110,10 @@ impl fmt::Debug for Session {
             .field("id", &self.id)
             .field("scale_set_id", &self.scale_set_id)
             .field("queue_url", &self.queue_url.as_str())
-            .field("queue_token", &super::wire::REDACTED)
+            .field(
+                "queue_token",
+                &self.queue_token.as_ref().map(|_| super::wire::REDACTED),
+            )
             .field("statistics", &self.statistics)
             .finish()
     }
@@ -294,7 +308,15 @@ impl ActionsClient {
     ) -> Result<(Url, Response), ActionsError> {
         let mut refreshed = false;
         loop {
-            let token = session.queue_token.clone();
+            let Some(token) = session.queue_token.clone() else {
+                // A restored session: a call without a token could only meet a 401.
+                tracing::info!(session_id = %session.id, "Message session has no queue token yet; refreshing it.");
+                self.refresh_session(session)
+                    .await
+                    .map_err(gone_as_invalid)?;
+                refreshed = true;
+                continue;
+            };
             let mut call = Call::new(method.clone(), url_of(session), Auth::Bearer(&token));
             call.body = body;
             // api-version travels in Accept here, not in the query (docs/protocol.md §9.1).

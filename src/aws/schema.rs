@@ -7,15 +7,21 @@
 //!
 //! | item | `pk` | `sk` | TTL |
 //! |---|---|---|---|
-//! | scale set state (lease, session, cursor, admin, statistics) | `scaleset#<name>` | `state` | none |
+//! | scale set state (lease, session, cursor, statistics) | `scaleset#<name>` | `state` | none |
+//! | admin connection (service URL, admin token) | `scaleset#<name>` | `state#admin` | none |
 //! | runner ledger entry | `scaleset#<name>` | `runner#<runner name>` | [`RUNNER_TTL`] after the last write |
 //! | pending rerun of an interrupted job's workflow run | `scaleset#<name>` | `rerun#<run id>` | [`RERUN_TTL`] after the last write |
 //! | JIT material of one instance | `jit#<instance ARN>` | `jit` | [`JIT_TTL`] after the write |
 //! | why an instance's runner did not start (written by the instance) | `jit#<instance ARN>` | `boot-failure` | [`BOOT_FAILURE_TTL`] after the write |
 //!
+//! The state item stays under 1 KB, one write unit, whatever GitHub's tokens weigh: it holds no
+//! token. The admin token, written about once an hour, has an item of its own; the queue token
+//! is not stored at all (docs/design.md §1.2).
+//!
 //! The state record, the ledger and the pending reruns share a partition so one Query reads the
 //! whole ledger (or every rerun) and a transaction can check the state item's fence next to a
-//! write. The ledger's Query and the teardown's key listing select `runner#` sort keys only, and
+//! write; the admin connection lives there too, its sort key beginning with the state's, so that
+//! one Query reads both ([`state_query`]). The ledger's Query and the teardown's key listing select `runner#` sort keys only, and
 //! the instance items' Scan `jit#` partition keys only, so neither meets a `rerun#` item. JIT material gets a
 //! partition per instance because IAM can only scope an instance role to its own items through
 //! the partition key (`dynamodb:LeadingKeys`, see [`super::jit_store`]); the boot-failure record
@@ -45,6 +51,9 @@ pub const KEY_ATTRIBUTE_TYPE: &str = "S";
 pub const SCALE_SET_PREFIX: &str = "scaleset#";
 /// Sort key of the scale set state record.
 pub const STATE_SORT_KEY: &str = "state";
+/// Sort key of the scale set's admin connection: it begins with [`STATE_SORT_KEY`], as no other
+/// sort key does, so that one Query reads both items ([`state_query`]).
+pub const ADMIN_SORT_KEY: &str = "state#admin";
 /// Sort key prefix of runner ledger entries.
 pub const RUNNER_PREFIX: &str = "runner#";
 /// Sort key prefix of pending reruns.
@@ -87,16 +96,21 @@ pub mod state {
     pub const SESSION_ID: &str = "session_id";
     /// Message queue URL (S).
     pub const QUEUE_URL: &str = "queue_url";
-    /// Message queue token (S, secret).
-    pub const QUEUE_TOKEN: &str = "queue_token";
     /// Cursor (N).
     pub const LAST_MESSAGE_ID: &str = "last_message_id";
-    /// Actions Service URL of the admin connection (S).
-    pub const ADMIN_SERVICE_URL: &str = "admin_service_url";
-    /// Admin token (S, secret).
-    pub const ADMIN_TOKEN: &str = "admin_token";
     /// Last statistics (S, the wire JSON).
     pub const STATISTICS: &str = "statistics";
+    /// Attributes an older layout kept in the state item (the queue token and the admin
+    /// connection), removed by the first save.
+    pub const RETIRED: [&str; 3] = ["queue_token", "admin_service_url", "admin_token"];
+}
+
+/// Attribute names of the admin connection's item.
+pub mod admin {
+    /// Actions Service URL (S).
+    pub const SERVICE_URL: &str = "service_url";
+    /// Admin token (S, secret).
+    pub const TOKEN: &str = "admin_token";
 }
 
 /// Attribute names of a runner ledger entry.
@@ -176,6 +190,11 @@ pub fn state_key(scale_set: &str) -> Key {
     key(scale_set_pk(scale_set), STATE_SORT_KEY.to_owned())
 }
 
+/// Key of a scale set's admin connection.
+pub fn admin_key(scale_set: &str) -> Key {
+    key(scale_set_pk(scale_set), ADMIN_SORT_KEY.to_owned())
+}
+
 /// Key of a runner's ledger entry.
 pub fn runner_key(scale_set: &str, runner_name: &str) -> Key {
     key(
@@ -193,6 +212,12 @@ pub fn rerun_key(scale_set: &str, run_id: i64) -> Key {
 /// (`#pk` and `#sk` are named; add a projection or filter on top).
 pub fn ledger_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
     sort_key_query(client, table, scale_set, RUNNER_PREFIX)
+}
+
+/// The consistent Query of a scale set's state item and admin connection: the sort keys of its
+/// partition that begin with [`STATE_SORT_KEY`].
+pub fn state_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
+    sort_key_query(client, table, scale_set, STATE_SORT_KEY)
 }
 
 /// The consistent Query of a scale set's pending reruns: the `rerun#` sort keys of its
@@ -249,4 +274,18 @@ pub fn boot_failure_key(jit_pk: String) -> Key {
 pub fn expiry_epoch(ttl: Duration) -> AttributeValue {
     let at = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
     AttributeValue::N(at.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_query_meets_the_state_and_admin_items_only() {
+        assert!(ADMIN_SORT_KEY.starts_with(STATE_SORT_KEY));
+        for prefix in [RUNNER_PREFIX, RERUN_PREFIX] {
+            assert!(!prefix.starts_with(STATE_SORT_KEY) && !STATE_SORT_KEY.starts_with(prefix));
+            assert!(!ADMIN_SORT_KEY.starts_with(prefix), "{prefix}");
+        }
+    }
 }

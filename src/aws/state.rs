@@ -1,5 +1,9 @@
-//! [`DynamoStateStore`]: the lease, the state record, the runner ledger and the pending reruns
-//! of each scale set in the state table ([`super::schema`]).
+//! [`DynamoStateStore`]: the lease, the state record, the admin connection, the runner ledger and
+//! the pending reruns of each scale set in the state table ([`super::schema`]).
+//!
+//! A read is one consistent Query of the state item and the admin connection's item (one read
+//! unit while both weigh under 4 KB together); `acquire` reads the admin connection beside its
+//! write. The admin connection is written by a plain PutItem, outside the fence.
 //!
 //! Fencing: `acquire` increments `fence` in the same conditional write that takes the lease;
 //! every later write is conditional on `fence = :fence AND lease_owner = :owner`, so once a
@@ -21,12 +25,12 @@ use chrono::{DateTime, Utc};
 use super::error::{Detail, build_error, classify, from_sdk, malformed};
 use super::schema::{self, state as s};
 use super::state_item::{
-    Item, decode_lease, decode_rerun, decode_runner, decode_state, encode_rerun, encode_runner,
-    encode_state, millis, n,
+    Item, decode_lease, decode_record, decode_rerun, decode_runner, decode_state, encode_admin,
+    encode_rerun, encode_runner, encode_state, millis, n,
 };
 use crate::ports::{
     Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState,
-    StateStore,
+    StateRecord, StateStore, StoredAdmin,
 };
 
 /// The fencing condition every write after `acquire` carries.
@@ -51,17 +55,36 @@ impl DynamoStateStore {
     /// Reads the lease holder when a conditional acquire failed without returning the item.
     async fn holder(&self, scale_set: &str) -> Result<Item, PortError> {
         const OP: &str = "dynamodb read lease";
+        self.get(OP, schema::state_key(scale_set))
+            .await?
+            .ok_or_else(|| malformed(OP, "the state record vanished while held"))
+    }
+
+    /// One consistent GetItem; `None` when there is no such item.
+    async fn get(
+        &self,
+        operation: &'static str,
+        key: schema::Key,
+    ) -> Result<Option<Item>, PortError> {
         let got = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(schema::state_key(scale_set)))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
-        got.item
-            .ok_or_else(|| malformed(OP, "the state record vanished while held"))
+            .map_err(|e| from_sdk(operation, &e, Detail::Full))?;
+        Ok(got.item)
+    }
+
+    /// The admin connection's item.
+    async fn admin_item(&self, scale_set: &str) -> Result<Option<Item>, PortError> {
+        self.get(
+            "dynamodb read admin connection",
+            schema::admin_key(scale_set),
+        )
+        .await
     }
 }
 
@@ -124,6 +147,37 @@ fn transaction_error(
 }
 
 impl StateStore for DynamoStateStore {
+    async fn read(&self, scale_set: &str) -> Result<StateRecord, PortError> {
+        const OP: &str = "dynamodb read state";
+        let page = schema::state_query(&self.client, &self.table, scale_set)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
+        // Two small items: one page holds them.
+        let item = |sort_key: &str| {
+            page.items().iter().find(|item| {
+                matches!(item.get(schema::SORT_KEY), Some(AttributeValue::S(sk)) if sk == sort_key)
+            })
+        };
+        let state = item(schema::STATE_SORT_KEY).cloned().unwrap_or_default();
+        decode_record(&state, item(schema::ADMIN_SORT_KEY))
+            .map_err(|e| malformed(OP, &e.to_string()))
+    }
+
+    async fn put_admin(&self, scale_set: &str, admin: &StoredAdmin) -> Result<(), PortError> {
+        let mut item = encode_admin(admin);
+        item.extend(schema::admin_key(scale_set));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            // The item carries the admin token: keep AWS's message out.
+            .map_err(|e| from_sdk("dynamodb put admin connection", &e, Detail::CodeOnly))?;
+        Ok(())
+    }
+
     #[tracing::instrument(level = "debug", skip(self, expires_at, now), fields(table = %self.table))]
     async fn acquire(
         &self,
@@ -133,7 +187,7 @@ impl StateStore for DynamoStateStore {
         now: DateTime<Utc>,
     ) -> Result<LeaseOutcome, PortError> {
         const OP: &str = "dynamodb acquire lease";
-        let result = self
+        let update = self
             .client
             .update_item()
             .table_name(&self.table)
@@ -158,15 +212,22 @@ impl StateStore for DynamoStateStore {
             .expression_attribute_values(":one", n(1))
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
+            .send();
+        let (result, admin) = tokio::join!(update, self.admin_item(scale_set));
         match result {
             Ok(output) => {
                 let item = output.attributes.unwrap_or_default();
                 let fence = decode_lease(&item)
                     .map_err(|e| malformed(OP, &e.to_string()))?
                     .fence;
-                let state = decode_state(&item).map_err(|e| malformed(OP, &e.to_string()))?;
+                // The admin connection only spares the token chain: failing the acquire over
+                // it would leave the lease taken and unused until it lapses.
+                let admin = admin.unwrap_or_else(|e| {
+                    tracing::warn!(scale_set, error = %e, "Could not read the admin connection; a new one will be made.");
+                    None
+                });
+                let state = decode_state(&item, admin.as_ref())
+                    .map_err(|e| malformed(OP, &e.to_string()))?;
                 tracing::debug!(scale_set, owner, fence, "Lease acquired.");
                 // The expiry we asked for, not the millisecond value read back.
                 Ok(LeaseOutcome::Acquired(
@@ -387,12 +448,6 @@ impl DynamoStateStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        // The state carries the queue and admin tokens: keep AWS's message out.
-        let detail = if state.is_some() {
-            Detail::CodeOnly
-        } else {
-            Detail::Full
-        };
         self.client
             .update_item()
             .table_name(&self.table)
@@ -403,7 +458,7 @@ impl DynamoStateStore {
             .set_expression_attribute_values(Some(values))
             .send()
             .await
-            .map_err(|e| from_sdk(operation, &e, detail))?;
+            .map_err(|e| from_sdk(operation, &e, Detail::Full))?;
         Ok(())
     }
 

@@ -1,5 +1,5 @@
-//! DynamoDB items ↔ the port's types (pure): the state record, runner ledger entries and
-//! pending reruns.
+//! DynamoDB items ↔ the port's types (pure): the state record, the admin connection, runner
+//! ledger entries and pending reruns.
 //! Attribute names come from [`super::schema`].
 
 use std::collections::HashMap;
@@ -8,9 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::schema::{rerun as rr, runner as r, state as s};
+use super::schema::{admin as a, rerun as rr, runner as r, state as s};
 use crate::ports::{
-    RerunRecord, RunnerRecord, RunnerState, ScaleSetState, StoredAdmin, StoredSession,
+    Lease, RerunRecord, RunnerRecord, RunnerState, ScaleSetState, StateRecord, StoredAdmin,
+    StoredSession,
 };
 
 /// A DynamoDB item.
@@ -111,8 +112,26 @@ pub fn decode_lease(item: &Item) -> Result<LeaseFields, DecodeError> {
     })
 }
 
-/// The state a lease guards, from the state record.
-pub fn decode_state(item: &Item) -> Result<ScaleSetState, DecodeError> {
+/// The state item as read, with the admin connection from its own item (`None` when absent).
+pub fn decode_record(item: &Item, admin: Option<&Item>) -> Result<StateRecord, DecodeError> {
+    let fields = decode_lease(item)?;
+    let lease = match (fields.owner, fields.expires_at) {
+        (Some(owner), Some(expires_at)) => Some(Lease {
+            owner,
+            fence: fields.fence,
+            expires_at,
+        }),
+        _ => None,
+    };
+    Ok(StateRecord {
+        lease,
+        released_at: from_millis(item, s::LEASE_RELEASED_AT)?,
+        state: decode_state(item, admin)?,
+    })
+}
+
+/// The state a lease guards, from the state record and the admin connection's item.
+pub fn decode_state(item: &Item, admin: Option<&Item>) -> Result<ScaleSetState, DecodeError> {
     let session = match string(item, s::SESSION_ID)? {
         None => None,
         Some(id) => Some(StoredSession {
@@ -121,17 +140,6 @@ pub fn decode_state(item: &Item) -> Result<ScaleSetState, DecodeError> {
                 problem: "not a UUID",
             })?,
             queue_url: required(string(item, s::QUEUE_URL)?, s::QUEUE_URL)?.to_owned(),
-            queue_token: SecretString::from(required(
-                string(item, s::QUEUE_TOKEN)?,
-                s::QUEUE_TOKEN,
-            )?),
-        }),
-    };
-    let admin = match string(item, s::ADMIN_SERVICE_URL)? {
-        None => None,
-        Some(url) => Some(StoredAdmin {
-            service_url: url.to_owned(),
-            token: SecretString::from(required(string(item, s::ADMIN_TOKEN)?, s::ADMIN_TOKEN)?),
         }),
     };
     let statistics = string(item, s::STATISTICS)?
@@ -145,27 +153,21 @@ pub fn decode_state(item: &Item) -> Result<ScaleSetState, DecodeError> {
         scale_set_id: number(item, s::SCALE_SET_ID)?,
         session,
         last_message_id: number(item, s::LAST_MESSAGE_ID)?.unwrap_or(0),
-        admin,
+        admin: admin.map(decode_admin).transpose()?,
         statistics,
     })
 }
 
-/// The state record's attributes: `Some` to set, `None` to remove (so a session that ended
-/// does not linger with its token).
+/// The state record's attributes: `Some` to set, `None` to remove (a session that ended, and
+/// what an older layout kept here). The admin connection is not among them: it has its own
+/// item ([`encode_admin`]).
 pub fn encode_state(state: &ScaleSetState) -> Vec<(&'static str, Option<AttributeValue>)> {
     let session = state.session.as_ref();
-    let admin = state.admin.as_ref();
-    vec![
+    let mut attributes = vec![
         (s::SCALE_SET_ID, state.scale_set_id.map(n)),
         (s::SESSION_ID, session.map(|x| s(x.id.to_string()))),
         (s::QUEUE_URL, session.map(|x| s(&x.queue_url))),
-        (
-            s::QUEUE_TOKEN,
-            session.map(|x| s(x.queue_token.expose_secret())),
-        ),
         (s::LAST_MESSAGE_ID, Some(n(state.last_message_id))),
-        (s::ADMIN_SERVICE_URL, admin.map(|x| s(&x.service_url))),
-        (s::ADMIN_TOKEN, admin.map(|x| s(x.token.expose_secret()))),
         (
             s::STATISTICS,
             // Serialising a struct of integers cannot fail; an empty fallback would only drop
@@ -175,7 +177,25 @@ pub fn encode_state(state: &ScaleSetState) -> Vec<(&'static str, Option<Attribut
                 .and_then(|st| serde_json::to_string(&st).ok())
                 .map(s),
         ),
-    ]
+    ];
+    attributes.extend(s::RETIRED.map(|attribute| (attribute, None)));
+    attributes
+}
+
+/// The admin connection's attributes, without the key.
+pub fn encode_admin(admin: &StoredAdmin) -> Item {
+    Item::from([
+        (a::SERVICE_URL.to_owned(), s(&admin.service_url)),
+        (a::TOKEN.to_owned(), s(admin.token.expose_secret())),
+    ])
+}
+
+/// The admin connection, from its item.
+pub fn decode_admin(item: &Item) -> Result<StoredAdmin, DecodeError> {
+    Ok(StoredAdmin {
+        service_url: required(string(item, a::SERVICE_URL)?, a::SERVICE_URL)?.to_owned(),
+        token: SecretString::from(required(string(item, a::TOKEN)?, a::TOKEN)?),
+    })
 }
 
 fn runner_state_name(state: RunnerState) -> &'static str {
@@ -302,17 +322,20 @@ mod tests {
             session: Some(StoredSession {
                 id: uuid::Uuid::new_v4(),
                 queue_url: "https://pipelines.example/queue".into(),
-                queue_token: SecretString::from("queue-token"),
             }),
             last_message_id: 42,
-            admin: Some(StoredAdmin {
-                service_url: "https://pipelines.example/".into(),
-                token: SecretString::from("admin-token"),
-            }),
+            admin: Some(admin()),
             statistics: Some(Statistics {
                 total_assigned_jobs: 3,
                 ..Statistics::default()
             }),
+        }
+    }
+
+    fn admin() -> StoredAdmin {
+        StoredAdmin {
+            service_url: "https://pipelines.example/".into(),
+            token: SecretString::from("admin-token"),
         }
     }
 
@@ -324,21 +347,50 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trips() {
-        for state in [full_state(), ScaleSetState::default()] {
-            let item = as_item(encode_state(&state));
-            assert_eq!(decode_state(&item), Ok(state));
+    fn state_round_trips_with_the_admin_connection_apart() {
+        let state = full_state();
+        let item = as_item(encode_state(&state));
+        let admin = encode_admin(&admin());
+        assert_eq!(decode_state(&item, Some(&admin)), Ok(state.clone()));
+        let without = ScaleSetState {
+            admin: None,
+            ..state
+        };
+        assert_eq!(decode_state(&item, None), Ok(without));
+        let empty = ScaleSetState::default();
+        assert_eq!(
+            decode_state(&as_item(encode_state(&empty)), None),
+            Ok(empty)
+        );
+    }
+
+    #[test]
+    fn retired_attributes_are_removed() {
+        let attributes = encode_state(&full_state());
+        for retired in s::RETIRED {
+            assert!(attributes.contains(&(retired, None)), "{retired}");
         }
     }
 
     #[test]
-    fn absent_parts_are_removed() {
-        let removed: Vec<_> = encode_state(&ScaleSetState::default())
-            .into_iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(k, _)| k)
-            .collect();
-        assert!(removed.contains(&s::QUEUE_TOKEN) && removed.contains(&s::ADMIN_TOKEN));
+    fn a_record_reads_its_lease_and_release() {
+        let mut item = as_item(encode_state(&ScaleSetState::default()));
+        assert_eq!(decode_record(&item, None).unwrap().lease, None);
+        let expires_at = chrono::Utc.timestamp_millis_opt(1_900_000_000_123).unwrap();
+        item.insert(s::LEASE_OWNER.into(), s("inv-1"));
+        item.insert(s::LEASE_EXPIRES_AT.into(), millis(expires_at));
+        item.insert(s::FENCE.into(), n(4));
+        item.insert(s::LEASE_RELEASED_AT.into(), millis(expires_at));
+        let record = decode_record(&item, None).unwrap();
+        assert_eq!(
+            record.lease,
+            Some(Lease {
+                owner: "inv-1".into(),
+                fence: 4,
+                expires_at
+            })
+        );
+        assert_eq!(record.released_at, Some(expires_at));
     }
 
     #[test]
@@ -381,12 +433,18 @@ mod tests {
     #[test]
     fn errors_name_the_attribute_not_the_value() {
         let mut item = as_item(encode_state(&full_state()));
-        item.remove(s::QUEUE_TOKEN);
-        let err = decode_state(&item).unwrap_err();
-        assert_eq!(err.attribute, s::QUEUE_TOKEN);
+        item.remove(s::QUEUE_URL);
+        assert_eq!(
+            decode_state(&item, None).unwrap_err().attribute,
+            s::QUEUE_URL
+        );
+        let mut admin = encode_admin(&admin());
+        admin.insert(a::SERVICE_URL.into(), n(1));
+        let err = decode_state(&as_item(encode_state(&full_state())), Some(&admin)).unwrap_err();
+        assert_eq!(err.attribute, a::SERVICE_URL);
         item.insert(s::SESSION_ID.into(), s("secret-looking"));
         assert!(
-            !decode_state(&item)
+            !decode_state(&item, None)
                 .unwrap_err()
                 .to_string()
                 .contains("secret-looking")

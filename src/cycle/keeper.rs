@@ -1,8 +1,8 @@
 //! The [`SessionKeeper`]: the listener's message session and scale set, restored from the
 //! state record and kept durable there. A stored session is reused, refreshed at the start of
-//! each invocation (for current statistics) and on 401; a new one is opened only when none is
-//! stored or the stored one is gone (a 404, an expired or invalid session, a queue call
-//! refused for it). A 409 that is our own lost create is cleared at once; any other 409
+//! each invocation (for current statistics, and a queue token: none is stored) and on 401; a
+//! new one is opened only when none is stored or the stored one is gone (a 404, an expired or
+//! invalid session, a queue call refused for it). A 409 that is our own lost create is cleared at once; any other 409
 //! (another live session) is waited out with bounded backoff, never crash-looped.
 
 use std::time::Duration;
@@ -69,7 +69,7 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         };
         let stored = state.session.as_ref().and_then(|s| {
             let url = Url::parse(&s.queue_url).ok()?;
-            Some(Session::new(s.id, scale_set_id, url, s.queue_token.clone()))
+            Some(Session::restored(s.id, scale_set_id, url))
         });
         let (session, statistics, created) = match stored {
             Some(session) => (session, state.statistics.unwrap_or_default(), false),
@@ -105,8 +105,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         Ok(Some(run))
     }
 
-    /// Writes the state record: cursor, session (while live), statistics and admin
-    /// connection.
+    /// Writes the state record: cursor, session (while live) and statistics; and the admin
+    /// connection when it changed.
     pub(super) async fn persist(&self, run: &mut Run) -> Result<(), CycleError> {
         self.take_in(run).await;
         self.store
@@ -115,16 +115,27 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         Ok(())
     }
 
-    /// Brings the state record up to date with the run.
+    /// Brings the state record up to date with the run, and writes the admin connection when
+    /// it is not the one stored (about once an hour, as its token expires).
     async fn take_in(&self, run: &mut Run) {
         run.state.scale_set_id = Some(run.scale_set_id);
         run.state.statistics = Some(run.statistics);
         run.state.session = (run.status == SessionStatus::Live).then(|| stored(&run.session));
-        run.state.admin = self
-            .actions
-            .cached_admin_connection()
-            .await
-            .map(|a| stored_admin(&a));
+        let Some(admin) = self.actions.cached_admin_connection().await else {
+            return;
+        };
+        let admin = stored_admin(&admin);
+        if run.state.admin.as_ref() == Some(&admin) {
+            return;
+        }
+        let name = &self.settings.scale_set_name;
+        match self.store.put_admin(name, &admin).await {
+            Ok(()) => run.state.admin = Some(admin),
+            // Only the token chain is saved by it: the next invocation makes a new one.
+            Err(e) => {
+                tracing::warn!(error = %e, "Could not store the admin connection; trying again at the next write.")
+            }
+        }
     }
 
     /// Moves the cursor past `message_id` once persisted: after a failed persist the cycle
@@ -167,9 +178,9 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         stop: &Stop,
     ) -> Result<SessionStatus, CycleError> {
         match self.actions.refresh_session(&mut run.session).await {
-            // The new queue token is persisted with the rest at the end of the invocation.
-            // A refresh without statistics is normal: the new token is kept, and the
-            // statistics stay the last known ones until a message brings fresh ones.
+            // The new queue token serves this invocation only (it is never stored). A refresh
+            // without statistics is normal: the statistics stay the last known ones until a
+            // message brings fresh ones.
             Ok(()) => {
                 run.take_statistics(run.session.statistics);
                 Ok(SessionStatus::Live)
@@ -348,12 +359,11 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
     }
 }
 
-/// A session as the state store keeps it.
+/// A session as the state store keeps it: without its queue token.
 fn stored(session: &Session) -> StoredSession {
     StoredSession {
         id: session.id,
         queue_url: session.queue_url.to_string(),
-        queue_token: session.queue_token().clone(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Taking the scale set's lease (docs/design.md §1.1), with the hand-over between invocations:
 //! an invocation that finds the lease held by one whose listening ends before its own waits
 //! for it and takes over as soon as it is released, so that with a drain window as long as the
-//! schedule period some invocation is always listening.
+//! schedule period some invocation is always listening. The lease is watched by consistent
+//! reads, and taken by a conditional write only once a read finds it free: a failed conditional
+//! write costs as much as one that succeeds.
 
 use std::time::Duration;
 
@@ -11,8 +13,8 @@ use super::{CycleError, CycleSettings, LEASE_OVERHANG, SAFETY_MARGIN, Stop};
 use crate::backoff::Backoff;
 use crate::ports::{Lease, LeaseOutcome, PortError, PortErrorKind, ScaleSetState, StateStore};
 
-/// Tries while the holder is releasing: 200 ms apart, slowing to 2 s if it does not (a
-/// crashed holder's lease lapses only at its expiry). Each try is one conditional write.
+/// Looks while the holder is releasing: 200 ms apart, slowing to 2 s if it does not (a
+/// crashed holder's lease lapses only at its expiry). Each look is one consistent read.
 const RETRY: Backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(2));
 
 /// An invocation takes the lease over only when at least this much of its own listening would
@@ -29,13 +31,17 @@ pub(super) async fn take<S: StateStore + Sync>(
     let mut retry = RETRY;
     loop {
         let now = settings.clock.now();
-        let lease_until = now + stop.lease_span();
-        let (holder, expires_at) = match store
-            .acquire(name, &settings.owner, lease_until, now)
-            .await?
-        {
-            LeaseOutcome::Acquired(lease, state) => return Ok(Some((lease, state))),
-            LeaseOutcome::Held { owner, expires_at } => (owner, expires_at),
+        let record = store.read(name).await?;
+        let (holder, expires_at) = match record.held_against(&settings.owner, now) {
+            Some(held) => (held.owner.clone(), held.expires_at),
+            // Free, lapsed or ours: the conditional write decides a race with another taker.
+            None => match store
+                .acquire(name, &settings.owner, now + stop.lease_span(), now)
+                .await?
+            {
+                LeaseOutcome::Acquired(lease, state) => return Ok(Some((lease, state))),
+                LeaseOutcome::Held { owner, expires_at } => (owner, expires_at),
+            },
         };
         // The holder listens until its expiry less the margin and overhang it took it with,
         // then persists and releases within the margin.

@@ -14,7 +14,7 @@
 //! 4. Wait until EC2 reports every instance `terminated`: a shutting-down instance still holds
 //!    its network interface, and with it the runner security group `sam delete` must delete.
 //! 5. Delete the session, the scale set (unless kept), the launch template, the instances' JIT
-//!    and boot-failure items, the ledger and, last, the state record. The state record goes last
+//!    and boot-failure items, the ledger, the admin connection and, last, the state record. The state record goes last
 //!    so that a run that stops earlier leaves the scale set id for the rerun; deleting it also
 //!    ends the lease.
 //!
@@ -43,7 +43,7 @@ pub use error::TeardownError;
 pub use plan::{BusyRunner, Report, ScaleSetOutcome, Split, describe_busy, split};
 
 use crate::actions::{ActionsClient, RunnerRemoval, Session};
-use crate::aws::{TableCleanup, delete_launch_template, template_name};
+use crate::aws::{TableCleanup, delete_launch_template, schema, template_name};
 use crate::config::Config;
 use crate::cycle::{LEASE_OVERHANG, SAFETY_MARGIN};
 use crate::ports::{
@@ -170,7 +170,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync> Teardown<'_, S, F> {
         if let (Some(stored), Some(id)) = (&state.session, state.scale_set_id)
             && let Ok(url) = Url::parse(&stored.queue_url)
         {
-            let session = Session::new(stored.id, id, url, stored.queue_token.clone());
+            let session = Session::restored(stored.id, id, url);
             self.actions.delete_session(&session).await?;
             report.session_deleted = Some(stored.id);
         }
@@ -193,6 +193,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync> Teardown<'_, S, F> {
             self.store.delete_runner(name, lease, &runner).await?;
             report.ledger_entries_deleted += 1;
         }
+        self.table.delete(schema::admin_key(name)).await?;
         self.table.delete_state(name, lease).await?;
         tracing::info!(scale_set = name, "Teardown complete.");
         Ok(report)

@@ -13,12 +13,16 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
     Fleet, Instance, JitListing, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError,
-    PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState, StateStore,
+    PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState, StateRecord, StateStore, StoredAdmin,
 };
 use secrecy::SecretString;
 
 /// `StateStore::acquire`.
 pub const ACQUIRE: &str = "acquire";
+/// `StateStore::read`.
+pub const READ: &str = "read";
+/// `StateStore::put_admin`.
+pub const PUT_ADMIN: &str = "put_admin";
 /// `StateStore::save`.
 pub const SAVE: &str = "save";
 /// `StateStore::release`.
@@ -303,6 +307,19 @@ impl<S: StateStore + Sync> StateStore for Faulty<'_, S> {
             self.inner.acquire(scale_set, owner, expires_at, now),
         )
         .await
+    }
+
+    async fn read(&self, scale_set: &str) -> Result<StateRecord, PortError> {
+        let n = self.enter(READ);
+        self.maybe_take_over(READ, n, scale_set).await;
+        self.around(READ, n, self.inner.read(scale_set)).await
+    }
+
+    async fn put_admin(&self, scale_set: &str, admin: &StoredAdmin) -> Result<(), PortError> {
+        let n = self.enter(PUT_ADMIN);
+        self.maybe_take_over(PUT_ADMIN, n, scale_set).await;
+        self.around(PUT_ADMIN, n, self.inner.put_admin(scale_set, admin))
+            .await
     }
 
     async fn save(

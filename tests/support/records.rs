@@ -26,7 +26,6 @@ pub fn full_state() -> ScaleSetState {
         session: Some(StoredSession {
             id: uuid::Uuid::new_v4(),
             queue_url: "https://pipelines.example/_apis/queue".into(),
-            queue_token: SecretString::from("queue-token-value"),
         }),
         last_message_id: 77,
         admin: Some(StoredAdmin {

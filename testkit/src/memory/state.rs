@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
     Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState,
-    StateStore,
+    StateRecord, StateStore, StoredAdmin,
 };
 
 use super::lock;
@@ -19,7 +19,9 @@ use super::lock;
 ///   [`PortErrorKind::Fenced`] and changes nothing; a lapsed lease still writes until someone
 ///   else takes it;
 /// - `release` sets the expiry to the epoch, so the lease is free whatever the next caller's
-///   clock says;
+///   clock says, and notes when;
+/// - the admin connection is apart from the state: `save` leaves it, `put_admin` writes it
+///   without a fence, `acquire` and `read` return it with the state;
 /// - the ledger and the pending reruns are per scale set; deleting an entry that is not there
 ///   is fine.
 #[derive(Debug, Clone, Default)]
@@ -27,13 +29,16 @@ pub struct MemoryStateStore {
     table: Arc<Mutex<HashMap<String, Record>>>,
 }
 
-/// One scale set's state record, ledger and pending reruns.
+/// One scale set's state record, admin connection, ledger and pending reruns.
 #[derive(Debug, Default)]
 struct Record {
     /// Owner and expiry (millisecond precision), once the lease was ever taken.
     lease: Option<(String, DateTime<Utc>)>,
     fence: u64,
+    released_at: Option<DateTime<Utc>>,
+    /// The state, its admin connection always `None` (that is `admin`).
     state: ScaleSetState,
+    admin: Option<StoredAdmin>,
     /// Ledger entries by runner name.
     ledger: BTreeMap<String, RunnerRecord>,
     /// Pending reruns by run id.
@@ -80,6 +85,14 @@ impl Record {
                 .is_some_and(|(owner, _)| *owner == lease.owner)
     }
 
+    /// The state with the admin connection, as the ports return it.
+    fn state(&self) -> ScaleSetState {
+        ScaleSetState {
+            admin: self.admin.clone(),
+            ..self.state.clone()
+        }
+    }
+
     fn describe_lease(&self) -> String {
         match &self.lease {
             Some((owner, _)) => format!("{owner} at fence {}", self.fence),
@@ -94,6 +107,28 @@ fn millis(at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 impl StateStore for MemoryStateStore {
+    async fn read(&self, scale_set: &str) -> Result<StateRecord, PortError> {
+        let table = lock(&self.table);
+        Ok(table
+            .get(scale_set)
+            .map(|record| StateRecord {
+                lease: record.lease.as_ref().map(|(owner, expires_at)| Lease {
+                    owner: owner.clone(),
+                    fence: record.fence,
+                    expires_at: *expires_at,
+                }),
+                released_at: record.released_at,
+                state: record.state(),
+            })
+            .unwrap_or_default())
+    }
+
+    async fn put_admin(&self, scale_set: &str, admin: &StoredAdmin) -> Result<(), PortError> {
+        let mut table = lock(&self.table);
+        table.entry(scale_set.to_owned()).or_default().admin = Some(admin.clone());
+        Ok(())
+    }
+
     async fn acquire(
         &self,
         scale_set: &str,
@@ -120,7 +155,7 @@ impl StateStore for MemoryStateStore {
                 fence: record.fence,
                 expires_at,
             },
-            record.state.clone(),
+            record.state(),
         ))
     }
 
@@ -131,13 +166,17 @@ impl StateStore for MemoryStateStore {
         state: &ScaleSetState,
     ) -> Result<(), PortError> {
         self.fenced("memory save state", scale_set, lease, |record| {
-            record.state = state.clone();
+            record.state = ScaleSetState {
+                admin: None,
+                ..state.clone()
+            };
         })
     }
 
     async fn release(&self, scale_set: &str, lease: &Lease) -> Result<(), PortError> {
         self.fenced("memory release lease", scale_set, lease, |record| {
             record.lease = Some((lease.owner.clone(), DateTime::UNIX_EPOCH));
+            record.released_at = Some(millis(Utc::now()));
         })
     }
 
