@@ -29,6 +29,7 @@ pub(super) async fn take<S: StateStore + Sync>(
 ) -> Result<Option<(Lease, ScaleSetState)>, CycleError> {
     let name = settings.scale_set_name.as_str();
     let mut retry = RETRY;
+    let mut waiting = false;
     loop {
         let now = settings.clock.now();
         let record = store.read(name).await?;
@@ -57,7 +58,8 @@ pub(super) async fn take<S: StateStore + Sync>(
             // Still listening: come back as it stops.
             false => holder_listening,
         };
-        if retry.failures() <= 1 {
+        // Once a take: the hand-over's later looks are routine.
+        if !std::mem::replace(&mut waiting, true) {
             tracing::info!(
                 scale_set = name,
                 holder,
