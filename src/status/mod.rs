@@ -1,5 +1,5 @@
-//! `ghaec2 --status`: what each configured scale set looks like now, read-only (docs/design.md
-//! §3 "Status").
+//! `ghaec2 --status`: what each configured scale set looks like now, read-only
+//! (docs/design.md §3).
 //!
 //! - [`mod@self`]: the reads (the state item, the JIT listing, EC2, the ledger) and the run
 //!   of every configured scale set.

@@ -16,8 +16,9 @@ pub fn json(results: &[Result<ScaleSetStatus, StatusError>]) -> Value {
     let scale_sets: Vec<Value> = results
         .iter()
         .map(|result| match result {
-            Ok(status) => serde_json::to_value(status)
-                .unwrap_or_else(|e| json!({"scaleSetName": status.scale_set_name, "error": e.to_string()})),
+            Ok(status) => serde_json::to_value(status).unwrap_or_else(
+                |e| json!({"scaleSetName": status.scale_set_name, "error": e.to_string()}),
+            ),
             Err(e) => json!({"scaleSetName": e.scale_set, "error": e.to_string()}),
         })
         .collect();
@@ -149,9 +150,7 @@ fn table<const N: usize>(
     rows: impl Iterator<Item = [String; N]>,
 ) -> String {
     let header: Vec<String> = header.collect();
-    let rows: Vec<Vec<String>> = std::iter::once(header)
-        .chain(rows.map(Vec::from))
-        .collect();
+    let rows: Vec<Vec<String>> = std::iter::once(header).chain(rows.map(Vec::from)).collect();
     let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
         .collect();
@@ -175,7 +174,9 @@ fn what(m: &Mismatch) -> String {
             format!("orphan: instance {id} of the scale set has no ledger entry")
         }
         MismatchKind::InstanceGone => {
-            format!("instance gone: runner {runner}'s instance {id} is on its way out, terminated or not listed")
+            format!(
+                "instance gone: runner {runner}'s instance {id} is on its way out, terminated or not listed"
+            )
         }
         MismatchKind::BootTimeout => {
             format!("boot timeout: runner {runner} on {id} is not online past the boot timeout")
@@ -216,7 +217,9 @@ fn next(m: &Mismatch) -> String {
         ),
         Next::Tag => "tags it".to_owned(),
         Next::DeleteJit => "deletes it".to_owned(),
-        Next::LogReport => "logs the report and deletes it (the instance powers itself off)".to_owned(),
+        Next::LogReport => {
+            "logs the report and deletes it (the instance powers itself off)".to_owned()
+        }
     }
 }
 
@@ -265,7 +268,9 @@ mod tests {
 
     #[test]
     fn steps_join_as_a_sentence() {
-        let steps = |n: usize| -> Vec<String> { ["a", "b", "c"][..n].iter().map(|s| s.to_string()).collect() };
+        let steps = |n: usize| -> Vec<String> {
+            ["a", "b", "c"][..n].iter().map(|s| s.to_string()).collect()
+        };
         assert_eq!(join(&steps(1)), "a");
         assert_eq!(join(&steps(2)), "a and b");
         assert_eq!(join(&steps(3)), "a, b and c");

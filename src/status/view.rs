@@ -197,7 +197,11 @@ pub enum MismatchKind {
 
 /// What the next reconcile does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "action", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "action",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum Next {
     /// Removes the registration (by id, else looked up by name), terminates the instance if
     /// EC2 still lists it short of terminated, deletes its JIT material and ledger entry.
@@ -254,9 +258,7 @@ pub fn status(rules: &Rules, observed: Observed, now: DateTime<Utc>) -> ScaleSet
         .iter()
         .map(|r| runner_line(r, &observation.instances, now))
         .collect();
-    runners.sort_by(|a, b| {
-        (b.age_seconds.cmp(&a.age_seconds)).then_with(|| a.name.cmp(&b.name))
-    });
+    runners.sort_by(|a, b| (b.age_seconds.cmp(&a.age_seconds)).then_with(|| a.name.cmp(&b.name)));
     ScaleSetStatus {
         scale_set_name: rules.scale_set_name.clone(),
         scale_set_id,

@@ -297,7 +297,10 @@ mod tests {
         let cases = [
             (Some(InstanceLifecycleType::Spot), Lifecycle::Spot),
             (None, Lifecycle::OnDemand),
-            (Some(InstanceLifecycleType::CapacityBlock), Lifecycle::OnDemand),
+            (
+                Some(InstanceLifecycleType::CapacityBlock),
+                Lifecycle::OnDemand,
+            ),
         ];
         for (kind, want) in cases {
             assert_eq!(lifecycle(kind.as_ref()), want, "{kind:?}");
