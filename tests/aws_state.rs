@@ -6,8 +6,8 @@ mod support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{Duration, TimeZone, Utc};
-use ghaec2::aws::{DynamoStateStore, schema};
 use ghaec2::actions::wire::Statistics;
+use ghaec2::aws::{DynamoStateStore, schema};
 use ghaec2::ports::{
     Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord, RunnerState, ScaleSetState,
     StateStore, StoredAdmin, StoredSession,
@@ -306,7 +306,10 @@ async fn the_state_item_stays_under_one_kilobyte_and_holds_no_token() {
             total_idle_runners: big,
         }),
     };
-    store.put_admin(&name, state.admin.as_ref().unwrap()).await.unwrap();
+    store
+        .put_admin(&name, state.admin.as_ref().unwrap())
+        .await
+        .unwrap();
     store.save(&name, &lease, &state).await.unwrap();
     store.save_and_release(&name, &lease, &state).await.unwrap();
 
@@ -315,11 +318,20 @@ async fn the_state_item_stays_under_one_kilobyte_and_holds_no_token() {
     assert!(size < 1024, "the state item weighs {size} bytes: {item:?}");
     for (attribute, value) in &item {
         let text = value.as_s().map_or("", String::as_str);
-        assert!(!text.contains(&admin_token[..32]), "{attribute} holds the admin token");
-        assert!(!schema::state::RETIRED.contains(&attribute.as_str()), "{attribute}");
+        assert!(
+            !text.contains(&admin_token[..32]),
+            "{attribute} holds the admin token"
+        );
+        assert!(
+            !schema::state::RETIRED.contains(&attribute.as_str()),
+            "{attribute}"
+        );
     }
     let admin = raw_item(&client, &table, schema::admin_key(&name)).await;
-    assert!(item_size(&admin) > 2048, "the admin token went to its own item");
+    assert!(
+        item_size(&admin) > 2048,
+        "the admin token went to its own item"
+    );
 }
 
 #[tokio::test]

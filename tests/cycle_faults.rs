@@ -22,7 +22,7 @@ use ghaec2::ports::{
 use ghaec2_fake::{Fault, FaultAction, Mode};
 use secrecy::SecretString;
 use support::cycle::{Harness, SCALE_SET, StandIn, harness, memory, stop};
-use support::faulty::{Faulty, LAUNCH, PUT_RUNNER, SAVE, TERMINATE, When};
+use support::faulty::{ACQUIRE, Faulty, LAUNCH, PUT_RUNNER, READ, SAVE, TERMINATE, When};
 use support::invariants::{assert_converged, id_of, live, polling_sessions};
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -691,6 +691,27 @@ async fn an_invocation_outliving_the_holder_waits_and_takes_over() {
         h.logs.text()
     );
     assert_converged(&h, id_of(&a), 3, "after the hand-over").await;
+}
+
+/// The hand-over watches the lease with reads: however long the successor waits, it makes one
+/// conditional write, the one that takes the lease (a failed one is billed like a success).
+#[tokio::test]
+async fn a_successor_watches_the_lease_with_reads_and_writes_once() {
+    let h = memory(Mode::Dotcom, 0, 10).await;
+    let mut holder = h.settings.clone();
+    holder.owner = "holding-invocation".into();
+    let store = Faulty::new(&h.store);
+    let first = stop(SHORT);
+    let (a, b) = tokio::join!(h.run(h.with_settings(&holder), &first), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        h.run(h.with_ports(&store, &h.fleet, &h.jit), &stop(LONG))
+            .await
+    });
+    assert_eq!(a.unwrap().reason, EndReason::WindowOver);
+    let b = b.unwrap();
+    assert_eq!(b.reason, EndReason::WindowOver, "took over: {b:?}");
+    assert_eq!(store.calls(ACQUIRE), 1, "one conditional write");
+    assert!(store.calls(READ) >= 2, "{} reads", store.calls(READ));
 }
 
 /// A stale owner's late writes are rejected: after a takeover (the old lease lapsed), every

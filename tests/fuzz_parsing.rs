@@ -840,7 +840,10 @@ fn fuzz_session_response() {
                 prop_assert_eq!(session.id, case.id);
                 prop_assert_eq!(session.scale_set_id, 7);
                 prop_assert_eq!(Some(&session.queue_url), valid_url.as_ref());
-                prop_assert_eq!(session.queue_token().map(|t| t.expose_secret()), Some(case.token.as_str()));
+                prop_assert_eq!(
+                    session.queue_token().map(|t| t.expose_secret()),
+                    Some(case.token.as_str())
+                );
                 prop_assert_eq!(session.statistics, case.statistics);
                 let debug = format!("{session:?}");
                 prop_assert!(!debug.contains(MARK), "{}", debug);

@@ -247,7 +247,7 @@ contract! {
 
     /// A read shows the lease (holder, fence, expiry to the millisecond; the epoch and the
     /// release time once released) and everything the state holds, admin connection
-    /// included, and takes nothing: the holder's fence still writes. The admin connection is
+    /// included (not the ledger's or reruns' items beside them), and takes nothing: the holder's fence still writes. The admin connection is
     /// put by anyone, holder or not, the last put winning.
     async fn a_read_shows_lease_and_state_and_takes_nothing(p) {
         assert_eq!(p.store.read("set").await.unwrap(), StateRecord::default());
@@ -257,6 +257,9 @@ contract! {
         let saved = full_state();
         p.store.save("set", &lease, &saved).await.unwrap();
         p.store.put_admin("set", saved.admin.as_ref().unwrap()).await.unwrap();
+        // Items beside the state's in its partition, which a read passes over.
+        p.store.put_runner("set", &lease, &runner("r-1")).await.unwrap();
+        p.store.put_rerun("set", &lease, &rerun(1)).await.unwrap();
 
         let read = p.store.read("set").await.unwrap();
         let held = Lease { owner: "inv-1".into(), fence: 1, expires_at: to_millis(expires) };

@@ -339,8 +339,16 @@ async fn a_restored_session_refreshes_for_a_token_before_its_first_queue_call() 
         .unwrap();
     assert!(message.is_some(), "the queued job's message");
     assert!(restored.queue_token().is_some());
-    let refreshes: Vec<u16> = fake.calls_to("sessions.refresh").iter().map(|c| c.status).collect();
-    let polls: Vec<u16> = fake.calls_to("messages.get").iter().map(|c| c.status).collect();
+    let refreshes: Vec<u16> = fake
+        .calls_to("sessions.refresh")
+        .iter()
+        .map(|c| c.status)
+        .collect();
+    let polls: Vec<u16> = fake
+        .calls_to("messages.get")
+        .iter()
+        .map(|c| c.status)
+        .collect();
     assert_eq!((refreshes, polls), (vec![200], vec![200]));
 
     let mut unknown = Session::restored(uuid::Uuid::new_v4(), set.id, created.queue_url);

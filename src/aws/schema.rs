@@ -8,7 +8,7 @@
 //! | item | `pk` | `sk` | TTL |
 //! |---|---|---|---|
 //! | scale set state (lease, session, cursor, statistics) | `scaleset#<name>` | `state` | none |
-//! | admin connection (service URL, admin token) | `scaleset#<name>` | `admin` | none |
+//! | admin connection (service URL, admin token) | `scaleset#<name>` | `state#admin` | none |
 //! | runner ledger entry | `scaleset#<name>` | `runner#<runner name>` | [`RUNNER_TTL`] after the last write |
 //! | pending rerun of an interrupted job's workflow run | `scaleset#<name>` | `rerun#<run id>` | [`RERUN_TTL`] after the last write |
 //! | JIT material of one instance | `jit#<instance ARN>` | `jit` | [`JIT_TTL`] after the write |
@@ -20,7 +20,8 @@
 //!
 //! The state record, the ledger and the pending reruns share a partition so one Query reads the
 //! whole ledger (or every rerun) and a transaction can check the state item's fence next to a
-//! write; the admin connection lives there too, as part of the scale set. The ledger's Query and the teardown's key listing select `runner#` sort keys only, and
+//! write; the admin connection lives there too, its sort key beginning with the state's, so that
+//! one Query reads both ([`state_query`]). The ledger's Query and the teardown's key listing select `runner#` sort keys only, and
 //! the instance items' Scan `jit#` partition keys only, so neither meets a `rerun#` item. JIT material gets a
 //! partition per instance because IAM can only scope an instance role to its own items through
 //! the partition key (`dynamodb:LeadingKeys`, see [`super::jit_store`]); the boot-failure record
@@ -50,8 +51,9 @@ pub const KEY_ATTRIBUTE_TYPE: &str = "S";
 pub const SCALE_SET_PREFIX: &str = "scaleset#";
 /// Sort key of the scale set state record.
 pub const STATE_SORT_KEY: &str = "state";
-/// Sort key of the scale set's admin connection.
-pub const ADMIN_SORT_KEY: &str = "admin";
+/// Sort key of the scale set's admin connection: it begins with [`STATE_SORT_KEY`], as no other
+/// sort key does, so that one Query reads both items ([`state_query`]).
+pub const ADMIN_SORT_KEY: &str = "state#admin";
 /// Sort key prefix of runner ledger entries.
 pub const RUNNER_PREFIX: &str = "runner#";
 /// Sort key prefix of pending reruns.
@@ -212,6 +214,12 @@ pub fn ledger_query(client: &Client, table: &str, scale_set: &str) -> QueryFluen
     sort_key_query(client, table, scale_set, RUNNER_PREFIX)
 }
 
+/// The consistent Query of a scale set's state item and admin connection: the sort keys of its
+/// partition that begin with [`STATE_SORT_KEY`].
+pub fn state_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
+    sort_key_query(client, table, scale_set, STATE_SORT_KEY)
+}
+
 /// The consistent Query of a scale set's pending reruns: the `rerun#` sort keys of its
 /// partition.
 pub fn reruns_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
@@ -266,4 +274,18 @@ pub fn boot_failure_key(jit_pk: String) -> Key {
 pub fn expiry_epoch(ttl: Duration) -> AttributeValue {
     let at = chrono::Utc::now().timestamp() + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
     AttributeValue::N(at.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_query_meets_the_state_and_admin_items_only() {
+        assert!(ADMIN_SORT_KEY.starts_with(STATE_SORT_KEY));
+        for prefix in [RUNNER_PREFIX, RERUN_PREFIX] {
+            assert!(!prefix.starts_with(STATE_SORT_KEY) && !STATE_SORT_KEY.starts_with(prefix));
+            assert!(!ADMIN_SORT_KEY.starts_with(prefix), "{prefix}");
+        }
+    }
 }

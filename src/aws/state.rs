@@ -1,8 +1,9 @@
 //! [`DynamoStateStore`]: the lease, the state record, the admin connection, the runner ledger and
 //! the pending reruns of each scale set in the state table ([`super::schema`]).
 //!
-//! Reads are consistent GetItems of the state item and the admin connection's item, side by
-//! side. The admin connection is written by a plain PutItem, outside the fence.
+//! A read is one consistent Query of the state item and the admin connection's item (one read
+//! unit while both weigh under 4 KB together); `acquire` reads the admin connection beside its
+//! write. The admin connection is written by a plain PutItem, outside the fence.
 //!
 //! Fencing: `acquire` increments `fence` in the same conditional write that takes the lease;
 //! every later write is conditional on `fence = :fence AND lease_owner = :owner`, so once a
@@ -79,8 +80,11 @@ impl DynamoStateStore {
 
     /// The admin connection's item.
     async fn admin_item(&self, scale_set: &str) -> Result<Option<Item>, PortError> {
-        self.get("dynamodb read admin connection", schema::admin_key(scale_set))
-            .await
+        self.get(
+            "dynamodb read admin connection",
+            schema::admin_key(scale_set),
+        )
+        .await
     }
 }
 
@@ -145,11 +149,18 @@ fn transaction_error(
 impl StateStore for DynamoStateStore {
     async fn read(&self, scale_set: &str) -> Result<StateRecord, PortError> {
         const OP: &str = "dynamodb read state";
-        let (item, admin) = tokio::try_join!(
-            self.get(OP, schema::state_key(scale_set)),
-            self.admin_item(scale_set)
-        )?;
-        decode_record(&item.unwrap_or_default(), admin.as_ref())
+        let page = schema::state_query(&self.client, &self.table, scale_set)
+            .send()
+            .await
+            .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
+        // Two small items: one page holds them.
+        let item = |sort_key: &str| {
+            page.items().iter().find(|item| {
+                matches!(item.get(schema::SORT_KEY), Some(AttributeValue::S(sk)) if sk == sort_key)
+            })
+        };
+        let state = item(schema::STATE_SORT_KEY).cloned().unwrap_or_default();
+        decode_record(&state, item(schema::ADMIN_SORT_KEY))
             .map_err(|e| malformed(OP, &e.to_string()))
     }
 

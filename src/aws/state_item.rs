@@ -358,7 +358,10 @@ mod tests {
         };
         assert_eq!(decode_state(&item, None), Ok(without));
         let empty = ScaleSetState::default();
-        assert_eq!(decode_state(&as_item(encode_state(&empty)), None), Ok(empty));
+        assert_eq!(
+            decode_state(&as_item(encode_state(&empty)), None),
+            Ok(empty)
+        );
     }
 
     #[test]
@@ -431,7 +434,10 @@ mod tests {
     fn errors_name_the_attribute_not_the_value() {
         let mut item = as_item(encode_state(&full_state()));
         item.remove(s::QUEUE_URL);
-        assert_eq!(decode_state(&item, None).unwrap_err().attribute, s::QUEUE_URL);
+        assert_eq!(
+            decode_state(&item, None).unwrap_err().attribute,
+            s::QUEUE_URL
+        );
         let mut admin = encode_admin(&admin());
         admin.insert(a::SERVICE_URL.into(), n(1));
         let err = decode_state(&as_item(encode_state(&full_state())), Some(&admin)).unwrap_err();

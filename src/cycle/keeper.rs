@@ -1,8 +1,8 @@
 //! The [`SessionKeeper`]: the listener's message session and scale set, restored from the
 //! state record and kept durable there. A stored session is reused, refreshed at the start of
-//! each invocation (for current statistics and a queue token: none is stored) and on 401; a new one is opened only when none is
-//! stored or the stored one is gone (a 404, an expired or invalid session, a queue call
-//! refused for it). A 409 that is our own lost create is cleared at once; any other 409
+//! each invocation (for current statistics, and a queue token: none is stored) and on 401; a
+//! new one is opened only when none is stored or the stored one is gone (a 404, an expired or
+//! invalid session, a queue call refused for it). A 409 that is our own lost create is cleared at once; any other 409
 //! (another live session) is waited out with bounded backoff, never crash-looped.
 
 use std::time::Duration;
