@@ -253,6 +253,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_lease_says_whether_anyone_listens() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let now = at("2026-12-07T08:00:00Z");
+        let view = |expires_at: Option<&str>, released_at: Option<&str>| LeaseView {
+            holder: expires_at.map(|_| "request-1".to_owned()),
+            fence: expires_at.map(|_| 4),
+            expires_at: expires_at.map(at),
+            released_at: released_at.map(at),
+            listening: expires_at.is_some_and(|e| at(e) >= now),
+        };
+        let cases = [
+            (
+                view(Some("2026-12-07T08:00:42Z"), None),
+                "held by request-1 until 2026-12-07T08:00:42Z (in 42s, fence 4): listening now",
+            ),
+            (
+                view(Some("1970-01-01T00:00:00Z"), Some("2026-12-07T07:59:00Z")),
+                "free, released by request-1 at 2026-12-07T07:59:00Z: nobody listening",
+            ),
+            (
+                view(Some("2026-12-07T07:58:00Z"), Some("2026-12-07T07:50:00Z")),
+                "free, request-1's lapsed at 2026-12-07T07:58:00Z without a release: nobody listening",
+            ),
+            (view(None, None), "never taken: nobody listening"),
+        ];
+        for (view, want) in cases {
+            assert_eq!(lease(&view, now), want);
+        }
+    }
+
+    #[test]
     fn ages_read_at_a_glance() {
         let cases = [
             (0, "0s"),
