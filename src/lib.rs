@@ -21,6 +21,8 @@
 //! - [`rerun`]: pure decision: when to re-run an interrupted job's workflow run, exactly once.
 //! - [`dry_run`]: `--dry-run`, checks that change nothing and a report.
 //! - [`teardown`]: `--teardown`, everything of the scale set removed, for `make destroy`.
+//! - [`status`]: `--status`, what each scale set looks like now (lease, session, runners,
+//!   mismatches), read-only.
 //! - [`backoff`]: the one retry policy; [`clock`]: the wall clock the cycle is given.
 //! - [`telemetry`]: JSON logs; [`metrics`]: CloudWatch Embedded Metric Format lines.
 //! - [`event`]: what a Lambda event asks for: a cycle, the dry run, or a spot interruption.
@@ -43,5 +45,6 @@ pub mod ports;
 pub mod rerun;
 pub mod scaling;
 pub mod serve;
+pub mod status;
 pub mod teardown;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! The `ghaec2` binary: a Lambda handler inside Lambda (`AWS_LAMBDA_RUNTIME_API` set), a CLI
-//! elsewhere: `ghaec2` (continuous), `ghaec2 --once`, `ghaec2 --dry-run`, `ghaec2 --teardown`.
+//! elsewhere: `ghaec2` (continuous), `ghaec2 --once`, `ghaec2 --dry-run`, `ghaec2 --teardown`,
+//! `ghaec2 --status`.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use ghaec2::cycle::{CycleError, EndReason, SAFETY_MARGIN, Stop};
 use ghaec2::event::{self, Invocation};
 use ghaec2::ports::PortError;
 use ghaec2::serve::{self, ScaleSet};
-use ghaec2::{dry_run, teardown, telemetry};
+use ghaec2::{dry_run, status, teardown, telemetry};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde_json::Value;
 use tokio::sync::{OnceCell, watch};
@@ -44,6 +45,13 @@ struct Cli {
     /// With --teardown: how long busy runners are waited for (default 900).
     #[arg(long, requires = "teardown", value_name = "SECONDS")]
     busy_wait_seconds: Option<u64>,
+    /// Show each scale set's lease, session, runners (the ledger joined with EC2) and
+    /// mismatches, with what the next reconcile does about them; change nothing.
+    #[arg(long, conflicts_with_all = ["once", "dry_run", "teardown"])]
+    status: bool,
+    /// With --status: one JSON document instead of text.
+    #[arg(long, requires = "status")]
+    json: bool,
     /// With --once: the invocation a Lambda event asks for, from a JSON file, e.g.
     /// events/spot-interruption.json (deal with a spot interruption warning, then listen).
     #[arg(long, requires = "once", value_name = "FILE")]
@@ -84,6 +92,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.dry_run {
         return dry_run_cli().await;
+    }
+    if cli.status {
+        return status_cli(cli.json).await;
     }
     if cli.teardown {
         return teardown_cli(teardown::Options {
@@ -180,6 +191,36 @@ async fn teardown_cli(options: teardown::Options) -> ExitCode {
         }
     }
     status
+}
+
+/// `--status`: every scale set's status on stdout (text, or one JSON document with `--json`)
+/// and exit 0; a scale set that could not be read is named on stderr, with the read that
+/// failed, and exits 1 (2 when ghaec2 could not start).
+#[allow(clippy::print_stdout)]
+async fn status_cli(json: bool) -> ExitCode {
+    let results = match status::run().await {
+        Ok(results) => results,
+        Err(e) => {
+            tracing::error!(error = %e, "ghaec2 cannot start.");
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        println!("{:#}", status::render::json(&results));
+    }
+    let mut code = ExitCode::SUCCESS;
+    for result in &results {
+        match result {
+            Ok(status) if !json => println!("{}", status::render::text(status)),
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("status: {e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    code
 }
 
 /// The invocation `--event FILE` asks for.

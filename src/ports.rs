@@ -325,6 +325,20 @@ pub struct Instance {
     pub runner_name: Option<String>,
     /// Instance type, as EC2 reports it.
     pub instance_type: Option<String>,
+    /// Availability Zone, as EC2 reports it.
+    pub zone: Option<String>,
+    /// Spot or on-demand.
+    pub lifecycle: Lifecycle,
+}
+
+/// How an instance is paid for. ghaec2 launches spot, and on-demand when spot has no capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lifecycle {
+    /// A spot instance: EC2 may take it back with a two-minute warning.
+    Spot,
+    /// An on-demand instance.
+    OnDemand,
 }
 
 /// A capacity or launch error reported by CreateFleet, by code.

@@ -3,6 +3,8 @@
 use super::*;
 use chrono::TimeZone;
 
+use crate::ports::Lifecycle;
+
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap()
 }
@@ -26,6 +28,8 @@ fn instance(id: &str, state: InstanceState) -> Instance {
         launched_at: now(),
         runner_name: None,
         instance_type: None,
+        zone: None,
+        lifecycle: Lifecycle::Spot,
     }
 }
 

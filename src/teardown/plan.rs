@@ -171,7 +171,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::ports::{InstanceState, RunnerState};
+    use crate::ports::{InstanceState, Lifecycle, RunnerState};
 
     fn instance(id: &str, tag: Option<&str>) -> Instance {
         Instance {
@@ -180,6 +180,8 @@ mod tests {
             launched_at: Utc::now(),
             runner_name: tag.map(Into::into),
             instance_type: None,
+            zone: None,
+            lifecycle: Lifecycle::Spot,
         }
     }
 

@@ -16,7 +16,7 @@ mod terminate;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
-use aws_sdk_ec2::types::{Filter, InstanceStateName, Tag};
+use aws_sdk_ec2::types::{Filter, InstanceLifecycleType, InstanceStateName, Tag};
 use chrono::{DateTime, Utc};
 
 pub use launch::{LaunchSettings, Launcher};
@@ -25,7 +25,7 @@ pub use terminate::Terminator;
 use super::error::{Detail, INSTANCE_NOT_FOUND, code_of, from_sdk};
 use super::template_spec::{TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID, TemplateRef};
 use crate::backoff::Backoff;
-use crate::ports::{Fleet, Instance, InstanceState, LaunchOutcome, PortError};
+use crate::ports::{Fleet, Instance, InstanceState, LaunchOutcome, Lifecycle, PortError};
 
 /// How long a call naming an instance id EC2 does not know yet is retried, and how often.
 ///
@@ -127,6 +127,15 @@ fn instance_state(name: Option<&InstanceStateName>) -> InstanceState {
     }
 }
 
+/// EC2 names spot instances in `InstanceLifecycle` and leaves it out for on-demand ones (its
+/// other values, scheduled and capacity-block, are never launched by ghaec2).
+fn lifecycle(kind: Option<&InstanceLifecycleType>) -> Lifecycle {
+    match kind {
+        Some(InstanceLifecycleType::Spot) => Lifecycle::Spot,
+        _ => Lifecycle::OnDemand,
+    }
+}
+
 fn to_chrono(at: &aws_sdk_ec2::primitives::DateTime) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(at.secs(), at.subsec_nanos())
 }
@@ -172,6 +181,11 @@ impl Fleet for Ec2Fleet {
                     launched_at,
                     runner_name,
                     instance_type: found.instance_type().map(|t| t.as_str().to_owned()),
+                    zone: found
+                        .placement()
+                        .and_then(|p| p.availability_zone())
+                        .map(str::to_owned),
+                    lifecycle: lifecycle(found.instance_lifecycle()),
                 });
             }
         }
@@ -275,6 +289,21 @@ mod tests {
         for (patience, want) in cases {
             let waits: Vec<u128> = patience.waits().map(|w| w.as_millis()).collect();
             assert_eq!(waits, want, "{patience:?}");
+        }
+    }
+
+    #[test]
+    fn only_spot_instances_are_spot() {
+        let cases = [
+            (Some(InstanceLifecycleType::Spot), Lifecycle::Spot),
+            (None, Lifecycle::OnDemand),
+            (
+                Some(InstanceLifecycleType::CapacityBlock),
+                Lifecycle::OnDemand,
+            ),
+        ];
+        for (kind, want) in cases {
+            assert_eq!(lifecycle(kind.as_ref()), want, "{kind:?}");
         }
     }
 

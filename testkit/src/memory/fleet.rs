@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ghaec2::aws::{MANAGED_BY, TAG_MANAGED_BY, TAG_NAME, TAG_RUNNER_NAME, TAG_SCALE_SET_ID};
-use ghaec2::ports::{Fleet, Instance, InstanceState, LaunchOutcome, PortError, PortErrorKind};
+use ghaec2::ports::{
+    Fleet, Instance, InstanceState, LaunchOutcome, Lifecycle, PortError, PortErrorKind,
+};
 
 use super::lock;
 
@@ -109,6 +111,9 @@ impl Fleet for MemoryFleet {
                 launched_at: i.launched_at,
                 runner_name: i.tags.get(TAG_RUNNER_NAME).cloned(),
                 instance_type: None,
+                zone: None,
+                // Its capacity has no limit: every launch is spot.
+                lifecycle: Lifecycle::Spot,
             })
             .collect())
     }
