@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY = 0
 STACK ?= ghaec2
 FUNCTION ?=
 
-.PHONY: demo bench bench-check test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda destroy fuzz
+.PHONY: demo bench bench-check test lint fmt ci fake dry-run validate build watch invoke invoke-roundtrip deploy deploy-cargo-lambda destroy status fuzz
 
 ## demo: ghaec2 end to end on this machine, no GitHub or AWS account: moto_server, the fake
 ## Actions Service, ghaec2 (continuous), a workload and a runner simulator, with a live view, a
@@ -116,6 +116,12 @@ deploy:
 destroy:
 	@bin=$(VENV_BIN); PATH="$$bin:$$PATH" STACK=$(STACK) \
 	  scripts/destroy.sh $(if $(DRY_RUN),--dry-run) $(TEARDOWN_FLAGS)
+
+## status: `ghaec2 --status` for the deployed stack STACK (scripts/status.sh): read-only, with
+## the function's configuration and your AWS credentials; JSON=1 for `--json`. See README
+## "Troubleshooting".
+status:
+	@bin=$(VENV_BIN); PATH="$$bin:$$PATH" STACK=$(STACK) scripts/status.sh $(if $(JSON),--json)
 
 ## deploy-cargo-lambda: replaces only the code of the stack's function (FUNCTION, default: the
 ## FunctionName output of STACK) with `make build`'s artifact. Configuration, table, roles and

@@ -20,6 +20,8 @@
 # binary for this machine; default: built with cargo), SETTLE_SECONDS (20).
 set -euo pipefail
 
+script=destroy
+
 stack="${STACK:-ghaec2}"
 dry_run=false
 yes=false
@@ -31,10 +33,7 @@ for arg in "$@"; do
     *) teardown_flags+=("$arg") ;;
   esac
 done
-region_flag=()
-if [ -n "${REGION:-}" ]; then region_flag=(--region "$REGION"); fi
 
-die() { echo "destroy: $*" >&2; exit 1; }
 # A changing call: made, or only listed with --dry-run.
 run() {
   if $dry_run; then
@@ -48,25 +47,10 @@ run() {
 }
 
 # 1. The stack's outputs and the function's configuration (read-only, also with --dry-run).
-outputs="$(aws cloudformation describe-stacks "${region_flag[@]}" --stack-name "$stack" \
-  --query 'Stacks[0].Outputs' --output json)" || die "cannot read stack $stack"
-output() {
-  python3 -c 'import json, sys
-print(next((o["OutputValue"] for o in json.load(sys.stdin) or [] if o["OutputKey"] == sys.argv[1]), ""))' "$1" <<<"$outputs"
-}
-function_name="$(output FunctionName)"
-rule="$(output ScheduleRule)"
-[ -n "$function_name" ] || die "stack $stack has no FunctionName output"
+# shellcheck source=scripts/stack-env.sh
+source "$(dirname "$0")/stack-env.sh"
+read_stack "$stack"
 [ -n "$rule" ] || die "stack $stack has no ScheduleRule output"
-configuration="$(aws lambda get-function-configuration "${region_flag[@]}" \
-  --function-name "$function_name" --output json)" || die "cannot read function $function_name"
-# The function's variables as NAME=VALUE arguments for env(1), and its region from its ARN
-# (Lambda sets AWS_REGION itself, so it is not among them).
-mapfile -d '' variables < <(python3 -c 'import json, sys
-config = json.load(sys.stdin)
-for name, value in sorted(((config.get("Environment") or {}).get("Variables") or {}).items()):
-    sys.stdout.write(f"{name}={value}\0")
-sys.stdout.write("AWS_REGION=" + config["FunctionArn"].split(":")[3] + "\0")' <<<"$configuration")
 
 if ! $dry_run && ! $yes; then
   read -r -p "Delete stack $stack, its scale set, runners and instances? Type the stack name: " answer
@@ -81,16 +65,8 @@ run sleep "${SETTLE_SECONDS:-20}"
 
 # 3. The teardown, with the function's configuration and only the operator's AWS settings
 # (nothing else of this shell, e.g. a GITHUB_TOKEN for local runs, reaches it).
-ghaec2="${GHAEC2:-}"
-if [ -z "$ghaec2" ]; then
-  run cargo build --locked --bin ghaec2
-  ghaec2="${CARGO_TARGET_DIR:-target}/debug/ghaec2"
-fi
-inherited=()
-for name in PATH HOME AWS_PROFILE AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN \
-  AWS_CONFIG_FILE AWS_SHARED_CREDENTIALS_FILE AWS_CA_BUNDLE AWS_ENDPOINT_URL RUST_LOG; do
-  if [ -n "${!name:-}" ]; then inherited+=("$name=${!name}"); fi
-done
+if [ -z "${GHAEC2:-}" ]; then run cargo build --locked --bin ghaec2; fi
+local_ghaec2
 if $dry_run; then
   names=("${variables[@]%%=*}")
   echo "would run: $ghaec2 --teardown ${teardown_flags[*]} with ${names[*]}"

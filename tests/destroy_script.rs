@@ -1,4 +1,5 @@
-//! scripts/destroy.sh (`make destroy`) offline: `aws`, `sam` and `ghaec2` are stubs that log
+//! scripts/destroy.sh (`make destroy`) and scripts/status.sh (`make status`), which share
+//! scripts/stack-env.sh, offline: `aws`, `sam` and `ghaec2` are stubs that log
 //! their arguments, so the test sees what the script would call, in which order, and with which
 //! environment. What the real AWS calls do is verified only on paper (README "Tear down").
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -45,7 +46,11 @@ impl Stubs {
     }
 
     fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/destroy.sh");
+        self.run_script("scripts/destroy.sh", args, stdin)
+    }
+
+    fn run_script(&self, script: &str, args: &[&str], stdin: &str) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
         let path = format!(
             "{}:{}",
             self.dir.display(),
@@ -110,10 +115,76 @@ fn text(output: &Output) -> String {
 }
 
 #[test]
-fn the_script_parses() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/destroy.sh");
-    let status = Command::new("bash").arg("-n").arg(script).status().unwrap();
-    assert!(status.success());
+fn the_scripts_parse() {
+    for script in ["destroy.sh", "status.sh", "stack-env.sh"] {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scripts")
+            .join(script);
+        let status = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{}", script.display());
+    }
+}
+
+#[test]
+fn status_reads_the_stack_then_runs_ghaec2_status_with_the_functions_configuration() {
+    let stubs = Stubs::new(0);
+    let output = stubs.run_script("scripts/status.sh", &["--json"], "");
+    assert!(output.status.success(), "{}", text(&output));
+    assert_eq!(
+        stubs.calls(),
+        [
+            "aws cloudformation describe-stacks",
+            "aws lambda get-function-configuration",
+            "ghaec2",
+        ],
+        "reads only"
+    );
+    assert!(
+        stubs.log().contains("ghaec2 --status --json"),
+        "{}",
+        stubs.log()
+    );
+    let env = stubs.teardown_env();
+    for expected in [
+        "RUNNER_SCALE_SET_NAME=linux x",
+        "AWS_REGION=eu-west-1",
+        "AWS_PROFILE=ops",
+    ] {
+        assert!(env.iter().any(|l| l == expected), "{expected:?} in {env:?}");
+    }
+    assert!(
+        !env.iter().any(|l| l.starts_with("GITHUB_TOKEN=")),
+        "{env:?}"
+    );
+}
+
+#[test]
+fn status_passes_the_region_to_the_aws_calls() {
+    let stubs = Stubs::new(0);
+    let output = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/status.sh"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                stubs.dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("STACK", "my-stack")
+        .env("GHAEC2", stubs.dir.join("ghaec2"))
+        .env("REGION", "eu-west-1")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        stubs.log().contains("--region eu-west-1"),
+        "{}",
+        stubs.log()
+    );
 }
 
 #[test]
