@@ -15,7 +15,8 @@
   (SOURCE) and no other; every field it names is one src/ writes (a metric, its dimensions,
   the line's own keys in src/telemetry.rs, or a field of a `tracing` macro), and every
   `msg = '...'` is a message src/ logs.
-- Alarms on ghaec2 metrics name metrics src/ emits.
+- Alarms on ghaec2 metrics name metrics src/ emits, and the function's METRICS adds each of
+  them under the alarms' condition, whatever the operator's list (even "none").
 
 tests/dashboard.rs feeds it mutants of the real template. Needs PyYAML only.
 """
@@ -255,14 +256,34 @@ def check_dashboard(name, resource, template, emitted, finding):
             finding(f"{where}: type {widget.get('type')!r}, expected metric or log")
 
 
-def check_alarm(name, resource, emitted, finding):
+def published_with(condition, template):
+    """The metric names METRICS always carries when `condition` holds: the words of its
+    Fn::If branch for that condition, after ${Metrics} (the operator's list, maybe "none")."""
+    _, function = the_function(template)
+    metrics = function["Properties"]["Environment"]["Variables"].get("METRICS")
+    if not (isinstance(metrics, dict) and "Fn::If" in metrics):
+        return set()
+    branch_condition, when, _ = metrics["Fn::If"]
+    text = when.get("Fn::Sub", "") if isinstance(when, dict) else ""
+    if branch_condition != condition or not isinstance(text, str):
+        return set()
+    return {word for word in text.split(",") if not word.startswith("${")}
+
+
+def check_alarm(name, resource, template, emitted, finding):
     properties = resource["Properties"]
     stats = [properties] + [m["MetricStat"]["Metric"] for m in properties.get("Metrics", [])
                             if "MetricStat" in m]
     for metric in stats:
         if metric.get("Namespace") == emitted.namespace:
+            # Dimensionless is always there: src/metrics.rs publishes a dimensioned metric
+            # without its dimensions too.
             dimensions = [d["Name"] for d in metric.get("Dimensions", [])]
             check_ghaec2_metric(metric.get("MetricName"), dimensions, emitted, name, finding)
+            if metric.get("MetricName") not in published_with(resource.get("Condition"), template):
+                finding(f"{name}: {metric.get('MetricName')} is not added to the function's "
+                        f"METRICS under the alarm's condition {resource.get('Condition')}, so "
+                        "METRICS may not publish it")
 
 
 def review(template, emitted):
@@ -270,7 +291,7 @@ def review(template, emitted):
     for name, resource in resources_of(template, "AWS::CloudWatch::Dashboard").items():
         check_dashboard(name, resource, template, emitted, findings.append)
     for name, resource in resources_of(template, "AWS::CloudWatch::Alarm").items():
-        check_alarm(name, resource, emitted, findings.append)
+        check_alarm(name, resource, template, emitted, findings.append)
     return findings
 
 

@@ -2,8 +2,8 @@
 //! parameter; the alarms exist only with a topic, each on its metric, threshold and period, each
 //! pointing at a Troubleshooting section of the README that exists; and
 //! `scripts/check-dashboard.py` (part of `make validate`) passes the real template and fails
-//! each mutant of its dashboard or alarms with the expected finding. That METRICS gains
-//! JobPickupLatency only with alarms is resolved in tests/template.rs.
+//! each mutant of its dashboard or alarms with the expected finding. What METRICS becomes
+//! with and without alarms is resolved in tests/template.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/template_script.rs"]
@@ -168,11 +168,16 @@ fn pickup_latency_alarm_watches_the_95th_percentile() {
         "PickupLatencyP95ThresholdMs",
     );
     assert_eq!(parameter("PickupLatencyP95ThresholdMs")["Default"], 300000);
-    // The metric it reads is the one the function adds to METRICS with alarms.
+    // The ghaec2 metrics the alarms read are the ones the function adds to METRICS with
+    // alarms, after the operator's list (scripts/check-dashboard.py checks each alarm's).
     let metrics = &resource("ScalerFunction")["Properties"]["Environment"]["Variables"]["METRICS"];
     assert_eq!(
         metrics,
-        &json!({"Fn::If": ["HasAlarms", {"Fn::Sub": "${Metrics},JobPickupLatency"}, {"Ref": "Metrics"}]})
+        &json!({"Fn::If": [
+            "HasAlarms",
+            {"Fn::Sub": "${Metrics},LaunchFailures,JobPickupLatency"},
+            {"Ref": "Metrics"}
+        ]})
     );
 }
 
@@ -348,9 +353,16 @@ fn log_widgets_must_read_the_function_log_group_and_fields_src_writes() {
 }
 
 #[test]
-fn alarms_on_metrics_src_does_not_emit_fail() {
-    let mut template = template().clone();
-    template["Resources"]["PickupLatencyAlarm"]["Properties"]["MetricName"] =
-        json!("PickupLatency");
-    assert_finds(&template, "metric PickupLatency is not emitted in src/");
+fn alarms_on_metrics_src_does_not_emit_or_metrics_may_not_publish_fail() {
+    let mut mutant = template().clone();
+    mutant["Resources"]["PickupLatencyAlarm"]["Properties"]["MetricName"] = json!("PickupLatency");
+    assert_finds(&mutant, "metric PickupLatency is not emitted in src/");
+
+    let mut mutant = template().clone();
+    mutant["Resources"]["ScalerFunction"]["Properties"]["Environment"]["Variables"]["METRICS"]["Fn::If"]
+        [1] = json!({"Fn::Sub": "${Metrics},JobPickupLatency"});
+    assert_finds(
+        &mutant,
+        "LaunchFailuresAlarm: LaunchFailures is not added to the function's METRICS",
+    );
 }

@@ -690,7 +690,7 @@ fn samconfig_placeholders_make_a_configuration_ghaec2_accepts() {
 }
 
 #[test]
-fn metrics_gain_job_pickup_latency_only_with_alarms() {
+fn metrics_gain_the_alarms_metrics_only_with_alarms() {
     let metrics = |changes: &[(&str, &str)]| {
         let mut overrides: HashMap<String, String> =
             serde_json::from_value(dump()["samconfig_overrides"].clone()).unwrap();
@@ -706,12 +706,20 @@ fn metrics_gain_job_pickup_latency_only_with_alarms() {
     let topic = "arn:aws:sns:us-east-1:123456789012:on-call";
     assert_eq!(
         metrics(&[("AlarmTopicArn", topic)]),
-        "default,JobPickupLatency"
+        "default,LaunchFailures,JobPickupLatency"
     );
     assert_eq!(
-        metrics(&[("AlarmTopicArn", topic), ("Metrics", "default,Launches")]),
-        "default,Launches,JobPickupLatency"
+        metrics(&[("AlarmTopicArn", topic), ("Metrics", "none")]),
+        "none,LaunchFailures,JobPickupLatency"
     );
+    // ghaec2 reads each as the list the alarms need.
+    for list in ["default", "none", "all", "default,Launches"] {
+        let metrics = metrics(&[("AlarmTopicArn", topic), ("Metrics", list)]);
+        let published = ghaec2::metrics::Published::parse(&metrics).unwrap();
+        for name in ["LaunchFailures", "JobPickupLatency"] {
+            assert!(published.includes(name), "{metrics}: {name}");
+        }
+    }
 }
 
 #[test]
