@@ -73,12 +73,14 @@ ci: lint validate test invoke-roundtrip
 fake:
 	cargo run -p ghaec2-fake -- --port 8080
 
-## validate: template.yaml through cfn-lint, `sam validate --lint` and the IAM review (offline)
+## validate: template.yaml through cfn-lint, `sam validate --lint`, the IAM review, and the
+## dashboard and alarms against the metrics and log fields src/ emits (offline)
 validate:
 	@bin=$(VENV_BIN); set -e; \
 	echo "cfn-lint template.yaml"; "$$bin/cfn-lint" template.yaml; \
 	"$$bin/sam" validate --lint --region us-east-1 --template-file template.yaml; \
-	"$$bin/python" scripts/check-template.py
+	"$$bin/python" scripts/check-template.py; \
+	"$$bin/python" scripts/check-dashboard.py
 
 ## build: the Lambda artifact, as `sam build` builds it ($(CARGO_TARGET_DIR)/lambda/ghaec2/bootstrap).
 ## About 10 minutes cold on 2 cores, about a minute incremental; not part of `ci`.

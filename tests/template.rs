@@ -550,6 +550,17 @@ fn resolve_environment(overrides: &HashMap<String, String>) -> HashMap<String, S
                 }
             }
             Value::Object(o) if o.contains_key("Fn::GetAtt") => Some(sample_attribute(v)),
+            // ${Name} of a parameter (the only kind the environment's Fn::Sub uses).
+            Value::Object(o) if o.contains_key("Fn::Sub") => {
+                let mut text = o["Fn::Sub"].as_str().unwrap().to_owned();
+                while let Some(start) = text.find("${") {
+                    let end = start + text[start..].find('}').unwrap();
+                    let name = &text[start + 2..end];
+                    let value = p.get(name).unwrap_or_else(|| panic!("no parameter {name}"));
+                    text.replace_range(start..=end, value);
+                }
+                Some(text)
+            }
             Value::Object(o) if o.contains_key("Fn::Join") => {
                 let args = o["Fn::Join"].as_array().unwrap();
                 let separator = args[0].as_str().unwrap();
@@ -676,6 +687,39 @@ fn samconfig_placeholders_make_a_configuration_ghaec2_accepts() {
         config.ec2.on_demand_failover,
         defaults.ec2.on_demand_failover
     );
+}
+
+#[test]
+fn metrics_gain_the_alarms_metrics_only_with_alarms() {
+    let metrics = |changes: &[(&str, &str)]| {
+        let mut overrides: HashMap<String, String> =
+            serde_json::from_value(dump()["samconfig_overrides"].clone()).unwrap();
+        overrides.extend(
+            changes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        resolve_environment(&overrides)["METRICS"].clone()
+    };
+    assert_eq!(metrics(&[]), "default");
+    assert_eq!(metrics(&[("Metrics", "all")]), "all");
+    let topic = "arn:aws:sns:us-east-1:123456789012:on-call";
+    assert_eq!(
+        metrics(&[("AlarmTopicArn", topic)]),
+        "default,LaunchFailures,JobPickupLatency"
+    );
+    assert_eq!(
+        metrics(&[("AlarmTopicArn", topic), ("Metrics", "none")]),
+        "none,LaunchFailures,JobPickupLatency"
+    );
+    // ghaec2 reads each as the list the alarms need.
+    for list in ["default", "none", "all", "default,Launches"] {
+        let metrics = metrics(&[("AlarmTopicArn", topic), ("Metrics", list)]);
+        let published = ghaec2::metrics::Published::parse(&metrics).unwrap();
+        for name in ["LaunchFailures", "JobPickupLatency"] {
+            assert!(published.includes(name), "{metrics}: {name}");
+        }
+    }
 }
 
 #[test]

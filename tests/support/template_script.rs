@@ -25,9 +25,14 @@ fn python() -> PathBuf {
 
 /// Runs the script with `args`.
 pub fn check_template(args: &[&str]) -> Output {
+    run_script("scripts/check-template.py", args)
+}
+
+/// Runs the Python script at `path` (from the repository root) with `args`.
+pub fn run_script(path: &str, args: &[&str]) -> Output {
     let python = python();
     Command::new(&python)
-        .arg(root().join("scripts/check-template.py"))
+        .arg(root().join(path))
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()))
