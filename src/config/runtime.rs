@@ -95,7 +95,7 @@ impl RuntimeSettings {
 fn metrics_expected() -> String {
     format!(
         "a comma-separated list of default, all, none or metric names ({})",
-        metrics::NAMES.join(", ")
+        metrics::names().collect::<Vec<_>>().join(", ")
     )
 }
 
