@@ -543,3 +543,39 @@ fn log_pickups(events: &[JobMessage]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_names_each_cap_once_in_order() {
+        let outcome = Outcome {
+            desired: 3,
+            current: 2,
+            booting: 2,
+            launched: 1,
+            terminated: 0,
+            capped_by: [
+                "max",
+                "InsufficientInstanceCapacity",
+                "InsufficientInstanceCapacity",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        };
+        let at = Utc::now();
+        let decision = outcome.decision(at);
+        assert_eq!(decision.capped_by, ["max", "InsufficientInstanceCapacity"]);
+        assert_eq!(
+            (
+                decision.at,
+                decision.desired,
+                decision.current,
+                decision.booting
+            ),
+            (at, 3, 2, 2)
+        );
+        assert_eq!((decision.launched, decision.terminated), (1, 0));
+    }
+}
