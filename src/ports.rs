@@ -54,6 +54,10 @@ pub struct StoredSession {
     pub id: uuid::Uuid,
     /// Message queue URL.
     pub queue_url: String,
+    /// When it was created, if known (an older layout did not keep it).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When it was last refreshed (created counts): at the start of each invocation.
+    pub refreshed_at: Option<DateTime<Utc>>,
 }
 
 /// A stored admin connection, kept in an item of its own beside the state item. The expiry is
@@ -94,6 +98,8 @@ pub struct ScaleSetState {
     pub session: Option<StoredSession>,
     /// Cursor: the last message whose effect is durable.
     pub last_message_id: i64,
+    /// When the cursor's message was handled.
+    pub last_message_at: Option<DateTime<Utc>>,
     /// Admin connection (service URL + admin token), so an invocation can skip the token
     /// chain while the token is valid. Read with the state, from its own item; written by
     /// [`StateStore::put_admin`], never by `save`.
@@ -101,6 +107,75 @@ pub struct ScaleSetState {
     /// Last statistics seen, so an invocation without messages does not scale down as if no
     /// job were assigned (docs/design.md §2).
     pub statistics: Option<Statistics>,
+    /// The last reconcile decisions, for operators. Read with the state, from their own item;
+    /// written by [`StateStore::put_decisions`], never by `save`.
+    pub decisions: Decisions,
+}
+
+/// What one reconcile decided and did: the reconciler's `Reconciled.` line, kept for
+/// `--status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    /// When the reconcile ended.
+    pub at: DateTime<Utc>,
+    /// Desired runners.
+    pub desired: u32,
+    /// Runners counted after the launches and removals.
+    pub current: u32,
+    /// Runners still booting.
+    pub booting: u32,
+    /// Instances launched.
+    pub launched: u32,
+    /// Instances terminated.
+    pub terminated: u32,
+    /// What held the fleet below the wanted size: `max`, or CreateFleet error codes, each once.
+    pub capped_by: Vec<String>,
+}
+
+impl Decision {
+    /// The same decision as `other`, whenever made.
+    fn repeats(&self, other: &Decision) -> bool {
+        Decision {
+            at: other.at,
+            ..self.clone()
+        } == *other
+    }
+}
+
+/// The last [`Decisions::KEPT`] decisions, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Decisions(Vec<Decision>);
+
+impl Decisions {
+    /// How many are kept: a few, so that their item stays small.
+    pub const KEPT: usize = 5;
+
+    /// The decisions as read, newest first, the oldest past [`Decisions::KEPT`] dropped.
+    pub fn new(mut newest_first: Vec<Decision>) -> Self {
+        newest_first.truncate(Self::KEPT);
+        Decisions(newest_first)
+    }
+
+    /// Records `decision` unless it repeats the newest (an idle scale set decides the same
+    /// at every reconcile: the list keeps changes, each with the time it was first made).
+    pub fn record(&mut self, decision: Decision) {
+        if self
+            .0
+            .first()
+            .is_some_and(|newest| decision.repeats(newest))
+        {
+            return;
+        }
+        self.0.insert(0, decision);
+        self.0.truncate(Self::KEPT);
+    }
+
+    /// Newest first.
+    pub fn as_slice(&self) -> &[Decision] {
+        &self.0
+    }
 }
 
 /// The state item as a read finds it, lease included (docs/design.md §1.1).
@@ -127,6 +202,10 @@ impl StateRecord {
 
 /// Result of asking for the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per invocation, moved once into the run: a box would save nothing"
+)]
 pub enum LeaseOutcome {
     /// We hold it now; here is the state it guards.
     Acquired(Lease, ScaleSetState),
@@ -194,12 +273,12 @@ pub struct RerunRecord {
     pub recorded_at: DateTime<Utc>,
 }
 
-/// The DynamoDB state store: lease, state record, admin connection, runner ledger and pending
-/// reruns of each scale set. Every write after acquisition but the admin connection's is
-/// conditional on the lease's fence.
+/// The DynamoDB state store: lease, state record, admin connection, decisions, runner ledger and
+/// pending reruns of each scale set. Every write after acquisition but the admin connection's
+/// and the decisions' is conditional on the lease's fence.
 pub trait StateStore {
     /// Takes the lease unless another owner holds it past `now`, incrementing the fence, and
-    /// reads the state it guards with the admin connection. A
+    /// reads the state it guards with the admin connection and the decisions. A
     /// caller that must preempt the holder (a spot interruption cannot wait for its window to
     /// end) passes a `now` after every expiry: the holder's next fenced write then fails.
     fn acquire(
@@ -209,7 +288,7 @@ pub trait StateStore {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<LeaseOutcome, PortError>> + Send;
-    /// Reads the state item and the admin connection, consistently, without writing: who
+    /// Reads the state item, the admin connection and the decisions, consistently, without writing: who
     /// holds the lease, and the state it guards. A scale set never seen reads as the default.
     fn read(&self, scale_set: &str) -> impl Future<Output = Result<StateRecord, PortError>> + Send;
     /// Writes the admin connection to its own item, without a fence: any valid admin token is
@@ -219,8 +298,15 @@ pub trait StateStore {
         scale_set: &str,
         admin: &StoredAdmin,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
-    /// Writes the state record under the fence (not the admin connection: see
-    /// [`StateStore::put_admin`]), removing attributes an older layout kept in it.
+    /// Writes the decisions to their own item, without a fence: they are diagnostics, and the
+    /// last writer's are as true as any.
+    fn put_decisions(
+        &self,
+        scale_set: &str,
+        decisions: &Decisions,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Writes the state record under the fence (not the admin connection nor the decisions:
+    /// see [`StateStore::put_admin`], [`StateStore::put_decisions`]), removing attributes an older layout kept in it.
     fn save(
         &self,
         scale_set: &str,
@@ -429,4 +515,55 @@ pub trait JitStore {
         &self,
         instance_id: &str,
     ) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(minute: u32, desired: u32) -> Decision {
+        Decision {
+            at: DateTime::from_timestamp(i64::from(minute) * 60, 0).unwrap_or_default(),
+            desired,
+            current: desired,
+            ..Decision::default()
+        }
+    }
+
+    #[test]
+    fn decisions_keep_the_last_few_changes_newest_first() {
+        let mut decisions = Decisions::default();
+        decisions.record(decision(0, 0));
+        decisions.record(decision(1, 0));
+        assert_eq!(
+            decisions.as_slice(),
+            [decision(0, 0)],
+            "a repeat keeps its first time"
+        );
+        for (minute, desired) in (2..9).zip(1..) {
+            decisions.record(decision(minute, desired));
+        }
+        let desired: Vec<u32> = decisions.as_slice().iter().map(|d| d.desired).collect();
+        assert_eq!(desired, [7, 6, 5, 4, 3]);
+        decisions.record(decision(9, 3));
+        assert_eq!(
+            decisions.as_slice()[0],
+            decision(9, 3),
+            "not the newest: recorded"
+        );
+        let capped = Decision {
+            capped_by: vec!["max".into()],
+            ..decision(10, 3)
+        };
+        decisions.record(capped.clone());
+        assert_eq!(
+            decisions.as_slice()[0],
+            capped,
+            "capped differently: recorded"
+        );
+        assert_eq!(
+            Decisions::new(vec![decision(0, 0); 9]).as_slice().len(),
+            Decisions::KEPT
+        );
+    }
 }

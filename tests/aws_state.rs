@@ -9,8 +9,8 @@ use chrono::{Duration, TimeZone, Utc};
 use ghaec2::actions::wire::Statistics;
 use ghaec2::aws::{DynamoStateStore, schema};
 use ghaec2::ports::{
-    Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord, RunnerState, ScaleSetState,
-    StateStore, StoredAdmin, StoredSession,
+    Decision, Decisions, Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord,
+    RunnerState, ScaleSetState, StateStore, StoredAdmin, StoredSession,
 };
 use secrecy::SecretString;
 use support::moto;
@@ -176,6 +176,7 @@ async fn state_round_trips_and_an_ended_session_leaves_nothing_behind() {
         .put_admin("set", saved.admin.as_ref().unwrap())
         .await
         .unwrap();
+    store.put_decisions("set", &saved.decisions).await.unwrap();
     store.release("set", &lease).await.unwrap();
 
     let (lease, state) = acquired(
@@ -290,8 +291,11 @@ async fn the_state_item_stays_under_one_kilobyte_and_holds_no_token() {
         session: Some(StoredSession {
             id: uuid::Uuid::new_v4(),
             queue_url,
+            created_at: Some(now),
+            refreshed_at: Some(now),
         }),
         last_message_id: i64::MAX,
+        last_message_at: Some(now),
         admin: Some(StoredAdmin {
             service_url: "https://pipelinesghubeus26.actions.githubusercontent.com/abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN/".into(),
             token: SecretString::from(admin_token.clone()),
@@ -305,6 +309,7 @@ async fn the_state_item_stays_under_one_kilobyte_and_holds_no_token() {
             total_busy_runners: big,
             total_idle_runners: big,
         }),
+        decisions: longest_decisions(now),
     };
     store
         .put_admin(&name, state.admin.as_ref().unwrap())
@@ -332,6 +337,76 @@ async fn the_state_item_stays_under_one_kilobyte_and_holds_no_token() {
         item_size(&admin) > 2048,
         "the admin token went to its own item"
     );
+    // The decisions' item: one write unit, and the state Query still one read unit.
+    store.put_decisions(&name, &state.decisions).await.unwrap();
+    let decisions = raw_item(&client, &table, schema::decisions_key(&name)).await;
+    let decisions_size = item_size(&decisions);
+    assert!(
+        decisions_size < 1024,
+        "the decisions weigh {decisions_size} bytes"
+    );
+    let read = size + item_size(&admin) + decisions_size;
+    assert!(read < 4096, "the state Query reads {read} bytes");
+    assert_eq!(
+        store.read(&name).await.unwrap().state.decisions,
+        state.decisions
+    );
+}
+
+/// As many decisions as are kept, each with the largest counts and every CreateFleet capacity
+/// code beside `max`, at `now` to the millisecond (as the table keeps it).
+fn longest_decisions(now: chrono::DateTime<Utc>) -> Decisions {
+    let now = Utc.timestamp_millis_opt(now.timestamp_millis()).unwrap();
+    let caps = [
+        "max",
+        "InsufficientInstanceCapacity",
+        "MaxSpotInstanceCountExceeded",
+        "VcpuLimitExceeded",
+    ];
+    Decisions::new(
+        (0..Decisions::KEPT)
+            .map(|_| Decision {
+                at: now,
+                desired: u32::MAX,
+                current: u32::MAX,
+                booting: u32::MAX,
+                launched: u32::MAX,
+                terminated: u32::MAX,
+                capped_by: caps.map(str::to_owned).to_vec(),
+            })
+            .collect(),
+    )
+}
+
+/// An unreadable decisions' item (hand-edited) fails neither a read nor an acquisition: the
+/// decisions only inform, and the next write replaces them.
+#[tokio::test]
+async fn unreadable_decisions_are_passed_over() {
+    let (store, client, table) = store().await;
+    let mut garbled = schema::decisions_key("set");
+    garbled.insert(
+        schema::decisions::RECORDS.to_owned(),
+        AttributeValue::S("{not a list".into()),
+    );
+    client
+        .put_item()
+        .table_name(&table)
+        .set_item(Some(garbled))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        store.read("set").await.unwrap().state.decisions,
+        Decisions::default()
+    );
+    let now = Utc::now();
+    let (_, state) = acquired(
+        store
+            .acquire("set", "inv-1", now + Duration::seconds(60), now)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(state.decisions, Decisions::default());
 }
 
 #[tokio::test]

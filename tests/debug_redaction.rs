@@ -151,6 +151,8 @@ fn state() -> ScaleSetState {
         session: Some(StoredSession {
             id: uuid::Uuid::new_v4(),
             queue_url: "https://broker.actions.example/queue/1".to_owned(),
+            created_at: None,
+            refreshed_at: None,
         }),
         last_message_id: 3,
         admin: Some(StoredAdmin {
@@ -158,6 +160,7 @@ fn state() -> ScaleSetState {
             token: SecretString::from(admin_token()),
         }),
         statistics: None,
+        ..ScaleSetState::default()
     }
 }
 

@@ -9,8 +9,8 @@ mod support;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use ghaec2::aws::{Ec2Fleet, Patience};
 use ghaec2::ports::{
-    Fleet, JitStore, Lease, LeaseOutcome, PortErrorKind, RerunRecord, RunnerRecord, RunnerState,
-    ScaleSetState, StateRecord, StateStore, StoredAdmin,
+    Decision, Decisions, Fleet, JitStore, Lease, LeaseOutcome, PortErrorKind, RerunRecord,
+    RunnerRecord, RunnerState, ScaleSetState, StateRecord, StateStore, StoredAdmin,
 };
 use secrecy::SecretString;
 use support::cycle::{Memory, Moto, REGION, StandIn, config};
@@ -219,9 +219,9 @@ contract! {
         assert_eq!((next.owner.as_str(), next.fence), ("inv-2", 2));
     }
 
-    /// What one owner saves, the next acquisition returns, with the admin connection put
-    /// apart; an ended session saved as absent comes back absent, and a save leaves the admin
-    /// connection alone.
+    /// What one owner saves, the next acquisition returns, with the admin connection and the
+    /// decisions put apart; an ended session saved as absent comes back absent, and a save
+    /// leaves the admin connection and the decisions alone.
     async fn the_state_record_round_trips_under_the_lease(p) {
         let now = Utc::now();
         let (lease, _) = acquired(
@@ -233,22 +233,25 @@ contract! {
         let (lease, state) = acquired(
             p.store.acquire("set", "inv-2", now + Duration::seconds(60), now).await.unwrap(),
         );
-        assert_eq!(state, ScaleSetState { admin: None, ..saved.clone() }, "save writes no admin");
+        let apart = ScaleSetState { admin: None, decisions: Decisions::default(), ..saved.clone() };
+        assert_eq!(state, apart, "save writes no admin nor decisions");
         p.store.put_admin("set", saved.admin.as_ref().unwrap()).await.unwrap();
+        p.store.put_decisions("set", &saved.decisions).await.unwrap();
 
-        let cleared = ScaleSetState { session: None, admin: None, ..state.clone() };
+        let cleared = ScaleSetState { session: None, admin: None, ..apart };
         p.store.save("set", &lease, &cleared).await.unwrap();
         p.store.release("set", &lease).await.unwrap();
         let (_, state) = acquired(
             p.store.acquire("set", "inv-3", now + Duration::seconds(60), now).await.unwrap(),
         );
-        assert_eq!(state, ScaleSetState { admin: saved.admin, ..cleared });
+        assert_eq!(state, ScaleSetState { admin: saved.admin, decisions: saved.decisions, ..cleared });
     }
 
     /// A read shows the lease (holder, fence, expiry to the millisecond; the epoch and the
-    /// release time once released) and everything the state holds, admin connection
-    /// included (not the ledger's or reruns' items beside them), and takes nothing: the holder's fence still writes. The admin connection is
-    /// put by anyone, holder or not, the last put winning.
+    /// release time once released) and everything the state holds, admin connection and
+    /// decisions included (not the ledger's or reruns' items beside them), and takes nothing:
+    /// the holder's fence still writes. The admin connection and the decisions are put by
+    /// anyone, holder or not, the last put winning.
     async fn a_read_shows_lease_and_state_and_takes_nothing(p) {
         assert_eq!(p.store.read("set").await.unwrap(), StateRecord::default());
         let now = precise();
@@ -257,6 +260,7 @@ contract! {
         let saved = full_state();
         p.store.save("set", &lease, &saved).await.unwrap();
         p.store.put_admin("set", saved.admin.as_ref().unwrap()).await.unwrap();
+        p.store.put_decisions("set", &saved.decisions).await.unwrap();
         // Items beside the state's in its partition, which a read passes over.
         p.store.put_runner("set", &lease, &runner("r-1")).await.unwrap();
         p.store.put_rerun("set", &lease, &rerun(1)).await.unwrap();
@@ -274,6 +278,8 @@ contract! {
             token: SecretString::from("other-admin-token-value"),
         };
         p.store.put_admin("set", &other).await.unwrap();
+        let newer = Decisions::new(vec![Decision { desired: 1, ..Decision::default() }]);
+        p.store.put_decisions("set", &newer).await.unwrap();
         let before_release = to_millis(Utc::now());
         p.store.save_and_release("set", &lease, &ScaleSetState::default()).await.unwrap();
         let read = p.store.read("set").await.unwrap();
@@ -282,7 +288,8 @@ contract! {
         assert_eq!(released.expires_at, DateTime::<Utc>::UNIX_EPOCH);
         assert!(read.released_at.is_some_and(|at| at >= before_release), "{read:?}");
         assert_eq!(read.held_against("inv-2", now), None);
-        assert_eq!(read.state, ScaleSetState { admin: Some(other), ..ScaleSetState::default() });
+        let apart = ScaleSetState { admin: Some(other), decisions: newer, ..ScaleSetState::default() };
+        assert_eq!(read.state, apart);
         assert_eq!(p.store.read("other-set").await.unwrap(), StateRecord::default());
     }
 

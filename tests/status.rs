@@ -1,6 +1,7 @@
 //! `ghaec2 --status` as an operator runs it, against moto (through the harness's proxy, which
 //! sees every AWS call) and the fake: the runners in each phase, an orphan instance and a held
-//! lease are shown as they are, with only reads; and while a cycle runs, every status reads.
+//! lease are shown as they are, with only reads; the session's and the last message's times and
+//! the last decisions; and while a cycle runs, every status reads.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -9,10 +10,10 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ghaec2::ports::{Fleet, LeaseOutcome, StateStore};
 use ghaec2_fake::Mode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::cycle::{Harness, REGION, SCALE_SET, isolated};
 
 /// A window long enough for moto's calls, a message and a few empty polls.
@@ -220,6 +221,120 @@ async fn status_shows_each_runner_the_orphan_and_the_held_lease_with_reads_only(
         )),
         "{out}"
     );
+}
+
+/// A time of the status document.
+fn time(status: &Value, key: &str) -> DateTime<Utc> {
+    status[key]
+        .as_str()
+        .and_then(|at| at.parse().ok())
+        .unwrap_or_else(|| panic!("{key} is not a time: {status}"))
+}
+
+/// After a cycle that took more jobs than MAX_RUNNERS allows runners, `--status` shows when the
+/// session was created and last refreshed, when the cursor's message was handled, and the
+/// decisions newest first, the launch capped by `max`. A second invocation with nothing new
+/// repeats the last decision and writes no decisions.
+#[tokio::test]
+async fn status_shows_the_session_and_message_times_and_the_decisions() {
+    let h = isolated(Mode::Dotcom, 0, 1).await;
+    let before = Utc::now();
+    h.enqueue(2);
+    h.cycle(WINDOW).await.unwrap();
+
+    let status = status_json(&h).await;
+    let created = time(&status, "sessionCreatedAt");
+    let refreshed = time(&status, "sessionRefreshedAt");
+    let handled = time(&status, "lastMessageAt");
+    assert!(before <= created, "{status}");
+    assert!(created <= refreshed && created <= handled, "{status}");
+    assert!(status["lastMessageId"].as_i64() > Some(0), "{status}");
+    let decisions = status["decisions"].as_array().expect("decisions");
+    assert!(!decisions.is_empty() && decisions.len() <= 5, "{status}");
+    let times: Vec<DateTime<Utc>> = decisions
+        .iter()
+        .map(|d| d["at"].as_str().and_then(|at| at.parse().ok()).expect("at"))
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {status}"
+    );
+    assert!(times.iter().all(|at| *at >= before), "{status}");
+    let launch = decisions
+        .iter()
+        .find(|d| d["launched"] == 1)
+        .unwrap_or_else(|| panic!("no launch decision: {status}"));
+    assert_eq!(launch["desired"], 1, "{status}");
+    assert_eq!(launch["cappedBy"], json!(["max"]), "{status}");
+    let newest = &decisions[0];
+    assert_eq!(
+        (&newest["desired"], &newest["current"]),
+        (&json!(1), &json!(1))
+    );
+    assert!(
+        decisions.iter().all(|d| d["cappedBy"].is_array()),
+        "{status}"
+    );
+
+    let text = ghaec2(&h, &["--status"], &[]).await;
+    assert!(text.success, "{}\n{}", text.stdout, text.stderr);
+    let out = &text.stdout;
+    let session = status["sessionId"].as_str().expect("a session");
+    assert!(
+        out.contains(&format!("session:    {session}, created 20")),
+        "{out}"
+    );
+    assert!(out.contains(", refreshed 20"), "{out}");
+    let cursor = format!(
+        "cursor:     message {}, handled 20",
+        status["lastMessageId"]
+    );
+    assert!(out.contains(&cursor), "{out}");
+    assert!(
+        out.contains(&format!("decisions:  {}, newest first", decisions.len())),
+        "{out}"
+    );
+    assert!(out.contains("CAPPED BY"), "{out}");
+    assert!(out.lines().any(|l| l.trim_end().ends_with(" max")), "{out}");
+
+    // Nothing new: the next invocation decides as the last did, and writes no decisions.
+    let calls_before = h.aws.proxy.calls().len();
+    h.cycle(WINDOW).await.unwrap();
+    let puts = h.aws.proxy.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.action == "PutItem")
+        .count();
+    assert_eq!(puts, 0, "an invocation with nothing new put an item");
+    let again = status_json(&h).await;
+    assert_eq!(again["decisions"], status["decisions"], "{again}");
+    assert!(time(&again, "sessionRefreshedAt") > refreshed, "{again}");
+    assert_eq!(time(&again, "sessionCreatedAt"), created, "{again}");
+}
+
+/// An idle scale set (no job, no runner) records one decision, desired 0 and current 0, once:
+/// the invocations after it write no decisions.
+#[tokio::test]
+async fn an_idle_scale_set_writes_its_decision_once() {
+    let h = isolated(Mode::Dotcom, 0, 10).await;
+    h.cycle(WINDOW).await.unwrap();
+    let first = status_json(&h).await;
+    let decisions = first["decisions"].as_array().expect("decisions");
+    assert_eq!(decisions.len(), 1, "{first}");
+    assert_eq!(
+        (&decisions[0]["desired"], &decisions[0]["current"]),
+        (&json!(0), &json!(0))
+    );
+    assert_eq!(decisions[0]["cappedBy"], json!([]), "{first}");
+
+    let calls_before = h.aws.proxy.calls().len();
+    h.cycle(WINDOW).await.unwrap();
+    h.cycle(WINDOW).await.unwrap();
+    let puts = h.aws.proxy.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.action == "PutItem")
+        .count();
+    assert_eq!(puts, 0, "an idle invocation put an item");
+    assert_eq!(status_json(&h).await["decisions"], first["decisions"]);
 }
 
 /// While `ghaec2 --once` listens in the background, every `--status` reads what is there

@@ -198,8 +198,8 @@ async fn everything_goes_and_a_busy_runner_is_waited_for() {
     assert!(template_left(&h).await);
     assert_eq!(
         items_left(&h).await.len(),
-        1 + 1 + 3 + 1 + 1,
-        "state, admin connection, ledger, jit, boot failure"
+        1 + 1 + 1 + 3 + 1 + 1,
+        "state, admin connection, decisions, ledger, jit, boot failure"
     );
 
     let report = tear_down(&h, &settings(&h, Duration::from_secs(30)))

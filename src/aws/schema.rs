@@ -9,6 +9,7 @@
 //! |---|---|---|---|
 //! | scale set state (lease, session, cursor, statistics) | `scaleset#<name>` | `state` | none |
 //! | admin connection (service URL, admin token) | `scaleset#<name>` | `state#admin` | none |
+//! | the last reconcile decisions (for `--status`) | `scaleset#<name>` | `state#decisions` | none |
 //! | runner ledger entry | `scaleset#<name>` | `runner#<runner name>` | [`RUNNER_TTL`] after the last write |
 //! | pending rerun of an interrupted job's workflow run | `scaleset#<name>` | `rerun#<run id>` | [`RERUN_TTL`] after the last write |
 //! | JIT material of one instance | `jit#<instance ARN>` | `jit` | [`JIT_TTL`] after the write |
@@ -20,8 +21,8 @@
 //!
 //! The state record, the ledger and the pending reruns share a partition so one Query reads the
 //! whole ledger (or every rerun) and a transaction can check the state item's fence next to a
-//! write; the admin connection lives there too, its sort key beginning with the state's, so that
-//! one Query reads both ([`state_query`]). The ledger's Query and the teardown's key listing select `runner#` sort keys only, and
+//! write; the admin connection and the decisions live there too, their sort keys beginning with
+//! the state's, so that one Query reads all three ([`state_query`]). The ledger's Query and the teardown's key listing select `runner#` sort keys only, and
 //! the instance items' Scan `jit#` partition keys only, so neither meets a `rerun#` item. JIT material gets a
 //! partition per instance because IAM can only scope an instance role to its own items through
 //! the partition key (`dynamodb:LeadingKeys`, see [`super::jit_store`]); the boot-failure record
@@ -51,9 +52,11 @@ pub const KEY_ATTRIBUTE_TYPE: &str = "S";
 pub const SCALE_SET_PREFIX: &str = "scaleset#";
 /// Sort key of the scale set state record.
 pub const STATE_SORT_KEY: &str = "state";
-/// Sort key of the scale set's admin connection: it begins with [`STATE_SORT_KEY`], as no other
-/// sort key does, so that one Query reads both items ([`state_query`]).
+/// Sort key of the scale set's admin connection: it begins with [`STATE_SORT_KEY`], as only the
+/// items read with the state do, so that one Query reads them all ([`state_query`]).
 pub const ADMIN_SORT_KEY: &str = "state#admin";
+/// Sort key of the scale set's last decisions: it begins with [`STATE_SORT_KEY`] too.
+pub const DECISIONS_SORT_KEY: &str = "state#decisions";
 /// Sort key prefix of runner ledger entries.
 pub const RUNNER_PREFIX: &str = "runner#";
 /// Sort key prefix of pending reruns.
@@ -100,6 +103,12 @@ pub mod state {
     pub const LAST_MESSAGE_ID: &str = "last_message_id";
     /// Last statistics (S, the wire JSON).
     pub const STATISTICS: &str = "statistics";
+    /// When the session was created, epoch milliseconds (N).
+    pub const SESSION_CREATED_AT: &str = "session_created_at";
+    /// When the session was last refreshed, epoch milliseconds (N).
+    pub const SESSION_REFRESHED_AT: &str = "session_refreshed_at";
+    /// When the cursor's message was handled, epoch milliseconds (N).
+    pub const LAST_MESSAGE_AT: &str = "last_message_at";
     /// Attributes an older layout kept in the state item (the queue token and the admin
     /// connection), removed by the first save.
     pub const RETIRED: [&str; 3] = ["queue_token", "admin_service_url", "admin_token"];
@@ -111,6 +120,13 @@ pub mod admin {
     pub const SERVICE_URL: &str = "service_url";
     /// Admin token (S, secret).
     pub const TOKEN: &str = "admin_token";
+}
+
+/// Attribute names of the decisions' item.
+pub mod decisions {
+    /// The last decisions, newest first (S, JSON: a list of `[at (epoch ms), desired,
+    /// current, booting, launched, terminated, [capped by…]]`).
+    pub const RECORDS: &str = "decisions";
 }
 
 /// Attribute names of a runner ledger entry.
@@ -195,6 +211,11 @@ pub fn admin_key(scale_set: &str) -> Key {
     key(scale_set_pk(scale_set), ADMIN_SORT_KEY.to_owned())
 }
 
+/// Key of a scale set's last decisions.
+pub fn decisions_key(scale_set: &str) -> Key {
+    key(scale_set_pk(scale_set), DECISIONS_SORT_KEY.to_owned())
+}
+
 /// Key of a runner's ledger entry.
 pub fn runner_key(scale_set: &str, runner_name: &str) -> Key {
     key(
@@ -214,8 +235,8 @@ pub fn ledger_query(client: &Client, table: &str, scale_set: &str) -> QueryFluen
     sort_key_query(client, table, scale_set, RUNNER_PREFIX)
 }
 
-/// The consistent Query of a scale set's state item and admin connection: the sort keys of its
-/// partition that begin with [`STATE_SORT_KEY`].
+/// The consistent Query of a scale set's state item, admin connection and decisions: the sort
+/// keys of its partition that begin with [`STATE_SORT_KEY`].
 pub fn state_query(client: &Client, table: &str, scale_set: &str) -> QueryFluentBuilder {
     sort_key_query(client, table, scale_set, STATE_SORT_KEY)
 }
@@ -281,11 +302,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_state_query_meets_the_state_and_admin_items_only() {
-        assert!(ADMIN_SORT_KEY.starts_with(STATE_SORT_KEY));
+    fn the_state_query_meets_the_state_admin_and_decisions_items_only() {
+        for beside in [ADMIN_SORT_KEY, DECISIONS_SORT_KEY] {
+            assert!(beside.starts_with(STATE_SORT_KEY), "{beside}");
+            for prefix in [RUNNER_PREFIX, RERUN_PREFIX] {
+                assert!(!beside.starts_with(prefix), "{beside} {prefix}");
+            }
+        }
         for prefix in [RUNNER_PREFIX, RERUN_PREFIX] {
             assert!(!prefix.starts_with(STATE_SORT_KEY) && !STATE_SORT_KEY.starts_with(prefix));
-            assert!(!ADMIN_SORT_KEY.starts_with(prefix), "{prefix}");
         }
     }
 }

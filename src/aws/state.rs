@@ -1,9 +1,10 @@
 //! [`DynamoStateStore`]: the lease, the state record, the admin connection, the runner ledger and
 //! the pending reruns of each scale set in the state table ([`super::schema`]).
 //!
-//! A read is one consistent Query of the state item and the admin connection's item (one read
-//! unit while both weigh under 4 KB together); `acquire` reads the admin connection beside its
-//! write. The admin connection is written by a plain PutItem, outside the fence.
+//! A read is one consistent Query of the state item, the admin connection's item and the
+//! decisions' item (one read unit while they weigh under 4 KB together); `acquire` runs the same
+//! Query beside its write, for the other two. The admin connection and the decisions are written
+//! by a plain PutItem, outside the fence.
 //!
 //! Fencing: `acquire` increments `fence` in the same conditional write that takes the lease;
 //! every later write is conditional on `fence = :fence AND lease_owner = :owner`, so once a
@@ -25,12 +26,12 @@ use chrono::{DateTime, Utc};
 use super::error::{Detail, build_error, classify, from_sdk, malformed};
 use super::schema::{self, state as s};
 use super::state_item::{
-    Item, decode_lease, decode_record, decode_rerun, decode_runner, decode_state, encode_admin,
-    encode_rerun, encode_runner, encode_state, millis, n,
+    Item, decode_decisions, decode_lease, decode_record, decode_rerun, decode_runner, decode_state,
+    encode_admin, encode_decisions, encode_rerun, encode_runner, encode_state, millis, n,
 };
 use crate::ports::{
-    Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState,
-    StateRecord, StateStore, StoredAdmin,
+    Decisions, Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord,
+    ScaleSetState, StateRecord, StateStore, StoredAdmin,
 };
 
 /// The fencing condition every write after `acquire` carries.
@@ -78,14 +79,51 @@ impl DynamoStateStore {
         Ok(got.item)
     }
 
-    /// The admin connection's item.
-    async fn admin_item(&self, scale_set: &str) -> Result<Option<Item>, PortError> {
-        self.get(
-            "dynamodb read admin connection",
-            schema::admin_key(scale_set),
-        )
-        .await
+    /// The items the state Query finds: the state item and the items beside it.
+    async fn state_items(
+        &self,
+        operation: &'static str,
+        scale_set: &str,
+    ) -> Result<StateItems, PortError> {
+        let page = schema::state_query(&self.client, &self.table, scale_set)
+            .send()
+            .await
+            .map_err(|e| from_sdk(operation, &e, Detail::Full))?;
+        // Three small items: one page holds them.
+        let item = |sort_key: &str| {
+            page.items()
+                .iter()
+                .find(|item| {
+                    matches!(item.get(schema::SORT_KEY), Some(AttributeValue::S(sk)) if sk == sort_key)
+                })
+                .cloned()
+        };
+        Ok(StateItems {
+            state: item(schema::STATE_SORT_KEY),
+            admin: item(schema::ADMIN_SORT_KEY),
+            decisions: item(schema::DECISIONS_SORT_KEY),
+        })
     }
+}
+
+/// The state item and the items read with it.
+#[derive(Debug, Default)]
+struct StateItems {
+    state: Option<Item>,
+    admin: Option<Item>,
+    decisions: Option<Item>,
+}
+
+/// The decisions, or none when their item is unreadable: they only inform operators, and the
+/// next write replaces them.
+fn decisions_or_none(scale_set: &str, item: Option<&Item>) -> Decisions {
+    item.map(decode_decisions)
+        .transpose()
+        .unwrap_or_else(|e| {
+            tracing::warn!(scale_set, error = %e, "Skipped the unreadable decisions.");
+            None
+        })
+        .unwrap_or_default()
 }
 
 /// Names and values of the fencing condition.
@@ -149,19 +187,11 @@ fn transaction_error(
 impl StateStore for DynamoStateStore {
     async fn read(&self, scale_set: &str) -> Result<StateRecord, PortError> {
         const OP: &str = "dynamodb read state";
-        let page = schema::state_query(&self.client, &self.table, scale_set)
-            .send()
-            .await
-            .map_err(|e| from_sdk(OP, &e, Detail::Full))?;
-        // Two small items: one page holds them.
-        let item = |sort_key: &str| {
-            page.items().iter().find(|item| {
-                matches!(item.get(schema::SORT_KEY), Some(AttributeValue::S(sk)) if sk == sort_key)
-            })
-        };
-        let state = item(schema::STATE_SORT_KEY).cloned().unwrap_or_default();
-        decode_record(&state, item(schema::ADMIN_SORT_KEY))
-            .map_err(|e| malformed(OP, &e.to_string()))
+        let items = self.state_items(OP, scale_set).await?;
+        let mut record = decode_record(&items.state.unwrap_or_default(), items.admin.as_ref())
+            .map_err(|e| malformed(OP, &e.to_string()))?;
+        record.state.decisions = decisions_or_none(scale_set, items.decisions.as_ref());
+        Ok(record)
     }
 
     async fn put_admin(&self, scale_set: &str, admin: &StoredAdmin) -> Result<(), PortError> {
@@ -175,6 +205,19 @@ impl StateStore for DynamoStateStore {
             .await
             // The item carries the admin token: keep AWS's message out.
             .map_err(|e| from_sdk("dynamodb put admin connection", &e, Detail::CodeOnly))?;
+        Ok(())
+    }
+
+    async fn put_decisions(&self, scale_set: &str, decisions: &Decisions) -> Result<(), PortError> {
+        let mut item = encode_decisions(decisions);
+        item.extend(schema::decisions_key(scale_set));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| from_sdk("dynamodb put decisions", &e, Detail::Full))?;
         Ok(())
     }
 
@@ -213,21 +256,23 @@ impl StateStore for DynamoStateStore {
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send();
-        let (result, admin) = tokio::join!(update, self.admin_item(scale_set));
+        let (result, beside) = tokio::join!(update, self.state_items(OP, scale_set));
         match result {
             Ok(output) => {
                 let item = output.attributes.unwrap_or_default();
                 let fence = decode_lease(&item)
                     .map_err(|e| malformed(OP, &e.to_string()))?
                     .fence;
-                // The admin connection only spares the token chain: failing the acquire over
-                // it would leave the lease taken and unused until it lapses.
-                let admin = admin.unwrap_or_else(|e| {
-                    tracing::warn!(scale_set, error = %e, "Could not read the admin connection; a new one will be made.");
-                    None
+                // The admin connection only spares the token chain, the decisions only inform:
+                // failing the acquire over them would leave the lease taken and unused until it
+                // lapses.
+                let beside = beside.unwrap_or_else(|e| {
+                    tracing::warn!(scale_set, error = %e, "Could not read the admin connection and decisions; a new admin connection will be made.");
+                    StateItems::default()
                 });
-                let state = decode_state(&item, admin.as_ref())
+                let mut state = decode_state(&item, beside.admin.as_ref())
                     .map_err(|e| malformed(OP, &e.to_string()))?;
+                state.decisions = decisions_or_none(scale_set, beside.decisions.as_ref());
                 tracing::debug!(scale_set, owner, fence, "Lease acquired.");
                 // The expiry we asked for, not the millisecond value read back.
                 Ok(LeaseOutcome::Acquired(

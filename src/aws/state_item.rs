@@ -8,10 +8,10 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::schema::{admin as a, rerun as rr, runner as r, state as s};
+use super::schema::{admin as a, decisions as d, rerun as rr, runner as r, state as s};
 use crate::ports::{
-    Lease, RerunRecord, RunnerRecord, RunnerState, ScaleSetState, StateRecord, StoredAdmin,
-    StoredSession,
+    Decision, Decisions, Lease, RerunRecord, RunnerRecord, RunnerState, ScaleSetState, StateRecord,
+    StoredAdmin, StoredSession,
 };
 
 /// A DynamoDB item.
@@ -140,6 +140,8 @@ pub fn decode_state(item: &Item, admin: Option<&Item>) -> Result<ScaleSetState, 
                 problem: "not a UUID",
             })?,
             queue_url: required(string(item, s::QUEUE_URL)?, s::QUEUE_URL)?.to_owned(),
+            created_at: from_millis(item, s::SESSION_CREATED_AT)?,
+            refreshed_at: from_millis(item, s::SESSION_REFRESHED_AT)?,
         }),
     };
     let statistics = string(item, s::STATISTICS)?
@@ -153,21 +155,33 @@ pub fn decode_state(item: &Item, admin: Option<&Item>) -> Result<ScaleSetState, 
         scale_set_id: number(item, s::SCALE_SET_ID)?,
         session,
         last_message_id: number(item, s::LAST_MESSAGE_ID)?.unwrap_or(0),
+        last_message_at: from_millis(item, s::LAST_MESSAGE_AT)?,
         admin: admin.map(decode_admin).transpose()?,
         statistics,
+        decisions: Decisions::default(),
     })
 }
 
 /// The state record's attributes: `Some` to set, `None` to remove (a session that ended, and
-/// what an older layout kept here). The admin connection is not among them: it has its own
-/// item ([`encode_admin`]).
+/// what an older layout kept here). Times are epoch milliseconds, the smallest encoding: the
+/// item stays under 1 KB. The admin connection and the decisions are not among them: each has
+/// its own item ([`encode_admin`], [`encode_decisions`]).
 pub fn encode_state(state: &ScaleSetState) -> Vec<(&'static str, Option<AttributeValue>)> {
     let session = state.session.as_ref();
     let mut attributes = vec![
         (s::SCALE_SET_ID, state.scale_set_id.map(n)),
         (s::SESSION_ID, session.map(|x| s(x.id.to_string()))),
         (s::QUEUE_URL, session.map(|x| s(&x.queue_url))),
+        (
+            s::SESSION_CREATED_AT,
+            session.and_then(|x| x.created_at).map(millis),
+        ),
+        (
+            s::SESSION_REFRESHED_AT,
+            session.and_then(|x| x.refreshed_at).map(millis),
+        ),
         (s::LAST_MESSAGE_ID, Some(n(state.last_message_id))),
+        (s::LAST_MESSAGE_AT, state.last_message_at.map(millis)),
         (
             s::STATISTICS,
             // Serialising a struct of integers cannot fail; an empty fallback would only drop
@@ -196,6 +210,66 @@ pub fn decode_admin(item: &Item) -> Result<StoredAdmin, DecodeError> {
         service_url: required(string(item, a::SERVICE_URL)?, a::SERVICE_URL)?.to_owned(),
         token: SecretString::from(required(string(item, a::TOKEN)?, a::TOKEN)?),
     })
+}
+
+/// A decision as its item keeps it: `[at (epoch ms), desired, current, booting, launched,
+/// terminated, [capped by…]]`, an array rather than an object, so that five fit well under 1 KB.
+type StoredDecision = (i64, u32, u32, u32, u32, u32, Vec<String>);
+
+/// The decisions' attributes, without the key.
+pub fn encode_decisions(decisions: &Decisions) -> Item {
+    let stored: Vec<StoredDecision> = decisions
+        .as_slice()
+        .iter()
+        .map(|x| {
+            let counts = (x.desired, x.current, x.booting, x.launched, x.terminated);
+            let at = x.at.timestamp_millis();
+            (
+                at,
+                counts.0,
+                counts.1,
+                counts.2,
+                counts.3,
+                counts.4,
+                x.capped_by.clone(),
+            )
+        })
+        .collect();
+    // Serialising numbers and strings cannot fail; an empty list would only forget the
+    // decisions, never corrupt them.
+    let json = serde_json::to_string(&stored).unwrap_or_else(|_| "[]".to_owned());
+    Item::from([(d::RECORDS.to_owned(), s(json))])
+}
+
+/// The decisions, from their item.
+pub fn decode_decisions(item: &Item) -> Result<Decisions, DecodeError> {
+    let json = required(string(item, d::RECORDS)?, d::RECORDS)?;
+    let not_decisions = DecodeError {
+        attribute: d::RECORDS,
+        problem: "not a JSON list of decisions",
+    };
+    let stored: Vec<StoredDecision> =
+        serde_json::from_str(json).map_err(|_| not_decisions.clone())?;
+    let decisions = stored
+        .into_iter()
+        .map(
+            |(at, desired, current, booting, launched, terminated, capped_by)| {
+                Ok(Decision {
+                    at: Utc
+                        .timestamp_millis_opt(at)
+                        .single()
+                        .ok_or(not_decisions.clone())?,
+                    desired,
+                    current,
+                    booting,
+                    launched,
+                    terminated,
+                    capped_by,
+                })
+            },
+        )
+        .collect::<Result<_, DecodeError>>()?;
+    Ok(Decisions::new(decisions))
 }
 
 fn runner_state_name(state: RunnerState) -> &'static str {
@@ -316,20 +390,52 @@ mod tests {
     use super::*;
     use crate::actions::wire::Statistics;
 
+    /// A time the table keeps exactly (milliseconds).
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(1_900_000_000_000 + ms).unwrap()
+    }
+
     fn full_state() -> ScaleSetState {
         ScaleSetState {
             scale_set_id: Some(7),
             session: Some(StoredSession {
                 id: uuid::Uuid::new_v4(),
                 queue_url: "https://pipelines.example/queue".into(),
+                created_at: Some(at(1)),
+                refreshed_at: Some(at(2)),
             }),
             last_message_id: 42,
+            last_message_at: Some(at(3)),
             admin: Some(admin()),
             statistics: Some(Statistics {
                 total_assigned_jobs: 3,
                 ..Statistics::default()
             }),
+            decisions: Decisions::default(),
         }
+    }
+
+    #[test]
+    fn decisions_round_trip_newest_first_and_name_their_attribute() {
+        let decisions = Decisions::new(
+            (0..Decisions::KEPT as u32)
+                .map(|i| Decision {
+                    at: at(i.into()),
+                    desired: i,
+                    capped_by: vec!["max".into()],
+                    ..Decision::default()
+                })
+                .collect(),
+        );
+        assert_eq!(
+            decode_decisions(&encode_decisions(&decisions)),
+            Ok(decisions)
+        );
+        let garbled = Item::from([(d::RECORDS.to_owned(), s("{"))]);
+        assert_eq!(
+            decode_decisions(&garbled).unwrap_err().attribute,
+            d::RECORDS
+        );
     }
 
     fn admin() -> StoredAdmin {

@@ -16,7 +16,9 @@ use crate::actions::auth::AdminConnection;
 use crate::actions::error::exception;
 use crate::actions::{ActionsClient, ActionsError, Session};
 use crate::backoff::Backoff;
-use crate::ports::{Fleet, JitStore, Lease, ScaleSetState, StateStore, StoredAdmin, StoredSession};
+use crate::ports::{
+    Decisions, Fleet, JitStore, Lease, ScaleSetState, StateStore, StoredAdmin, StoredSession,
+};
 
 /// Waits while another session is live, and between replacements that keep failing: 1 s
 /// doubling to 30 s.
@@ -116,11 +118,25 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
     }
 
     /// Brings the state record up to date with the run, and writes the admin connection when
-    /// it is not the one stored (about once an hour, as its token expires).
+    /// it is not the one stored (about once an hour, as its token expires). A session not
+    /// stored yet was created in this invocation: now.
     async fn take_in(&self, run: &mut Run) {
         run.state.scale_set_id = Some(run.scale_set_id);
         run.state.statistics = Some(run.statistics);
-        run.state.session = (run.status == SessionStatus::Live).then(|| stored(&run.session));
+        let now = self.settings.clock.now();
+        let known = run
+            .state
+            .session
+            .as_ref()
+            .filter(|s| s.id == run.session.id);
+        let (created_at, refreshed_at) =
+            known.map_or((Some(now), Some(now)), |s| (s.created_at, s.refreshed_at));
+        run.state.session = (run.status == SessionStatus::Live).then(|| StoredSession {
+            id: run.session.id,
+            queue_url: run.session.queue_url.to_string(),
+            created_at,
+            refreshed_at,
+        });
         let Some(admin) = self.actions.cached_admin_connection().await else {
             return;
         };
@@ -138,22 +154,29 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         }
     }
 
-    /// Moves the cursor past `message_id` once persisted: after a failed persist the cycle
-    /// retries, and its next poll must get this message again so that it is acknowledged.
+    /// Moves the cursor past `message_id`, handled now, once persisted: after a failed persist
+    /// the cycle retries, and its next poll must get this message again so that it is
+    /// acknowledged.
     pub(super) async fn advance(&self, run: &mut Run, message_id: i64) -> Result<(), CycleError> {
-        let previous = run.state.last_message_id;
+        let previous = (run.state.last_message_id, run.state.last_message_at);
         run.state.last_message_id = message_id;
+        run.state.last_message_at = Some(self.settings.clock.now());
         let persisted = self.persist(run).await;
         if persisted.is_err() {
-            run.state.last_message_id = previous;
+            (run.state.last_message_id, run.state.last_message_at) = previous;
         }
         persisted
     }
 
     /// Ends the run: the session deleted when the cycle ends on shutdown and the settings ask
-    /// for it (the local loop), then the state record written and the lease given up, in one
-    /// write.
-    pub(super) async fn close(&self, run: &mut Run, reason: EndReason) -> Result<(), CycleError> {
+    /// for it (the local loop), the decisions written when they changed from those `restored`,
+    /// then the state record written and the lease given up, in one write.
+    pub(super) async fn close(
+        &self,
+        run: &mut Run,
+        reason: EndReason,
+        restored: &Decisions,
+    ) -> Result<(), CycleError> {
         if reason == EndReason::Shutdown && self.settings.delete_session_on_shutdown {
             self.actions.delete_session(&run.session).await?;
             run.status = SessionStatus::Deleted;
@@ -161,6 +184,14 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         }
         self.take_in(run).await;
         let name = &self.settings.scale_set_name;
+        // Unfenced and best effort: the decisions only inform operators, so the last writer's
+        // stand. Written before the release, while no other invocation but a preempting one
+        // writes its own; an idle invocation repeats the restored ones and writes nothing.
+        if run.state.decisions != *restored
+            && let Err(e) = self.store.put_decisions(name, &run.state.decisions).await
+        {
+            tracing::warn!(error = %e, "Could not store the decisions; --status shows older ones.");
+        }
         self.store
             .save_and_release(name, &run.lease, &run.state)
             .await?;
@@ -183,6 +214,15 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
             // message brings fresh ones.
             Ok(()) => {
                 run.take_statistics(run.session.statistics);
+                let now = self.settings.clock.now();
+                if let Some(stored) = run
+                    .state
+                    .session
+                    .as_mut()
+                    .filter(|s| s.id == run.session.id)
+                {
+                    stored.refreshed_at = Some(now);
+                }
                 Ok(SessionStatus::Live)
             }
             Err(e) => match self.replace(run, e, stop).await {
@@ -356,14 +396,6 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> SessionKeepe
         );
         self.reconciler.forget_scale_set(lease, old_id).await?;
         scale_set::find_or_create(self.actions, self.settings).await
-    }
-}
-
-/// A session as the state store keeps it: without its queue token.
-fn stored(session: &Session) -> StoredSession {
-    StoredSession {
-        id: session.id,
-        queue_url: session.queue_url.to_string(),
     }
 }
 

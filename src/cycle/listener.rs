@@ -124,9 +124,10 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
             messagePollingInterval = format!("{}s", LONG_POLL.as_secs()),
             "Starting Actions Service message polling"
         );
+        let restored = run.state.decisions.clone();
         let reason = self.drain(&mut run, stop).await?;
         tracing::info!(?reason, "Stopped listening.");
-        keeper.close(&mut run, reason).await?;
+        keeper.close(&mut run, reason, &restored).await?;
         Ok(run.summary(reason))
     }
 
@@ -291,6 +292,8 @@ impl<'a, S: StateStore + Sync, F: Fleet + Sync, J: JitStore + Sync> Listener<'a,
         let pass = run.next_pass(self.settings, first, observe);
         let outcome = self.reconciler.reconcile(&pass).await?;
         run.tally.add(&outcome);
+        let at = self.settings.clock.now();
+        run.state.decisions.record(outcome.decision(at));
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 //! instance second, so a busy runner (which the service refuses to remove) is never terminated
 //! (docs/design.md §2).
 
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use secrecy::SecretString;
 
@@ -13,8 +14,8 @@ use crate::actions::messages::{JobInfo, JobMessage};
 use crate::actions::{ActionsClient, RunnerRemoval};
 use crate::metrics;
 use crate::ports::{
-    BootFailure, Fleet, InstanceState, JitListing, JitStore, LaunchOutcome, Lease, PortErrorKind,
-    RunnerRecord, RunnerState, StateStore,
+    BootFailure, Decision, Fleet, InstanceState, JitListing, JitStore, LaunchOutcome, Lease,
+    PortErrorKind, RunnerRecord, RunnerState, StateStore,
 };
 use crate::scaling::{self, Observation, Plan, Registration, Removal, RemovalReason};
 
@@ -61,6 +62,27 @@ pub struct Outcome {
     pub terminated: u32,
     /// What held the fleet below the wanted size: `max`, or CreateFleet error codes.
     pub capped_by: Vec<String>,
+}
+
+impl Outcome {
+    /// The decision record of this reconcile, ended at `at`, for `--status`.
+    pub fn decision(&self, at: DateTime<Utc>) -> Decision {
+        let mut capped_by: Vec<String> = Vec::new();
+        for cap in &self.capped_by {
+            if !capped_by.contains(cap) {
+                capped_by.push(cap.clone());
+            }
+        }
+        Decision {
+            at,
+            desired: self.desired,
+            current: self.current,
+            booting: self.booting,
+            launched: self.launched,
+            terminated: self.terminated,
+            capped_by,
+        }
+    }
 }
 
 /// The fleet policy of one scale set: owns the ledger, EC2 and the JIT material. It lives
@@ -519,5 +541,41 @@ fn log_pickups(events: &[JobMessage]) {
             );
             metrics::emit("JobPickupLatency", latency_ms as f64, "Milliseconds", &[]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_decision_names_each_cap_once_in_order() {
+        let outcome = Outcome {
+            desired: 3,
+            current: 2,
+            booting: 2,
+            launched: 1,
+            terminated: 0,
+            capped_by: [
+                "max",
+                "InsufficientInstanceCapacity",
+                "InsufficientInstanceCapacity",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        };
+        let at = Utc::now();
+        let decision = outcome.decision(at);
+        assert_eq!(decision.capped_by, ["max", "InsufficientInstanceCapacity"]);
+        assert_eq!(
+            (
+                decision.at,
+                decision.desired,
+                decision.current,
+                decision.booting
+            ),
+            (at, 3, 2, 2)
+        );
+        assert_eq!((decision.launched, decision.terminated), (1, 0));
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::StatusError;
 use super::view::{LeaseView, Mismatch, MismatchKind, Next, Phase, RunnerLine, ScaleSetStatus};
 use crate::actions::wire::Statistics;
-use crate::ports::Lifecycle;
+use crate::ports::{Decision, Lifecycle};
 
 /// Every scale set's status, or why it could not be read, as one JSON document:
 /// `{"scaleSets": [status, …, {"scaleSetName": …, "error": …}]}`.
@@ -35,16 +35,49 @@ pub fn text(status: &ScaleSetStatus) -> String {
         .map_or_else(|| "not created yet".to_owned(), |id| format!("id {id}"));
     let _ = writeln!(out, "scale set {} ({id})", status.scale_set_name);
     let _ = writeln!(out, "  lease:      {}", lease(&status.lease, now));
-    let session = status
-        .session_id
-        .map_or_else(|| "none".to_owned(), |id| id.to_string());
+    let session = status.session_id.map_or_else(
+        || "none".to_owned(),
+        |id| {
+            let created = when(status.session_created_at, now);
+            let refreshed = when(status.session_refreshed_at, now);
+            format!("{id}, created {created}, refreshed {refreshed}")
+        },
+    );
     let _ = writeln!(out, "  session:    {session}");
-    let _ = writeln!(out, "  cursor:     message {}", status.last_message_id);
+    let _ = writeln!(
+        out,
+        "  cursor:     message {}, handled {}",
+        status.last_message_id,
+        when(status.last_message_at, now)
+    );
     let statistics = status
         .statistics
         .as_ref()
         .map_or_else(|| "none yet".to_owned(), statistics);
     let _ = writeln!(out, "  statistics: {statistics}");
+    let _ = writeln!(
+        out,
+        "  decisions:  {}{}",
+        status.decisions.len(),
+        if status.decisions.is_empty() {
+            ""
+        } else {
+            ", newest first"
+        }
+    );
+    if !status.decisions.is_empty() {
+        let header = [
+            "AT",
+            "DESIRED",
+            "CURRENT",
+            "BOOTING",
+            "LAUNCHED",
+            "TERMINATED",
+            "CAPPED BY",
+        ];
+        let rows = status.decisions.iter().map(|d| decision_row(d, now));
+        out.push_str(&table(header.map(str::to_owned).into_iter(), rows));
+    }
     let _ = writeln!(out, "  runners:    {}", status.runners.len());
     if !status.runners.is_empty() {
         let header = [
@@ -132,6 +165,22 @@ fn runner_row(runner: &RunnerLine) -> [String; 9] {
         phase.to_owned(),
         age(runner.age_seconds),
         field(runner.job_id.as_ref()),
+    ]
+}
+
+fn decision_row(decision: &Decision, now: DateTime<Utc>) -> [String; 7] {
+    let capped_by = match decision.capped_by.as_slice() {
+        [] => "-".to_owned(),
+        caps => caps.join(", "),
+    };
+    [
+        when(Some(decision.at), now),
+        decision.desired.to_string(),
+        decision.current.to_string(),
+        decision.booting.to_string(),
+        decision.launched.to_string(),
+        decision.terminated.to_string(),
+        capped_by,
     ]
 }
 
@@ -232,6 +281,17 @@ fn join(steps: &[String]) -> String {
     }
 }
 
+/// `2026-12-07T08:00:00Z (45s ago)`, or `unknown` for a time not stored (an older layout).
+fn when(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    at.map_or_else(
+        || "unknown".to_owned(),
+        |at| {
+            let ago = age((now - at).num_seconds().max(0).unsigned_abs());
+            format!("{} ({ago} ago)", time(at))
+        },
+    )
+}
+
 fn time(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -281,6 +341,51 @@ mod tests {
         for (view, want) in cases {
             assert_eq!(lease(&view, now), want);
         }
+    }
+
+    #[test]
+    fn times_say_how_long_ago() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        let now = at("2026-12-07T08:00:00Z");
+        assert_eq!(
+            when(Some(at("2026-12-07T07:58:57Z")), now),
+            "2026-12-07T07:58:57Z (1m03s ago)"
+        );
+        assert_eq!(when(None, now), "unknown");
+    }
+
+    #[test]
+    fn a_decision_row_names_what_capped_it() {
+        let at = DateTime::parse_from_rfc3339("2026-12-07T08:00:00Z")
+            .unwrap()
+            .to_utc();
+        let decision = Decision {
+            at,
+            desired: 3,
+            current: 2,
+            booting: 1,
+            launched: 1,
+            terminated: 0,
+            capped_by: vec!["max".into(), "InsufficientInstanceCapacity".into()],
+        };
+        assert_eq!(
+            decision_row(&decision, at),
+            [
+                "2026-12-07T08:00:00Z (0s ago)",
+                "3",
+                "2",
+                "1",
+                "1",
+                "0",
+                "max, InsufficientInstanceCapacity"
+            ]
+            .map(str::to_owned)
+        );
+        let uncapped = Decision {
+            capped_by: Vec::new(),
+            ..decision
+        };
+        assert_eq!(decision_row(&uncapped, at)[6], "-");
     }
 
     #[test]

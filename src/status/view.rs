@@ -1,5 +1,5 @@
 //! What `--status` shows of one scale set, from plain values (pure): the lease, the session and
-//! cursor, the runners (the ledger joined with EC2), and the mismatches with what the next
+//! cursor with their times, the last decisions, the runners (the ledger joined with EC2), and the mismatches with what the next
 //! reconcile does about them. The mismatches come from [`scaling::plan`] itself, so the status
 //! cannot disagree with the cycle.
 
@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::actions::wire::Statistics;
 use crate::ports::{
-    BootFailure, Instance, InstanceState, JitListing, Lifecycle, RunnerRecord, RunnerState,
-    StateRecord,
+    BootFailure, Decision, Instance, InstanceState, JitListing, Lifecycle, RunnerRecord,
+    RunnerState, StateRecord,
 };
 use crate::scaling::{self, Observation, RemovalReason, Timeouts};
 
@@ -57,8 +57,16 @@ pub struct ScaleSetStatus {
     pub lease: LeaseView,
     /// The message session's id, while there is one.
     pub session_id: Option<uuid::Uuid>,
+    /// When the session was created, when known.
+    pub session_created_at: Option<DateTime<Utc>>,
+    /// When the session was last refreshed, when known.
+    pub session_refreshed_at: Option<DateTime<Utc>>,
     /// Cursor: the last message whose effect is durable.
     pub last_message_id: i64,
+    /// When the cursor's message was handled.
+    pub last_message_at: Option<DateTime<Utc>>,
+    /// The last reconcile decisions, newest first.
+    pub decisions: Vec<Decision>,
     /// The statistics of the last message.
     pub statistics: Option<Statistics>,
     /// The ledger's runners, oldest first.
@@ -264,8 +272,12 @@ pub fn status(rules: &Rules, observed: Observed, now: DateTime<Utc>) -> ScaleSet
         scale_set_id,
         read_at: now,
         lease,
-        session_id: state.session.map(|s| s.id),
+        session_id: state.session.as_ref().map(|s| s.id),
+        session_created_at: state.session.as_ref().and_then(|s| s.created_at),
+        session_refreshed_at: state.session.as_ref().and_then(|s| s.refreshed_at),
         last_message_id: state.last_message_id,
+        last_message_at: state.last_message_at,
+        decisions: state.decisions.as_slice().to_vec(),
         statistics: state.statistics,
         runners,
         mismatches,

@@ -1,7 +1,7 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::ports::{Lease, ScaleSetState, StoredSession};
+use crate::ports::{Decisions, Lease, ScaleSetState, StoredSession};
 use crate::scaling::DESCRIBE_GRACE;
 
 fn now() -> DateTime<Utc> {
@@ -218,10 +218,10 @@ fn an_invocation_listens_while_its_lease_has_not_lapsed() {
     }
 }
 
-/// The session id, the cursor and the statistics are shown as stored; the session's queue
-/// URL is not.
+/// The session id and times, the cursor and its time, the statistics and the decisions are
+/// shown as stored; the session's queue URL is not.
 #[test]
-fn session_cursor_and_statistics_come_from_the_state_item() {
+fn session_cursor_statistics_and_decisions_come_from_the_state_item() {
     let id = uuid::Uuid::new_v4();
     let statistics = Statistics {
         total_assigned_jobs: 2,
@@ -234,15 +234,36 @@ fn session_cursor_and_statistics_come_from_the_state_item() {
         session: Some(StoredSession {
             id,
             queue_url: "https://queue.example/q".into(),
+            created_at: Some(ago(3600)),
+            refreshed_at: Some(ago(60)),
         }),
         last_message_id: 41,
+        last_message_at: Some(ago(30)),
         statistics: Some(statistics),
+        decisions: Decisions::new(vec![decision(ago(30), 2), decision(ago(600), 1)]),
         ..ScaleSetState::default()
     };
     let status = status(&rules(), observed, now());
     assert_eq!(status.session_id, Some(id));
+    assert_eq!(status.session_created_at, Some(ago(3600)));
+    assert_eq!(status.session_refreshed_at, Some(ago(60)));
     assert_eq!(status.last_message_id, 41);
+    assert_eq!(status.last_message_at, Some(ago(30)));
     assert_eq!(status.statistics, Some(statistics));
+    assert_eq!(
+        status.decisions,
+        vec![decision(ago(30), 2), decision(ago(600), 1)]
+    );
     let json = serde_json::to_string(&status).unwrap();
     assert!(!json.contains("queue.example"), "{json}");
+}
+
+fn decision(at: DateTime<Utc>, desired: u32) -> Decision {
+    Decision {
+        at,
+        desired,
+        current: desired,
+        capped_by: vec!["max".into()],
+        ..Decision::default()
+    }
 }

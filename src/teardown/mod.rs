@@ -14,7 +14,7 @@
 //! 4. Wait until EC2 reports every instance `terminated`: a shutting-down instance still holds
 //!    its network interface, and with it the runner security group `sam delete` must delete.
 //! 5. Delete the session, the scale set (unless kept), the launch template, the instances' JIT
-//!    and boot-failure items, the ledger, the admin connection and, last, the state record. The state record goes last
+//!    and boot-failure items, the ledger, the admin connection, the decisions and, last, the state record. The state record goes last
 //!    so that a run that stops earlier leaves the scale set id for the rerun; deleting it also
 //!    ends the lease.
 //!
@@ -194,6 +194,7 @@ impl<S: StateStore + Sync, F: Fleet + Sync> Teardown<'_, S, F> {
             report.ledger_entries_deleted += 1;
         }
         self.table.delete(schema::admin_key(name)).await?;
+        self.table.delete(schema::decisions_key(name)).await?;
         self.table.delete_state(name, lease).await?;
         tracing::info!(scale_set = name, "Teardown complete.");
         Ok(report)

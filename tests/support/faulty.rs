@@ -12,8 +12,9 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
-    Fleet, Instance, JitListing, JitStore, LaunchOutcome, Lease, LeaseOutcome, PortError,
-    PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState, StateRecord, StateStore, StoredAdmin,
+    Decisions, Fleet, Instance, JitListing, JitStore, LaunchOutcome, Lease, LeaseOutcome,
+    PortError, PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState, StateRecord, StateStore,
+    StoredAdmin,
 };
 use secrecy::SecretString;
 
@@ -23,6 +24,8 @@ pub const ACQUIRE: &str = "acquire";
 pub const READ: &str = "read";
 /// `StateStore::put_admin`.
 pub const PUT_ADMIN: &str = "put_admin";
+/// `StateStore::put_decisions`.
+pub const PUT_DECISIONS: &str = "put_decisions";
 /// `StateStore::save`.
 pub const SAVE: &str = "save";
 /// `StateStore::release`.
@@ -320,6 +323,17 @@ impl<S: StateStore + Sync> StateStore for Faulty<'_, S> {
         self.maybe_take_over(PUT_ADMIN, n, scale_set).await;
         self.around(PUT_ADMIN, n, self.inner.put_admin(scale_set, admin))
             .await
+    }
+
+    async fn put_decisions(&self, scale_set: &str, decisions: &Decisions) -> Result<(), PortError> {
+        let n = self.enter(PUT_DECISIONS);
+        self.maybe_take_over(PUT_DECISIONS, n, scale_set).await;
+        self.around(
+            PUT_DECISIONS,
+            n,
+            self.inner.put_decisions(scale_set, decisions),
+        )
+        .await
     }
 
     async fn save(

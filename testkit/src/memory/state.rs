@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use ghaec2::ports::{
-    Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord, ScaleSetState,
-    StateRecord, StateStore, StoredAdmin,
+    Decision, Decisions, Lease, LeaseOutcome, PortError, PortErrorKind, RerunRecord, RunnerRecord,
+    ScaleSetState, StateRecord, StateStore, StoredAdmin,
 };
 
 use super::lock;
@@ -20,8 +20,10 @@ use super::lock;
 ///   else takes it;
 /// - `release` sets the expiry to the epoch, so the lease is free whatever the next caller's
 ///   clock says, and notes when;
-/// - the admin connection is apart from the state: `save` leaves it, `put_admin` writes it
-///   without a fence, `acquire` and `read` return it with the state;
+/// - the admin connection and the decisions are apart from the state: `save` leaves them,
+///   `put_admin` and `put_decisions` write them without a fence, `acquire` and `read` return
+///   them with the state;
+/// - times are kept to the millisecond;
 /// - the ledger and the pending reruns are per scale set; deleting an entry that is not there
 ///   is fine.
 #[derive(Debug, Clone, Default)]
@@ -36,9 +38,11 @@ struct Record {
     lease: Option<(String, DateTime<Utc>)>,
     fence: u64,
     released_at: Option<DateTime<Utc>>,
-    /// The state, its admin connection always `None` (that is `admin`).
+    /// The state, its admin connection always `None` (that is `admin`), its decisions always
+    /// empty (that is `decisions`).
     state: ScaleSetState,
     admin: Option<StoredAdmin>,
+    decisions: Decisions,
     /// Ledger entries by runner name.
     ledger: BTreeMap<String, RunnerRecord>,
     /// Pending reruns by run id.
@@ -89,6 +93,7 @@ impl Record {
     fn state(&self) -> ScaleSetState {
         ScaleSetState {
             admin: self.admin.clone(),
+            decisions: self.decisions.clone(),
             ..self.state.clone()
         }
     }
@@ -129,6 +134,16 @@ impl StateStore for MemoryStateStore {
         Ok(())
     }
 
+    async fn put_decisions(&self, scale_set: &str, decisions: &Decisions) -> Result<(), PortError> {
+        let mut table = lock(&self.table);
+        let kept = decisions.as_slice().iter().map(|decision| Decision {
+            at: millis(decision.at),
+            ..decision.clone()
+        });
+        table.entry(scale_set.to_owned()).or_default().decisions = Decisions::new(kept.collect());
+        Ok(())
+    }
+
     async fn acquire(
         &self,
         scale_set: &str,
@@ -166,10 +181,17 @@ impl StateStore for MemoryStateStore {
         state: &ScaleSetState,
     ) -> Result<(), PortError> {
         self.fenced("memory save state", scale_set, lease, |record| {
-            record.state = ScaleSetState {
+            let mut state = ScaleSetState {
                 admin: None,
+                decisions: Decisions::default(),
+                last_message_at: state.last_message_at.map(millis),
                 ..state.clone()
             };
+            if let Some(session) = &mut state.session {
+                session.created_at = session.created_at.map(millis);
+                session.refreshed_at = session.refreshed_at.map(millis);
+            }
+            record.state = state;
         })
     }
 
