@@ -143,6 +143,19 @@ impl MidBurst {
             (Err(e), _) | (_, Err(e)) => format!("at {}: {e}", seconds(self.at)),
         }
     }
+
+    /// The text report under a heading that says what it is and when it ran.
+    pub fn framed(&self) -> String {
+        let heading = format!(
+            "ghaec2 --status, {} into the workload, the burst running",
+            seconds(self.at)
+        );
+        let report = self
+            .text
+            .as_ref()
+            .map_or_else(|why| format!("failed: {why}"), Clone::clone);
+        framed(&heading, &report)
+    }
 }
 
 /// Why the look at `--status` fails the demo: it never ran, a run failed or could not be
@@ -245,6 +258,13 @@ mod tests {
             good.line(),
             "at 47.250 s: exit 0, 6 runners, 4 busy; spawn → exit 0.312 s"
         );
+        let text = good.framed();
+        assert!(
+            text.starts_with(
+                "── ghaec2 --status, 47.250 s into the workload, the burst running ──"
+            )
+        );
+        assert!(text.contains("\nscale set ghaec2-demo (id 1)\n"), "{text}");
     }
 
     #[test]
@@ -272,6 +292,11 @@ mod tests {
         assert!(why[0].starts_with("ghaec2 --status --json: exit status: 1"));
         assert!(why[1].starts_with("ghaec2 --status: exit status: 1"));
         assert!(failed.line().starts_with("at 47.250 s: exit status: 1"));
+        assert!(
+            failed
+                .framed()
+                .contains("\nfailed: exit status: 1: status: scale set x")
+        );
         let unread = look(
             Ok(Shown {
                 errors: 1,

@@ -423,17 +423,11 @@ async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
         if look.is_none() && elapsed >= burst_enqueued && (fleet.busy > 0 || last_try) {
             look = look_at_status(&stand_ins, &args.ghaec2, &env, elapsed, last_try).await;
             if let Some(l) = &look {
-                let heading = format!(
-                    "ghaec2 --status, {:.1} s into the workload, the burst running",
-                    elapsed.as_secs_f64()
-                );
-                let report = l
-                    .text
-                    .as_ref()
-                    .map_or_else(|e| format!("failed: {e}"), Clone::clone);
-                look_framed = format!("\n{}", status::framed(&heading, &report));
+                look_framed = format!("\n{}", l.framed());
                 if !tty {
-                    print!("{look_framed}");
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{look_framed}");
+                    let _ = out.flush();
                 }
             }
         }
