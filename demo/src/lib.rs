@@ -19,6 +19,7 @@
 //! | `view` | the demo's live view and ghaec2's decision records |
 //! | `chart` | the demo's SVG chart of runners and jobs over time |
 //! | `report` | the demo's pickup pairing, final summary, verdict and markdown report |
+//! | `status` | `ghaec2 --status` run to its end, what its JSON shows, the demo's look at it mid-burst |
 
 pub mod chart;
 pub mod cost;
@@ -26,6 +27,7 @@ pub mod report;
 pub mod simulator;
 pub mod stand_ins;
 pub mod stats;
+pub mod status;
 pub mod view;
 pub mod workload;
 

@@ -1,6 +1,7 @@
 //! The demo's results: what happened to each job and instance, the summary printed at the
-//! end, the markdown report, and the verdict (the demo fails when a job was not completed or
-//! more than `MIN_RUNNERS` instances are left). Everything here is computed from a recorded
+//! end, the markdown report, and the verdict (the demo fails when a job was not completed,
+//! more than `MIN_RUNNERS` instances are left, or `ghaec2 --status` in the middle of the burst
+//! failed or showed no busy runner). Everything here is computed from a recorded
 //! [`RunRecord`], so it is tested without moto.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,8 +14,14 @@ use crate::chart::Sample;
 use crate::cost::LambdaCost;
 use crate::simulator::{InstanceRecord, Phase};
 use crate::stats::{Distribution, seconds};
+use crate::status::{self, MidBurst};
 use crate::view::Decision;
 use crate::workload::Kind;
+
+/// What a passing run showed.
+const PASSED: &str = "every job completed (the cancelled one ended cancelled), only \
+    MIN_RUNNERS instances are left, and ghaec2 --status showed busy runners in the middle of the \
+    burst";
 
 /// The settings of the run, for the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +118,8 @@ pub struct RunRecord {
     pub ghaec2_failure: Option<String>,
     /// Problems the simulator met.
     pub simulator_errors: Vec<String>,
+    /// `ghaec2 --status` in the middle of the burst, once it ran.
+    pub status: Option<MidBurst>,
 }
 
 /// A job's pickup latency.
@@ -219,6 +228,8 @@ pub struct Summary {
     pub cost: LambdaCost,
     /// The same at the default 50 s window.
     pub cost_default_window: LambdaCost,
+    /// `ghaec2 --status` in the middle of the burst: when, what it showed.
+    pub status: String,
     /// Why the run failed; empty when it passed.
     pub failures: Vec<String>,
 }
@@ -321,6 +332,7 @@ impl Summary {
         if let Some(f) = &run.ghaec2_failure {
             failures.push(format!("ghaec2: {f}"));
         }
+        failures.extend(status::failures(run.status.as_ref()));
 
         Self {
             queued,
@@ -342,6 +354,10 @@ impl Summary {
             billed,
             cost,
             cost_default_window,
+            status: run
+                .status
+                .as_ref()
+                .map_or_else(|| "did not run".to_owned(), MidBurst::line),
             failures,
         }
     }
@@ -399,6 +415,7 @@ impl Summary {
                     self.left
                 ),
             ),
+            ("ghaec2 --status mid-burst".to_owned(), self.status.clone()),
             (
                 "Actions Service calls".to_owned(),
                 format!("{} in all, {:.1} per job", self.calls, self.calls_per_job()),
@@ -439,7 +456,7 @@ impl Summary {
             let _ = writeln!(out, "  {label}{} : {value}", " ".repeat(pad));
         }
         if self.passed() {
-            out.push_str("PASS: every job completed and only MIN_RUNNERS instances are left\n");
+            let _ = writeln!(out, "PASS: {PASSED}");
         } else {
             out.push_str("FAIL:\n");
             for f in &self.failures {
@@ -492,7 +509,7 @@ pub fn markdown(run: &RunRecord, summary: &Summary, chart: &str) -> String {
          the demo from what it measured.\n"
     );
     if summary.passed() {
-        md.push_str("**Result: PASS** — every job completed (the cancelled one ended cancelled) and only `MIN_RUNNERS` instances are left.\n\n");
+        let _ = writeln!(md, "**Result: PASS** — {PASSED}.\n");
     } else {
         md.push_str("**Result: FAIL**\n\n");
         for f in &summary.failures {
@@ -520,6 +537,16 @@ pub fn markdown(run: &RunRecord, summary: &Summary, chart: &str) -> String {
          JIT hand-over.\n"
     );
     let _ = writeln!(md, "![Runners and jobs over time]({chart})\n");
+    if let Some(look) = &run.status {
+        let report = look.text.as_ref().unwrap_or_else(|why| why);
+        let _ = writeln!(
+            md,
+            "## `ghaec2 --status` in the middle of the burst\n\nRun {} into the workload with \
+             the configuration of the ghaec2 under watch, as an operator would:\n\n```text\n{}\n```\n",
+            seconds(look.at),
+            report.trim_end()
+        );
+    }
 
     if let Some(s) = &run.settings {
         md.push_str("## Settings\n\n| setting | value | why |\n|---|---|---|\n");
@@ -698,6 +725,7 @@ pub fn timeline_csv(samples: &[Sample]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::Shown;
 
     fn t(s: f64) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(1_800_000_000_000 + (s * 1000.0) as i64).unwrap()
@@ -863,6 +891,17 @@ mod tests {
             peak_rss_kb: Some(20480),
             ghaec2_failure: None,
             simulator_errors: Vec::new(),
+            status: Some(MidBurst {
+                at: Duration::from_millis(45_500),
+                shown: Ok(Shown {
+                    scale_sets: 1,
+                    runners: 3,
+                    busy: 2,
+                    ..Shown::default()
+                }),
+                text: Ok("scale set ghaec2-demo (id 1)\n  runners:    3\n".to_owned()),
+                took: Duration::from_millis(250),
+            }),
         }
     }
 
@@ -899,9 +938,15 @@ mod tests {
         assert_eq!((cold.count, cold.max), (2, Duration::from_millis(500)));
         assert!(text.contains("1 jobs were taken by a runner already up"));
         assert!(text.contains("$3.03 at this window (20 s) and 256 MB"));
+        let status = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("ghaec2 --status mid-burst "))
+            .unwrap_or_default();
         assert!(
-            text.ends_with("PASS: every job completed and only MIN_RUNNERS instances are left\n")
+            status.ends_with(" : at 45.500 s: exit 0, 3 runners, 2 busy; spawn → exit 0.250 s"),
+            "{text}"
         );
+        assert!(text.ends_with(&format!("PASS: {PASSED}\n")), "{text}");
     }
 
     #[test]
@@ -920,12 +965,37 @@ mod tests {
     }
 
     #[test]
+    fn a_status_that_never_ran_or_showed_no_busy_runner_fails() {
+        let mut run = record();
+        run.status = None;
+        let s = Summary::of(&run);
+        assert_eq!(s.failures, ["ghaec2 --status did not run during the burst"]);
+        assert!(s.text(None).contains(" : did not run\n"));
+        assert!(!markdown(&run, &s, "t.svg").contains("in the middle of the burst\n\nRun"));
+        let mut run = record();
+        if let Some(look) = run.status.as_mut() {
+            look.shown = Ok(Shown::default());
+        }
+        let s = Summary::of(&run);
+        assert!(!s.passed());
+        assert!(
+            s.failures[0].contains("showed no busy runner"),
+            "{:?}",
+            s.failures
+        );
+    }
+
+    #[test]
     fn markdown_report_has_summary_chart_and_tables_and_no_secret() {
         let run = record();
         let s = Summary::of(&run);
         let md = markdown(&run, &s, "timeline.svg");
         assert!(md.starts_with("# ghaec2 demo report\n"));
         assert!(md.contains("**Result: PASS**"));
+        assert!(md.contains(
+            "## `ghaec2 --status` in the middle of the burst\n\nRun 45.500 s into the workload"
+        ));
+        assert!(md.contains("```text\nscale set ghaec2-demo (id 1)\n  runners:    3\n```\n"));
         assert!(md.contains("![Runners and jobs over time](timeline.svg)"));
         assert!(md.contains("| jobs completed | 2 of 3 queued"));
         assert!(md.contains("| `messages.get` | 20 |"));

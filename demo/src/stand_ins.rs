@@ -104,6 +104,20 @@ impl StandIns {
         &self.env
     }
 
+    /// `program args…` with only the stand-ins' environment plus `extra` (later entries win),
+    /// no stdin, killed if dropped: for a run to its end, `--status` say.
+    pub fn command(&self, program: &Path, args: &[&str], extra: &[(String, String)]) -> Command {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .envs(self.env.iter().chain(extra).map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
     /// Starts `binary` with `args`, the stand-ins' environment plus `extra` (later entries
     /// win), stdout and stderr appended to `log`. Its JSON log lines arrive on
     /// [`Ghaec2Process::lines`]; the child is killed if the handle is dropped.
@@ -114,15 +128,10 @@ impl StandIns {
         extra: &[(String, String)],
         log: &Path,
     ) -> Result<Ghaec2Process> {
-        let mut child = Command::new(binary)
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .envs(self.env.iter().chain(extra).map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
+        let mut child = self
+            .command(binary, args, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("starting {}: {e}", binary.display()))?;
         let pid = child.id().ok_or("ghaec2 exited at once")?;

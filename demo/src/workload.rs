@@ -162,6 +162,15 @@ impl Plan {
         self.jobs.iter().map(|j| j.at).max().unwrap_or_default()
     }
 
+    /// When the last job of a kind is enqueued, if the plan has any.
+    pub fn last_of(&self, kind: Kind) -> Option<Duration> {
+        self.jobs
+            .iter()
+            .filter(|j| j.kind == kind)
+            .map(|j| j.at)
+            .max()
+    }
+
     /// How many jobs of a kind.
     pub fn count(&self, kind: Kind) -> usize {
         self.jobs.iter().filter(|j| j.kind == kind).count()
@@ -240,6 +249,7 @@ mod tests {
         let first = burst.iter().map(|j| j.at).min().unwrap();
         let last = burst.iter().map(|j| j.at).max().unwrap();
         assert!(last - first <= Duration::from_secs(2));
+        assert_eq!(plan.last_of(Kind::Burst), Some(last));
         assert_eq!(plan.count(Kind::Long), 3);
         assert!(
             plan.jobs

@@ -1,9 +1,10 @@
 //! `make demo`: ghaec2 end to end on this machine. Starts the fake Actions Service in this
 //! process, prepares the AWS side in the moto_server of `AWS_ENDPOINT_URL` (started by
 //! `scripts/with-moto.sh`), runs ghaec2 in continuous mode, drives a seeded workload, plays
-//! the instances with the runner simulator, shows a live view, and ends with a summary and a
-//! report in `target/demo/`. Exit status: 0 passed, 1 a job was not completed or more than
-//! `MIN_RUNNERS` instances are left, 2 set-up error, 130 interrupted.
+//! the instances with the runner simulator, shows a live view, prints `ghaec2 --status` once in
+//! the middle of the burst, and ends with a summary and a report in `target/demo/`. Exit
+//! status: 0 passed, 1 a job was not completed, more than `MIN_RUNNERS` instances are left or
+//! `ghaec2 --status` failed or showed no busy runner, 2 set-up error, 130 interrupted.
 //!
 //! Usage: `demo --ghaec2 <path> [--out <dir>] [--seed <n>]`
 
@@ -19,8 +20,9 @@ use ghaec2_demo::chart::{self, Sample};
 use ghaec2_demo::report::{self, JobOutcome, RunRecord, Settings, Summary};
 use ghaec2_demo::simulator::{FleetCounts, Simulator, SimulatorOptions};
 use ghaec2_demo::stand_ins::Result;
+use ghaec2_demo::status::{self, MidBurst};
 use ghaec2_demo::view::{self, Decision, JobCounts, ViewState};
-use ghaec2_demo::workload::{Action, Plan};
+use ghaec2_demo::workload::{Action, Kind, Plan};
 use ghaec2_demo::{Ghaec2Process, LogLine, StandIns, StandInsOptions};
 use ghaec2_fake::endpoints::SESSIONS_CREATE;
 use ghaec2_fake::{Fake, FakeOptions, JobSpec, JobState, Mode};
@@ -45,6 +47,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(150);
 /// How long ghaec2 may take to exit after SIGTERM (it persists and deletes its session).
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// After the burst's last job is enqueued: how long `--status` may wait to find a runner
+/// recorded busy, before it is printed whatever it shows.
+const STATUS_PATIENCE: Duration = Duration::from_secs(20);
 
 struct Args {
     ghaec2: PathBuf,
@@ -354,6 +359,9 @@ async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
     let mut settled_ticks = 0;
     let mut n = 0u64;
     let mut ghaec2_failure = None;
+    let burst_enqueued = plan.last_of(Kind::Burst).unwrap_or_else(|| plan.span());
+    let mut look: Option<MidBurst> = None;
+    let mut look_framed = String::new();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -404,11 +412,25 @@ async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
         };
         let mut out = std::io::stdout().lock();
         if tty {
-            let _ = write!(out, "\x1b[H\x1b[J{}", view::screen(&state));
+            let _ = write!(out, "\x1b[H\x1b[J{}{look_framed}", view::screen(&state));
         } else if n.is_multiple_of(5) || settled {
             let _ = writeln!(out, "{}", view::line(&state));
         }
         let _ = out.flush();
+        drop(out);
+        // In the middle of the burst, once the simulator has a runner on a job.
+        let last_try = elapsed >= burst_enqueued + STATUS_PATIENCE;
+        if look.is_none() && elapsed >= burst_enqueued && (fleet.busy > 0 || last_try) {
+            look = look_at_status(&stand_ins, &args.ghaec2, &env, elapsed, last_try).await;
+            if let Some(l) = &look {
+                look_framed = format!("\n{}", l.framed());
+                if !tty {
+                    let mut out = std::io::stdout().lock();
+                    let _ = write!(out, "{look_framed}");
+                    let _ = out.flush();
+                }
+            }
+        }
         n += 1;
         // Twice in a row, so a launch DescribeInstances has not shown yet cannot fool it.
         settled_ticks = if settled { settled_ticks + 1 } else { 0 };
@@ -498,6 +520,7 @@ async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
         peak_rss_kb,
         ghaec2_failure,
         simulator_errors: simulator.errors(),
+        status: look,
     };
     simulator.stop();
     stand_ins.fake.shutdown().await;
@@ -515,6 +538,37 @@ async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
         Verdict::Passed
     } else {
         Verdict::Failed
+    })
+}
+
+/// `ghaec2 --status` with the configuration of the ghaec2 under watch: `--json` to check that
+/// it shows a busy runner, then the text to print. `None` while the JSON shows none busy and
+/// this is not the last try: the ledger records a runner busy only once ghaec2 has heard that
+/// its job started.
+async fn look_at_status(
+    stand_ins: &StandIns,
+    ghaec2: &Path,
+    env: &[(String, String)],
+    at: Duration,
+    last_try: bool,
+) -> Option<MidBurst> {
+    let json = status::run(stand_ins.command(ghaec2, &["--status", "--json"], env)).await;
+    let shown = json.and_then(|ran| match ran.failure() {
+        Some(why) => Err(why),
+        None => status::shown(&ran.stdout),
+    });
+    if matches!(&shown, Ok(s) if s.busy == 0) && !last_try {
+        return None;
+    }
+    let (text, took) = match status::run(stand_ins.command(ghaec2, &["--status"], env)).await {
+        Ok(ran) => (ran.failure().map_or(Ok(ran.stdout.clone()), Err), ran.took),
+        Err(e) => (Err(e), Duration::ZERO),
+    };
+    Some(MidBurst {
+        at,
+        shown,
+        text,
+        took,
     })
 }
 

@@ -9,9 +9,10 @@
 //! ```
 //!
 //! Scenarios (one machine, one run, each in its own moto region and fake):
-//! `listening`, `gaps`, `bursts`, `cold`, `several`, `cpu`, `cost`, `paths`. `--only` is for
-//! development; the cost section needs `cost` (and counts the metrics `several` saw), the CPU
-//! section sets its bursts beside `bursts`' unlimited one, and `several` beside `listening`.
+//! `listening`, `gaps`, `bursts`, `cold`, `several`, `cpu`, `cost`, `paths`, `status`.
+//! `--only` is for development; the cost section needs `cost` (and counts the metrics
+//! `several` saw), the CPU section sets its bursts beside `bursts`' unlimited one, and
+//! `several` beside `listening`.
 //!
 //! | module | responsibility |
 //! |---|---|
@@ -31,12 +32,14 @@
 //! | `cpu` | idle window, App-key and PAT start-up, 100-job burst at 128 and 256 MB's CPU share |
 //! | `usage` | what a steady-state idle invocation uses (duration, DynamoDB, logs, metrics), for the cost |
 //! | `path` | the critical path call by call, and the spot interruption replacement |
+//! | `status` | `ghaec2 --status` timed against a scale set with busy and booting runners, an orphan and a held lease |
 //! | `machine` | where and what was measured |
 //! | `report` | the results |
 //! | `anchors` | published figures of other systems, each with how it differs |
 //! | `markdown` | BENCHMARKS.md from the results |
 //! | `markdown_deployment` | its sections on several scale sets and the CPU share |
 //! | `markdown_cost` | its Cost section: the whole deployment, 1 and several scale sets |
+//! | `markdown_status` | its section on `ghaec2 --status` |
 
 mod anchors;
 mod burst;
@@ -49,6 +52,7 @@ mod machine;
 mod markdown;
 mod markdown_cost;
 mod markdown_deployment;
+mod markdown_status;
 mod moto_time;
 mod pairing;
 mod path;
@@ -57,6 +61,7 @@ mod report;
 mod rng;
 mod run;
 mod several;
+mod status;
 mod trickle;
 mod usage;
 
@@ -77,7 +82,7 @@ struct Args {
     only: Option<Vec<String>>,
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "listening",
     "gaps",
     "bursts",
@@ -86,6 +91,7 @@ const SCENARIOS: [&str; 8] = [
     "cpu",
     "cost",
     "paths",
+    "status",
 ];
 
 /// The cost scenario's deployments: scale sets, moto region.
@@ -184,6 +190,7 @@ async fn bench(args: &Args) -> Result<()> {
         cpu: None,
         several: None,
         paths: None,
+        status: None,
         cost: Vec::new(),
         wall: Duration::ZERO,
         load_after: None,
@@ -227,6 +234,10 @@ async fn bench(args: &Args) -> Result<()> {
     if args.runs("paths") {
         progress("critical path and spot interruption replacement");
         results.paths = Some(path::run(&ctx).await?);
+    }
+    if args.runs("status") {
+        progress("ghaec2 --status against busy and booting runners, an orphan, a held lease");
+        results.status = Some(status::run(&ctx).await?);
     }
     results.wall = started.elapsed();
     results.load_after = machine::load_average();

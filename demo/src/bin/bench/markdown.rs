@@ -12,7 +12,7 @@ use crate::anchors::{self, Anchor};
 use crate::gnu_time::mib;
 use crate::recoveries::{KINDS, Recoveries};
 use crate::report::{Burst, Cold, CpuRuns, Gaps, Latency, PICKUP_BAR, Results, Side, Trickle};
-use crate::{markdown_cost, markdown_deployment};
+use crate::{markdown_cost, markdown_deployment, markdown_status};
 
 pub fn ms(d: Duration) -> String {
     if d < Duration::from_secs(1) {
@@ -109,6 +109,9 @@ pub fn render(r: &Results) -> String {
     }
     if let Some(p) = &r.paths {
         crate::path::render(p, &mut out);
+    }
+    if let Some(s) = &r.status {
+        markdown_status::status(&mut out, s);
     }
     recoveries(&mut out, r);
     markdown_cost::cost(&mut out, r);
@@ -244,7 +247,10 @@ fn summary(out: &mut String, r: &Results) {
     if let Some(max) = r.bursts.iter().filter_map(|b| b.peak_rss_kb).max() {
         row("peak RSS, largest burst", mib(max), None);
     }
-    for (figure, measured) in markdown_deployment::summary_rows(r) {
+    for (figure, measured) in markdown_deployment::summary_rows(r)
+        .into_iter()
+        .chain(markdown_status::summary_rows(r))
+    {
         row(&figure, measured, None);
     }
     out.push('\n');

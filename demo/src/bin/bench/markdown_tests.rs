@@ -10,7 +10,8 @@ use crate::cgroup::{MB_PER_VCPU, PERIOD_US, Throttled};
 use crate::machine::Machine;
 use crate::moto_time::{ActionTime, MotoTime};
 use crate::report::{
-    Configured, CpuShare, IdleWindow, Setup, Several, Start, Throttling, Usage, memory_choice,
+    Configured, CpuShare, IdleWindow, STATUS_BAR, Setup, Several, Start, StatusAtShare, StatusRuns,
+    StatusTimes, Throttling, Usage, memory_choice,
 };
 
 /// `count` samples of `ms`.
@@ -33,6 +34,45 @@ fn recoveries(k: usize) -> Recoveries {
         other: BTreeMap::from([("Could not tag the instance.".to_owned(), k + 4)]),
         actions_errors: k + 5,
         aws_errors: Some(k + 6),
+    }
+}
+
+/// `ghaec2 --status` runs whose every figure changes with `k`.
+fn status_runs(k: u64) -> StatusRuns {
+    let ms = |x: u64| Duration::from_millis(x * k);
+    let n = |x: usize| x * k as usize;
+    let times = |command: &str, x: u64, showed: Option<usize>| StatusTimes {
+        command: command.into(),
+        runs: n(20),
+        wall: Some(Distribution {
+            count: n(20),
+            p50: ms(x),
+            p95: ms(2 * x),
+            max: ms(3 * x),
+        }),
+        failed: n(1) - 1,
+        first_failure: None,
+        aws_calls: (n(5), n(5)),
+        by_action: vec![("DescribeInstances".into(), n(20)), ("Query".into(), n(40))],
+        actions_calls: n(1) - 1,
+        showed_setup: showed,
+    };
+    StatusRuns {
+        runners: n(20),
+        busy: n(8),
+        orphans: n(1),
+        text: times("ghaec2 --status", 137, None),
+        json: times("ghaec2 --status --json", 141, Some(n(20))),
+        at_share: Ok(StatusAtShare {
+            memory_mb: 128 * k as u32,
+            quota_us: 7_236 * k,
+            times: times("ghaec2 --status", 613, None),
+            throttled: Throttled {
+                periods: 300 * k,
+                throttled: 3 * k,
+                time: ms(111),
+            },
+        }),
     }
 }
 
@@ -190,6 +230,7 @@ fn results(k: u64) -> Results {
                 .to_vec(),
         )),
         paths: None,
+        status: Some(status_runs(k)),
         several: Some(Several {
             setup,
             jobs: n(41),
@@ -265,6 +306,7 @@ fn not_measured() -> Vec<String> {
         "1 unit",
         "≤ $5.00",
     ];
+    let bars = [format!("≤ {}", ms(STATUS_BAR))];
     // Prices, their sources and the CPU share's definition are constants, not measurements.
     let prices = [
         format!("${ARM64_USD_PER_GB_SECOND}"),
@@ -280,7 +322,11 @@ fn not_measured() -> Vec<String> {
         format!("{PERIOD_US} µs"),
         format!("{DAYS_PER_MONTH} days"),
     ];
-    prices.into_iter().chain(fixed.map(str::to_owned)).collect()
+    prices
+        .into_iter()
+        .chain(bars)
+        .chain(fixed.map(str::to_owned))
+        .collect()
 }
 
 #[test]
@@ -433,4 +479,50 @@ fn memory_choice_takes_the_smallest_size_within_the_bar() {
     shares[1].burst.instances = 0;
     assert_eq!(memory_choice(&shares), Some(256));
     assert_eq!(memory_choice(&[]), None);
+}
+
+#[test]
+fn the_status_section_shows_its_figures_and_the_bar() {
+    let md = render(&results(1));
+    assert!(
+        md.contains("| `ghaec2 --status` | p50 137 ms · p95 274 ms · max 411 ms (n = 20) | 5 | DescribeInstances 20, Query 40 | 0 | 0 of 20 | – |"),
+        "{md}"
+    );
+    assert!(md.contains("| `ghaec2 --status --json` | p50 141 ms · p95 282 ms · max 423 ms (n = 20) | 5 | DescribeInstances 20, Query 40 | 0 | 0 of 20 | 20 of 20 |"));
+    assert!(md.contains(
+        "| `ghaec2 --status` at 128 MB's CPU share (7236 µs of every 100000 µs) | p50 613 ms"
+    ));
+    assert!(md.contains("one scale set with 20 runners in its ledger (8 on a job, the others booting), orphan instances: 1"));
+    assert!(md.contains("as operators run it:** bar p95 ≤ 1.000 s: met. At 128 MB's CPU share the runs were held back in 3 of 300 scheduler periods, 111 ms in all."), "{md}");
+    assert!(
+        md.contains("| `ghaec2 --status`, 20 runners: spawn → exit | p50 137 ms · p95 274 ms (bar p95 ≤ 1.000 s: met); at 128 MB's CPU share p50 613 ms · p95 1.226 s |"),
+        "{md}"
+    );
+
+    // A failed run misses the bar and says why; no CPU controller is said too.
+    let mut r = results(1);
+    if let Some(s) = r.status.as_mut() {
+        s.text.failed = 1;
+        s.text.first_failure = Some("exit status: 1: status: scale set x: denied".into());
+        s.at_share = Err("no cgroup CPU controller at /sys/fs/cgroup".into());
+    }
+    let md = render(&r);
+    assert!(md.contains("| **1** of 20 |"), "{md}");
+    assert!(md.contains("bar p95 ≤ 1.000 s: **not met**."), "{md}");
+    assert!(md.contains(
+        "The first failed run of `ghaec2 --status`: exit status: 1: status: scale set x: denied."
+    ));
+    assert!(
+        md.contains(
+            "Lambda's CPU share: not measured: no cgroup CPU controller at /sys/fs/cgroup."
+        )
+    );
+    assert!(!md.contains("MB's CPU share ("), "{md}");
+
+    // Slower than the bar at p95, every run clean: not met either.
+    let mut r = results(1);
+    if let Some(s) = r.status.as_mut() {
+        s.text.wall = Some(d(1_001, 20));
+    }
+    assert!(render(&r).contains("bar p95 ≤ 1.000 s: **not met**"));
 }

@@ -314,6 +314,54 @@ pub struct Usage {
     pub clean: bool,
 }
 
+/// `ghaec2 --status` is meant to answer well under a second: its p95 must be within this.
+pub const STATUS_BAR: Duration = Duration::from_secs(1);
+
+/// One `ghaec2 --status` command run again and again, one run after the other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusTimes {
+    /// The command as an operator types it.
+    pub command: String,
+    pub runs: usize,
+    /// Spawn → exit of the runs that exited 0.
+    pub wall: Option<Distribution>,
+    /// Runs that exited non-zero, and why the first did.
+    pub failed: usize,
+    pub first_failure: Option<String>,
+    /// AWS calls of one run (the proxy's count): fewest, most.
+    pub aws_calls: (usize, usize),
+    /// AWS calls of all the runs, by action.
+    pub by_action: Vec<(String, usize)>,
+    /// Actions Service calls of all the runs (the fake's count).
+    pub actions_calls: usize,
+    /// JSON runs whose document showed the set-up exactly: every runner, the busy ones, the
+    /// orphan and the held lease. `None` for text runs.
+    pub showed_setup: Option<usize>,
+}
+
+/// The text runs at a Lambda memory size's CPU share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusAtShare {
+    pub memory_mb: u32,
+    /// Of each 100 ms period.
+    pub quota_us: u64,
+    pub times: StatusTimes,
+    pub throttled: Throttled,
+}
+
+/// `ghaec2 --status` against one scale set in several states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRuns {
+    /// What the stand-ins held: runners in the ledger, of them on a job, orphan instances.
+    pub runners: usize,
+    pub busy: usize,
+    pub orphans: usize,
+    pub text: StatusTimes,
+    pub json: StatusTimes,
+    /// The text runs at a CPU share, or why they could not be measured here.
+    pub at_share: Result<StatusAtShare, String>,
+}
+
 /// Everything one bench run measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Results {
@@ -326,6 +374,7 @@ pub struct Results {
     pub cpu: Option<CpuRuns>,
     pub several: Option<Several>,
     pub paths: Option<crate::path::Paths>,
+    pub status: Option<StatusRuns>,
     /// Idle gapless invocations with 1 and with several scale sets.
     pub cost: Vec<Usage>,
     pub wall: Duration,

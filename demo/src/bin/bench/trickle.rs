@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
+use ghaec2::aws::InstanceArns;
 use ghaec2_demo::stand_ins::Result;
 use ghaec2_demo::{LogLine, StandIns, StandInsOptions};
 use ghaec2_fake::{Fake, FakeOptions, Job, JobSpec, Mode};
@@ -156,7 +157,13 @@ async fn scale_down(
     let fake = stand_ins.fake.fake();
     let mut out = Vec::new();
     for instance_id in instances.iter().take(SCALE_DOWN_JOBS) {
-        let config = jit_config(stand_ins, instance_id).await?;
+        let config = jit_config(
+            &stand_ins.dynamodb,
+            &stand_ins.table,
+            &stand_ins.arns,
+            instance_id,
+        )
+        .await?;
         let runner = fake
             .connect_runner(&config)
             .map_err(|e| format!("connect runner: {e:?}"))?;
@@ -196,15 +203,18 @@ async fn scale_down(
     Ok(out)
 }
 
-/// The instance's JIT config from the state table (the item the user-data script reads).
-async fn jit_config(stand_ins: &StandIns, instance_id: &str) -> Result<String> {
-    let item = stand_ins
-        .dynamodb
+/// The instance's JIT config from the state table `table` (the item the user-data script
+/// reads), `arns` naming the account.
+pub async fn jit_config(
+    dynamodb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    arns: &InstanceArns,
+    instance_id: &str,
+) -> Result<String> {
+    let item = dynamodb
         .get_item()
-        .table_name(&stand_ins.table)
-        .set_key(Some(ghaec2::aws::schema::jit_key(
-            stand_ins.arns.jit_pk(instance_id),
-        )))
+        .table_name(table)
+        .set_key(Some(ghaec2::aws::schema::jit_key(arns.jit_pk(instance_id))))
         .consistent_read(true)
         .send()
         .await?;
