@@ -28,6 +28,7 @@ pub mod simulator;
 pub mod stand_ins;
 pub mod stats;
 pub mod status;
+pub mod template;
 pub mod view;
 pub mod workload;
 

@@ -42,8 +42,10 @@ pub struct Settings {
     pub boot_delay: (Duration, Duration),
     /// The Lambda schedule of the cost estimate.
     pub schedule: Duration,
-    /// The Lambda memory of the cost estimate, MB.
+    /// The Lambda memory of the cost estimate, MB (the template's default).
     pub memory_mb: u32,
+    /// The template's `DrainWindowSeconds`, for the cost line's comparison.
+    pub template_window: Duration,
 }
 
 /// One job of the plan and what became of it.
@@ -226,16 +228,13 @@ pub struct Summary {
     pub billed: Duration,
     /// The monthly Lambda cost at this window and memory.
     pub cost: LambdaCost,
-    /// The same at the default 50 s window.
+    /// The same at the template's window.
     pub cost_default_window: LambdaCost,
     /// `ghaec2 --status` in the middle of the burst: when, what it showed.
     pub status: String,
     /// Why the run failed; empty when it passed.
     pub failures: Vec<String>,
 }
-
-/// The template's default window, for the comparison line.
-pub const DEFAULT_WINDOW: Duration = Duration::from_secs(50);
 
 impl Summary {
     /// The summary of `run`.
@@ -244,12 +243,13 @@ impl Summary {
             seed: 0,
             min_runners: 0,
             max_runners: 0,
-            window: DEFAULT_WINDOW,
+            window: Duration::ZERO,
             boot_timeout: Duration::ZERO,
             poll_hold: Duration::ZERO,
             boot_delay: (Duration::ZERO, Duration::ZERO),
             schedule: Duration::from_secs(60),
-            memory_mb: 256,
+            memory_mb: 128,
+            template_window: Duration::from_secs(60),
         });
         let launches = launches_by_runner(&run.instances, &run.launched_at);
         let picks = pickups(&run.jobs, &launches);
@@ -299,7 +299,7 @@ impl Summary {
         let cost = LambdaCost::monthly(settings.schedule, billed, settings.memory_mb);
         let cost_default_window = LambdaCost::monthly(
             settings.schedule,
-            DEFAULT_WINDOW + overhead,
+            settings.template_window + overhead,
             settings.memory_mb,
         );
 
@@ -376,7 +376,9 @@ impl Summary {
     pub fn rows(&self, settings: Option<&Settings>) -> Vec<(String, String)> {
         let dist = |d: &Option<Distribution>| d.map_or_else(|| "n/a".to_owned(), |d| d.to_string());
         let memory = settings.map_or(256, |s| s.memory_mb);
-        let window = settings.map_or(DEFAULT_WINDOW, |s| s.window);
+        let (window, template_window) = settings.map_or((Duration::ZERO, Duration::ZERO), |s| {
+            (s.window, s.template_window)
+        });
         vec![
             (
                 "jobs completed".to_owned(),
@@ -430,13 +432,13 @@ impl Summary {
             (
                 "Lambda cost per month".to_owned(),
                 format!(
-                    "${:.2} at this window ({} s) and {memory} MB: {:.0} invocations × {} billed; ${:.2} at the default {} s window",
+                    "${:.2} at this window ({} s) and {memory} MB: {:.0} invocations × {} billed; ${:.2} at the template's {} s window",
                     self.cost.total_usd(),
                     window.as_secs(),
                     self.cost.invocations,
                     seconds(self.billed),
                     self.cost_default_window.total_usd(),
-                    DEFAULT_WINDOW.as_secs()
+                    template_window.as_secs()
                 ),
             ),
         ]
@@ -839,6 +841,7 @@ mod tests {
                 boot_delay: (Duration::from_secs(3), Duration::from_secs(8)),
                 schedule: Duration::from_secs(60),
                 memory_mb: 256,
+                template_window: Duration::from_secs(60),
             }),
             started: Some(t(0.0)),
             ended: Some(t(100.0)),
@@ -921,9 +924,9 @@ mod tests {
         assert!((s.calls_per_job() - 8.0).abs() < 1e-9);
         assert_eq!(s.billed, Duration::from_secs(21));
         assert_eq!(s.cycles, 4);
-        // 43,200 × 21 s × 0.25 GB and 43,200 × 51 s × 0.25 GB.
+        // 43,200 × 21 s × 0.25 GB and, at the template's 60 s window, 43,200 × 61 s × 0.25 GB.
         assert_eq!(s.cost.gb_seconds.round(), 226_800.0);
-        assert_eq!(s.cost_default_window.gb_seconds.round(), 550_800.0);
+        assert_eq!(s.cost_default_window.gb_seconds.round(), 658_800.0);
         assert_eq!(s.to_start.unwrap().count, 3);
         let text = s.text(run.settings.as_ref());
         assert!(text.contains("jobs completed"));

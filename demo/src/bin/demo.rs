@@ -21,6 +21,7 @@ use ghaec2_demo::report::{self, JobOutcome, RunRecord, Settings, Summary};
 use ghaec2_demo::simulator::{FleetCounts, Simulator, SimulatorOptions};
 use ghaec2_demo::stand_ins::Result;
 use ghaec2_demo::status::{self, MidBurst};
+use ghaec2_demo::template::Configured;
 use ghaec2_demo::view::{self, Decision, JobCounts, ViewState};
 use ghaec2_demo::workload::{Action, Kind, Plan};
 use ghaec2_demo::{Ghaec2Process, LogLine, StandIns, StandInsOptions};
@@ -236,7 +237,9 @@ impl Logs {
 async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("creating {}: {e}", args.out.display()))?;
-    let memory_mb = template_memory_mb();
+    let template = std::fs::read_to_string(repo_root().join("template.yaml"))
+        .map_err(|e| format!("reading template.yaml: {e}"))?;
+    let template = Configured::from_template(&template)?;
     let sim_options = SimulatorOptions {
         seed: args.seed,
         ..SimulatorOptions::default()
@@ -250,7 +253,8 @@ async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
         poll_hold: POLL_HOLD,
         boot_delay: sim_options.boot_delay,
         schedule: SCHEDULE,
-        memory_mb,
+        memory_mb: template.memory_mb,
+        template_window: template.window,
     };
 
     say(
@@ -667,18 +671,4 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// template.yaml's `FunctionMemorySize` default, the memory the cost estimate uses.
-fn template_memory_mb() -> u32 {
-    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap_or_default();
-    text.split("\n  FunctionMemorySize:")
-        .nth(1)
-        .and_then(|rest| {
-            rest.lines()
-                .take_while(|l| l.is_empty() || l.starts_with("    "))
-                .find_map(|l| l.trim().strip_prefix("Default:"))
-        })
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(256)
 }
