@@ -126,6 +126,26 @@ fn decisions_or_none(scale_set: &str, item: Option<&Item>) -> Decisions {
         .unwrap_or_default()
 }
 
+impl DynamoStateStore {
+    /// Writes an item no fence guards: what any invocation may overwrite, the last writer's
+    /// standing (the admin connection, the decisions).
+    async fn put_unfenced(
+        &self,
+        operation: &'static str,
+        item: Item,
+        detail: Detail,
+    ) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| from_sdk(operation, &e, detail))?;
+        Ok(())
+    }
+}
+
 /// Names and values of the fencing condition.
 fn fence_names() -> HashMap<String, String> {
     HashMap::from([
@@ -197,28 +217,16 @@ impl StateStore for DynamoStateStore {
     async fn put_admin(&self, scale_set: &str, admin: &StoredAdmin) -> Result<(), PortError> {
         let mut item = encode_admin(admin);
         item.extend(schema::admin_key(scale_set));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        // The item carries the admin token: keep AWS's message out.
+        self.put_unfenced("dynamodb put admin connection", item, Detail::CodeOnly)
             .await
-            // The item carries the admin token: keep AWS's message out.
-            .map_err(|e| from_sdk("dynamodb put admin connection", &e, Detail::CodeOnly))?;
-        Ok(())
     }
 
     async fn put_decisions(&self, scale_set: &str, decisions: &Decisions) -> Result<(), PortError> {
         let mut item = encode_decisions(decisions);
         item.extend(schema::decisions_key(scale_set));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
+        self.put_unfenced("dynamodb put decisions", item, Detail::Full)
             .await
-            .map_err(|e| from_sdk("dynamodb put decisions", &e, Detail::Full))?;
-        Ok(())
     }
 
     #[tracing::instrument(level = "debug", skip(self, expires_at, now), fields(table = %self.table))]
