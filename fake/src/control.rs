@@ -191,6 +191,15 @@ impl Fake {
         self.shared.with_state(|s, now| s.snapshot(now))
     }
 
+    /// The id of the scale set named `name`, once a client has created it.
+    pub fn scale_set_id(&self, name: &str) -> Option<u64> {
+        self.state()
+            .scale_sets
+            .iter()
+            .find(|s| s.scale_set.name == name)
+            .map(|s| s.scale_set.id)
+    }
+
     /// Statistics of one scale set now.
     pub fn statistics(&self, scale_set_id: u64) -> Statistics {
         self.shared.with_state(|s, _| s.statistics(scale_set_id))

@@ -330,11 +330,7 @@ async fn run(args: Args, mut stop: watch::Receiver<bool>) -> Result<Verdict> {
         }
     }
     let scale_set_id = fake
-        .state()
-        .scale_sets
-        .iter()
-        .find(|s| s.scale_set.name == SCALE_SET)
-        .map(|s| s.scale_set.id)
+        .scale_set_id(SCALE_SET)
         .ok_or("ghaec2 polls, but the fake has no scale set named ghaec2-demo")?;
 
     let simulator = Simulator::start(&stand_ins, scale_set_id, sim_options);

@@ -135,11 +135,7 @@ async fn set_up(
     check_exit(&ghaec2.stop().await?, "status set-up")?;
 
     let scale_set_id = fake
-        .state()
-        .scale_sets
-        .iter()
-        .find(|s| s.scale_set.name == SCALE_SET)
-        .map(|s| s.scale_set.id)
+        .scale_set_id(SCALE_SET)
         .ok_or("the fake has no scale set bench-status")?;
     let mut tags = scale_set_tags(i64::try_from(scale_set_id)?, SCALE_SET);
     tags.push(
